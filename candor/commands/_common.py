@@ -1,0 +1,57 @@
+"""Shared CLI plumbing: turning domain errors into a message and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from candor.errors import CandorError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err_console = Console(stderr=True)
+console = Console()
+
+EXIT_INPUT_ERROR = 2
+
+
+def fail(message: str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
+    """Print an error line and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command so a CandorError becomes `error: ...` on stderr and exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CandorError as exc:
+            raise fail(exc.detail) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1.0: progress.advance(task, n)

@@ -1,0 +1,59 @@
+"""One Settings object for every area of Candor.
+
+Values come from environment variables with the ``CANDOR_`` prefix, or from an optional
+TOML/env file named by ``CANDOR_CONFIG_FILE``. Build it with :func:`get_settings`; nothing is
+read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"  # a marker the settings refuse in production
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "candor"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the product. Areas read only the fields they need."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDOR_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default_factory=default_data_dir)
+
+    # generator
+    fps: int = Field(25, ge=15, le=60)
+    max_audio_seconds: float = Field(120.0, gt=0)
+    max_image_megapixels: float = Field(50.0, gt=0)
+
+    # storage / service
+    database_url: str | None = None  # default: a SQLite file in data_dir
+    secret_key: str = PLACEHOLDER_SECRET
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'candor.db'}"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
+            raise ValueError("CANDOR_SECRET_KEY must be set to a real secret in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Build the settings once per process (env vars, then an optional file)."""
+    config_file = os.environ.get("CANDOR_CONFIG_FILE")
+    if config_file:
+        return Settings(_env_file=config_file)  # type: ignore[call-arg]
+    return Settings()
