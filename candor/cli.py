@@ -20,7 +20,16 @@ keys_app = typer.Typer(help="Signing keys and partner API keys.", no_args_is_hel
 app.add_typer(keys_app, name="keys")
 
 # Each area registers its own commands; a module that is not there yet is simply skipped.
-_COMMAND_MODULES = ("generator", "motion", "provenance", "service", "detector")
+_COMMAND_MODULES = (
+    "generator",
+    "corpus",
+    "motion",
+    "provenance",
+    "watermark",
+    "service",
+    "audit",
+    "detector",
+)
 
 
 @app.callback(invoke_without_command=True)
