@@ -56,3 +56,78 @@ class InvalidVideo(InvalidInput):
 class InvalidMotion(InvalidInput):
     type_slug = "invalid-motion"
     title = "Invalid motion sequence"
+
+
+# --- service: authentication, authorization, consent policy, storage ---------------------------
+
+
+class PayloadTooLarge(InvalidInput):
+    status = 413
+    type_slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class Unauthorized(CandorError):
+    status = 401
+    type_slug = "unauthorized"
+    title = "Missing or invalid API key"
+
+
+class Forbidden(CandorError):
+    status = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(CandorError):
+    """Also raised for another partner's resource, so its existence is not revealed."""
+
+    status = 404
+    type_slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(CandorError):
+    """E.g. an Idempotency-Key reused with a different request body."""
+
+    status = 409
+    type_slug = "conflict"
+    title = "Conflict"
+
+
+class PolicyDenied(Forbidden):
+    """A policy rule refused the request; ``rule_id`` names it (e.g. ``consent.not_revoked``)."""
+
+    type_slug = "policy-denied"
+    title = "Denied by policy"
+
+    def __init__(self, rule_id: str, detail: str) -> None:
+        super().__init__(detail)
+        self.rule_id = rule_id
+
+
+class ConsentRevoked(PolicyDenied):
+    type_slug = "consent-revoked"
+    title = "Consent revoked"
+
+    def __init__(self, detail: str, rule_id: str = "consent.not_revoked") -> None:
+        super().__init__(rule_id, detail)
+
+
+class ConsentExpired(PolicyDenied):
+    type_slug = "consent-expired"
+    title = "Consent expired"
+
+    def __init__(self, detail: str, rule_id: str = "consent.not_expired") -> None:
+        super().__init__(rule_id, detail)
+
+
+class QuotaExceeded(PolicyDenied):
+    """The partner's monthly seconds of generated video are used up (403: retrying will not help
+    before the month rolls over, unlike a 429 rate limit)."""
+
+    type_slug = "quota-exceeded"
+    title = "Monthly quota exceeded"
+
+    def __init__(self, detail: str, rule_id: str = "quota.remaining") -> None:
+        super().__init__(rule_id, detail)
