@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"  # a marker the settings refuse in production
@@ -39,9 +39,21 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: a SQLite file in data_dir
     secret_key: str = PLACEHOLDER_SECRET
 
+    # provenance: signing keys, timestamping, trust
+    keys_dir: Path | None = None  # default: data_dir / "keys"
+    key_passphrase: SecretStr | None = None  # CANDOR_KEY_PASSPHRASE; encrypts the private keys at rest
+    key_passphrase_file: Path | None = None  # CANDOR_KEY_PASSPHRASE_FILE: a secret file holding it
+    tsa_url: str | None = None  # RFC 3161 timestamp authority; None = no timestamp (offline default)
+    trust_anchors: list[Path] = Field(default_factory=list)  # extra root PEM files trusted when verifying
+    c2pa_thumbnails: bool = False  # ingredient thumbnails add ~42 KB per manifest
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'candor.db'}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

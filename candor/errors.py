@@ -131,3 +131,32 @@ class QuotaExceeded(PolicyDenied):
 
     def __init__(self, detail: str, rule_id: str = "quota.remaining") -> None:
         super().__init__(rule_id, detail)
+
+
+class ProvenanceError(CandorError):
+    """Signing, keys or credential checks failed on the service side."""
+
+    status = 500
+    type_slug = "provenance-error"
+    title = "Provenance error"
+
+
+class KeyStoreError(ProvenanceError):
+    type_slug = "key-store"
+    title = "Signing keys unavailable"
+
+
+class SigningCertificateRejected(ProvenanceError):
+    type_slug = "signing-certificate-rejected"
+    title = "Signing certificate rejected"
+
+
+class TimestampAuthorityUnavailable(ProvenanceError):
+    status = 503
+    type_slug = "tsa-unavailable"
+    title = "Timestamp authority unavailable"
+
+
+class SigningFailed(ProvenanceError):
+    type_slug = "signing-failed"
+    title = "Signing failed"
