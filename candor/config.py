@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: a SQLite file in data_dir
     secret_key: str = PLACEHOLDER_SECRET
 
+    # HTTP API: per-key token bucket (shared through Redis when redis_url is set), upload cap
+    rate_limit_per_s: float = Field(10.0, gt=0)  # sustained requests per second per API key
+    rate_limit_burst: int = Field(40, ge=1)  # requests a key may send at once after idling
+    redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; None = in-process buckets
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one uploaded file (image, audio, evidence)
+
     # provenance: signing keys, timestamping, trust
     keys_dir: Path | None = None  # default: data_dir / "keys"
     key_passphrase: SecretStr | None = None  # CANDOR_KEY_PASSPHRASE; encrypts the private keys at rest
