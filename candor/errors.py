@@ -160,3 +160,14 @@ class TimestampAuthorityUnavailable(ProvenanceError):
 class SigningFailed(ProvenanceError):
     type_slug = "signing-failed"
     title = "Signing failed"
+
+
+# --- tamper-evident generation log ---------------------------------------------------------------
+
+
+class InvalidProof(CandorError):
+    """A Merkle inclusion/consistency proof or a signed log checkpoint did not verify."""
+
+    status = 422
+    type_slug = "invalid-proof"
+    title = "Proof did not verify"
