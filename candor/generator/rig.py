@@ -1,0 +1,90 @@
+"""The rig: a source face + a motion vector -> the target face geometry the renderer draws.
+
+Blendshape displacements are applied to the subject's identity shape in the canonical frame
+(relative to the portrait's own baseline expression), the irises are rotated about their
+eyeball centres for gaze, and the result is posed with the target head rotation, scale and
+position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from candor.generator import landmarks as L
+from candor.generator import motion
+from candor.generator.blendshapes import basis
+from candor.generator.face import EYEBALL_RADIUS, FRAME, SourceFace
+from candor.generator.geometry import rotation_from_angles
+
+_BS = motion.BLENDSHAPE_SLICE
+_EYES = (
+    (L.RIGHT_IRIS, L.RIGHT_EYE_CORNERS),
+    (L.LEFT_IRIS, L.LEFT_EYE_CORNERS),
+)
+
+
+@dataclass
+class FaceTarget:
+    """landmarks: (478, 3) float32 target pixels (same convention as SourceFace.landmarks);
+    head_matrix: (3, 4) float32 rigid head motion in pixel space, tgt = M[:, :3] @ src + M[:, 3];
+    motion: (motion.DIM,) the clipped motion vector that produced it."""
+
+    landmarks: np.ndarray
+    head_matrix: np.ndarray
+    motion: np.ndarray
+
+
+def rotate_irises(shape: np.ndarray, d_yaw: float, d_pitch: float) -> np.ndarray:
+    """Rotate each iris (5 points) about its eyeball centre by a gaze change in degrees."""
+    out = shape.copy()
+    if d_yaw == 0 and d_pitch == 0:
+        return out
+    R = rotation_from_angles(d_yaw, d_pitch, 0.0)
+    for iris, corners in _EYES:
+        idx = list(iris)
+        width = np.linalg.norm(shape[corners[0]] - shape[corners[1]])
+        centre = shape[iris[0]] + np.array([0.0, 0.0, EYEBALL_RADIUS * width])
+        out[idx] = (shape[idx] - centre) @ R.T + centre
+    return out
+
+
+class FaceRig:
+    """Precomputes a subject's blendshape basis; ``target(v)`` poses the face for a motion vector."""
+
+    def __init__(self, source: SourceFace) -> None:
+        self.source = source
+        self.basis = basis(source.fit.canonical, source.baseline)  # (K, 478, 3)
+        self._basis_flat = self.basis.reshape(len(self.basis), -1)
+
+    def canonical_shape(self, v: np.ndarray) -> np.ndarray:
+        """The expressive shape (478, 3) in the canonical frame for motion vector ``v``."""
+        base = self.source.baseline
+        delta = v[_BS] - base[_BS]
+        shape = self.source.fit.canonical + (delta @ self._basis_flat).reshape(-1, 3)
+        gy, gp = motion.index("gazeYaw"), motion.index("gazePitch")
+        return rotate_irises(shape, float(v[gy] - base[gy]), float(v[gp] - base[gp]))
+
+    def target(self, vector: np.ndarray) -> FaceTarget:
+        v = np.clip(np.asarray(vector, np.float32), motion.LOWER, motion.UPPER)
+        fit = self.source.fit
+        base = self.source.baseline
+        yaw, pitch, roll, tx, ty, scale = (float(x) for x in v[motion.POSE_SLICE])
+        R_t = rotation_from_angles(yaw, pitch, roll)
+        s_t = fit.s * scale / float(base[5])
+        t_t = fit.t + np.array([(tx - base[3]) * FRAME, (ty - base[4]) * FRAME, 0.0])
+        shape = self.canonical_shape(v)
+        points = s_t * shape @ R_t.T + t_t
+        A = (s_t / fit.s) * R_t @ fit.R.T
+        head = np.concatenate([A, (t_t - A @ fit.t)[:, None]], axis=1)
+        return FaceTarget(points.astype(np.float32), head.astype(np.float32), v)
+
+
+def pose_target(source: SourceFace, motion_vector: np.ndarray) -> FaceTarget:
+    """Target geometry for one motion vector (the rig is built once per source and cached)."""
+    rig = getattr(source, "_rig", None)
+    if rig is None:
+        rig = FaceRig(source)
+        source._rig = rig  # type: ignore[attr-defined]
+    return rig.target(motion_vector)
