@@ -43,7 +43,8 @@ class InvalidAudio(InvalidInput):
 
 
 class AudioTooLong(InvalidAudio):
-    status = 413
+    # 422, not 413: the bytes were acceptable, their duration is not (issue 5: size 413, duration 422).
+    status = 422
     type_slug = "audio-too-long"
     title = "Audio too long"
 
