@@ -37,6 +37,13 @@ class NoFaceFound(InvalidImage):
     title = "No face found"
 
 
+class MultipleFaces(InvalidImage):
+    """Enrolment needs exactly one face, so the consent record names one person unambiguously."""
+
+    type_slug = "multiple-faces"
+    title = "More than one face"
+
+
 class InvalidAudio(InvalidInput):
     type_slug = "invalid-audio"
     title = "Invalid audio"
