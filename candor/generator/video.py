@@ -1,0 +1,235 @@
+"""Streaming MP4 I/O with PyAV: H.264 yuv420p video, AAC audio muxed from a file.
+
+The writer never holds more than one frame: memory is flat in the video's length. Output is
+written to a temporary file beside the destination and renamed on success, so a failed render
+never leaves a half-written MP4 behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from candor.errors import InvalidAudio, InvalidInput, InvalidVideo
+
+MIN_FPS, MAX_FPS = 15, 60
+
+
+class VideoWriter:
+    """``with VideoWriter(path, fps=25, audio_path=a.wav) as w: w.write(frame)``.
+
+    Frames are (H, W, 3) uint8 RGB with even H and W. ``crf``: x264 quality (lower is better).
+    The audio (any format PyAV reads) is encoded to AAC and muxed when the writer closes,
+    trimmed to the video's duration.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fps: int = 25,
+        audio_path: str | Path | None = None,
+        crf: int = 18,
+        preset: str = "veryfast",
+        size: tuple[int, int] = (512, 512),
+    ) -> None:
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise InvalidInput(f"fps must be within {MIN_FPS}-{MAX_FPS}, got {fps}")
+        if audio_path is not None and not Path(audio_path).is_file():
+            raise InvalidAudio(f"audio file not found: {audio_path}")
+        self.path = Path(path)
+        self.fps = fps
+        self.audio_path = Path(audio_path) if audio_path else None
+        self.crf = crf
+        self.preset = preset
+        self.size = size
+        self.frames_written = 0
+        self._container = None
+        self._tmp: str | None = None
+
+    def __enter__(self) -> VideoWriter:
+        import av
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{self.path.stem}.", dir=self.path.parent)
+        os.close(fd)
+        self._container = av.open(self._tmp, mode="w", format="mp4", options={"movflags": "+faststart"})
+        stream = self._container.add_stream("libx264", rate=self.fps)
+        stream.width, stream.height = self.size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        stream.codec_context.time_base = Fraction(1, self.fps)
+        self._video = stream
+        self._audio = self._add_audio_stream() if self.audio_path is not None else None
+        return self
+
+    def _add_audio_stream(self):
+        """The AAC stream must exist before the first packet is muxed (the header is written then)."""
+        import av
+
+        try:
+            with av.open(str(self.audio_path)) as source:
+                if not source.streams.audio:
+                    raise InvalidAudio(f"{self.audio_path.name} has no audio stream")
+                ctx = source.streams.audio[0].codec_context
+                rate, channels = ctx.sample_rate or 48000, ctx.channels or 1
+        except av.FFmpegError as exc:
+            self._abort()
+            raise InvalidAudio(f"cannot read audio {self.audio_path.name}: {exc}") from None
+        except InvalidAudio:
+            self._abort()
+            raise
+        rate = rate if rate in (16000, 22050, 24000, 32000, 44100, 48000) else 48000
+        out = self._container.add_stream("aac", rate=rate)
+        out.layout = "mono" if channels == 1 else "stereo"
+        return out
+
+    def _abort(self) -> None:
+        self._container.close()
+        if self._tmp and os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame."""
+        import av
+
+        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
+            raise InvalidInput(f"frame must be {self.size[1]}x{self.size[0]}x3 uint8, got {frame.shape} {frame.dtype}")
+        vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        vf.pts = self.frames_written
+        for packet in self._video.encode(vf):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def _mux_audio(self) -> None:
+        import av
+
+        duration = self.frames_written / self.fps
+        out = self._audio
+        rate = out.codec_context.sample_rate
+        with av.open(str(self.audio_path)) as source:
+            in_stream = source.streams.audio[0]
+            resampler = av.AudioResampler(format="fltp", layout=out.layout, rate=rate)
+            limit = round(duration * rate)
+            written = 0
+            for frame in source.decode(in_stream):
+                for rf in resampler.resample(frame):
+                    if written >= limit:
+                        break
+                    arr = rf.to_ndarray()
+                    keep = min(arr.shape[1], limit - written)
+                    if keep < arr.shape[1]:
+                        rf = av.AudioFrame.from_ndarray(
+                            np.ascontiguousarray(arr[:, :keep]), format="fltp", layout=out.layout
+                        )
+                        rf.sample_rate = rate
+                    rf.pts = written
+                    written += keep
+                    for packet in out.encode(rf):
+                        self._container.mux(packet)
+            for packet in out.encode(None):
+                self._container.mux(packet)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                for packet in self._video.encode(None):
+                    self._container.mux(packet)
+                if self.frames_written == 0:
+                    raise InvalidInput("no frames were written")
+                if self.audio_path is not None:
+                    self._mux_audio()
+            self._container.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp and os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+
+@dataclass
+class VideoInfo:
+    """What :func:`probe` reads back from a file."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+    audio_duration: float | None
+    audio_rate: int | None
+    codec: str
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Frame count (decoded), fps, size and the audio stream's duration of a video file."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
+        raise InvalidVideo(f"cannot read video {Path(path).name}: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise InvalidVideo(f"{Path(path).name} has no video stream")
+        vs = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(vs))
+        fps = float(vs.average_rate or vs.guessed_rate or 0)
+        audio_duration = audio_rate = None
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            audio_rate = a.codec_context.sample_rate
+            if a.duration is not None:
+                audio_duration = float(a.duration * a.time_base)
+        return VideoInfo(
+            frames, fps, vs.codec_context.width, vs.codec_context.height, frames / fps if fps else 0.0,
+            audio_duration, audio_rate, vs.codec_context.name,
+        )  # fmt: skip
+
+
+def read_frames(path: str | Path, *, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 RGB frames of a video (or an animated image) one at a time."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
+        raise InvalidVideo(f"cannot read video {Path(path).name}: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise InvalidVideo(f"{Path(path).name} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+                n += 1
+                if max_frames is not None and n >= max_frames:
+                    return
+        except av.FFmpegError as exc:
+            raise InvalidVideo(f"{Path(path).name} is corrupt after frame {n}: {exc}") from None
+        if n == 0:
+            raise InvalidVideo(f"{Path(path).name} has no decodable frames")
+
+
+def video_fps(path: str | Path) -> float:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InvalidVideo(f"{Path(path).name} has no video stream")
+            vs = container.streams.video[0]
+            return float(vs.average_rate or vs.guessed_rate or 25)
+    except av.FFmpegError as exc:
+        raise InvalidVideo(f"cannot read video {Path(path).name}: {exc}") from None
