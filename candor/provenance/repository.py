@@ -1,0 +1,174 @@
+"""The manifest repository: every signed manifest, indexed by its soft-binding (watermark) value.
+
+The lookups are shaped like the C2PA Soft Binding Resolution API (``GET /matches/byBinding`` ->
+``{"matches": [{"manifestId", "similarityScore"}]}``, ``GET /manifests/{manifestId}`` -> the
+manifest store) so the API can expose them as they are. Watermark serials are allocated here
+before rendering, because the watermark is embedded before the manifest is signed.
+
+Module functions take a SQLAlchemy ``Session`` (for the API's session dependency);
+:class:`ManifestRepository` wraps them with its own engine for the CLI and the release path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from candor.config import Settings
+from candor.db import Base, make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from candor.provenance.manifest import SignedManifest
+
+EXACT_MATCH_SCORE = 100  # a decoded watermark carries the exact serial: a full-strength match
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class WatermarkSerial(Base):
+    """One allocated watermark serial (never reused, even if the generation later fails)."""
+
+    __tablename__ = "provenance_watermark_serials"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it as a class attr
+
+    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    generation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    allocated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class StoredManifest(Base):
+    """A signed manifest store as embedded in the released MP4."""
+
+    __tablename__ = "provenance_manifests"
+    __table_args__ = (Index("ix_provenance_manifests_binding", "binding_alg", "binding_value"),)
+
+    manifest_id: Mapped[str] = mapped_column(String(96), primary_key=True)  # urn:c2pa:<uuid>
+    generation_id: Mapped[str] = mapped_column(String(64), index=True)
+    binding_alg: Mapped[str] = mapped_column(String(128))
+    binding_value: Mapped[str] = mapped_column(String(256))
+    serial: Mapped[int | None] = mapped_column(Integer, unique=True)
+    manifest_store: Mapped[bytes] = mapped_column(LargeBinary)
+    signer_fingerprint: Mapped[str] = mapped_column(String(64))
+    signer_subject: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+TABLES = (WatermarkSerial.__table__, StoredManifest.__table__)
+
+
+def allocate_serial(*, session: Session, generation_id: str | None = None) -> int:
+    """A fresh watermark serial (1, 2, ...; monotonic, never reused). Commits."""
+    row = WatermarkSerial(generation_id=generation_id)
+    session.add(row)
+    session.commit()
+    return row.serial
+
+
+def store_manifest(*, session: Session, signed: SignedManifest) -> str:
+    """Record a signed manifest under its soft-binding value; returns its manifest id. Commits."""
+    session.add(
+        StoredManifest(
+            manifest_id=signed.manifest_id,
+            generation_id=signed.claim.generation_id,
+            binding_alg=signed.binding.alg,
+            binding_value=signed.binding.value,
+            serial=signed.binding.serial,
+            manifest_store=signed.manifest_store,
+            signer_fingerprint=signed.signer_fingerprint,
+            signer_subject=signed.signer_subject,
+            signed_at=signed.signed_at,
+        )
+    )
+    session.commit()
+    return signed.manifest_id
+
+
+def matches_by_binding(*, session: Session, alg: str, value: str, max_results: int = 10) -> dict[str, Any]:
+    """``GET /matches/byBinding?alg=&value=``: ``{"matches": [{"manifestId", "similarityScore"}]}``.
+
+    Newest first; an unknown binding gives an empty list (not an error), as in the C2PA API.
+    """
+    rows = session.scalars(
+        select(StoredManifest.manifest_id)
+        .where(StoredManifest.binding_alg == alg, StoredManifest.binding_value == value)
+        .order_by(StoredManifest.signed_at.desc())
+        .limit(max(1, max_results))
+    ).all()
+    return {"matches": [{"manifestId": m, "similarityScore": EXACT_MATCH_SCORE} for m in rows]}
+
+
+def manifest_by_id(
+    *, session: Session, manifest_id: str, return_active_manifest: bool = False
+) -> dict[str, Any] | None:
+    """``GET /manifests/{manifestId}``: the manifest store (``application/c2pa`` bytes) and its index
+    fields, or None when unknown. Candor's stores hold one manifest (the ingredients carry none of
+    their own), so ``return_active_manifest`` returns the same store."""
+    row = session.get(StoredManifest, manifest_id)
+    if row is None:
+        return None
+    return {
+        "manifestId": row.manifest_id,
+        "contentType": "application/c2pa",
+        "manifestStore": row.manifest_store,
+        "activeManifestOnly": return_active_manifest,
+        "generationId": row.generation_id,
+        "binding": {"alg": row.binding_alg, "value": row.binding_value, "serial": row.serial},
+        "signerFingerprint": row.signer_fingerprint,
+        "signerSubject": row.signer_subject,
+        "signedAt": row.signed_at.isoformat(),
+    }
+
+
+def supported_algorithms() -> dict[str, Any]:
+    """``GET /services/supportedAlgorithms``."""
+    from candor.provenance.watermark import WATERMARK_ALG
+
+    return {"watermarks": [{"alg": WATERMARK_ALG}], "fingerprints": []}
+
+
+class ManifestRepository:
+    """The repository over one engine (SQLite in ``data_dir`` by default); creates its tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = make_session_factory(engine)
+        Base.metadata.create_all(engine, tables=list(TABLES))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManifestRepository:
+        return cls(make_engine(settings.resolved_database_url))
+
+    def allocate_serial(self, *, generation_id: str | None = None) -> int:
+        with self._sessions() as session:
+            return allocate_serial(session=session, generation_id=generation_id)
+
+    def store(self, signed: SignedManifest) -> str:
+        with self._sessions() as session:
+            return store_manifest(session=session, signed=signed)
+
+    def matches_by_binding(self, *, alg: str, value: str, max_results: int = 10) -> dict[str, Any]:
+        with self._sessions() as session:
+            return matches_by_binding(session=session, alg=alg, value=value, max_results=max_results)
+
+    def manifest_by_id(self, manifest_id: str, *, return_active_manifest: bool = False) -> dict[str, Any] | None:
+        with self._sessions() as session:
+            return manifest_by_id(
+                session=session, manifest_id=manifest_id, return_active_manifest=return_active_manifest
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
