@@ -224,7 +224,7 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
 
 
 def _new_id() -> str:
-    return f"{_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{_now():%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(2)}"
 
 
 class KeyStore:
