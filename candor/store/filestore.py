@@ -1,0 +1,198 @@
+"""A content-addressed file store: each file is named by the SHA-256 of its bytes.
+
+Writes stream into a temporary file in the store's own ``tmp/`` directory (same filesystem), are
+fsynced, then ``os.replace``d into ``ab/cd/<sha256>``: a reader sees a complete file or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from candor.config import Settings
+from candor.errors import InvalidInput, NotFound, PayloadTooLarge
+
+CHUNK = 1 << 20  # 1 MiB streaming chunks
+DEFAULT_MAX_BYTES = 200 << 20  # 200 MiB
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    size: int
+    path: Path
+
+
+class FileStore:
+    """Files under ``root``; ``max_bytes`` caps any single write (PayloadTooLarge past it)."""
+
+    def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileStore:
+        return cls(settings.data_dir / "files")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def path(self, sha256: str) -> Path:
+        """Where the file named ``sha256`` lives; NotFound if it is not stored."""
+        path = self._final_path(sha256)
+        if not path.is_file():
+            raise NotFound(f"no stored file {sha256}")
+        return path
+
+    def exists(self, sha256: str) -> bool:
+        return _SHA256.match(sha256 or "") is not None and self._final_path(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, max_bytes: int | None = None) -> StoredFile:
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        if len(data) > limit:
+            raise PayloadTooLarge(f"file is {len(data)} bytes; the limit is {limit} bytes")
+        return self._commit_stream(_BytesChunks(data), limit)
+
+    def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> StoredFile:
+        """Store everything ``stream`` yields, reading 1 MiB at a time (memory stays flat)."""
+        return self._commit_stream(stream, self.max_bytes if max_bytes is None else max_bytes)
+
+    def put_file(self, path: str | Path, *, move: bool = False) -> StoredFile:
+        """Store a finished file. ``move=True`` renames it in (it must be on the store's filesystem,
+        e.g. from :meth:`temp_path`), so a large output is never copied."""
+        path = Path(path)
+        if not move:
+            with path.open("rb") as stream:
+                return self.put_stream(stream)
+        digest, size = _hash_file(path)
+        if size > self.max_bytes:
+            raise PayloadTooLarge(f"file is {size} bytes; the limit is {self.max_bytes} bytes")
+        with path.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        final = self._final_path(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        _fsync_dir(final.parent)
+        return StoredFile(digest, size, final)
+
+    def temp_path(self, suffix: str = "") -> Path:
+        """A fresh path in the store's tmp dir for a worker to write into before :meth:`put_file`."""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="work-", suffix=suffix)
+        os.close(fd)
+        return Path(name)
+
+    def stage(self, stream: BinaryIO, max_bytes: int | None = None, suffix: str = "") -> Path:
+        """Stream an upload into a temp file (size-capped) so it can be checked before
+        :meth:`put_file` ``(move=True)`` publishes it; the caller deletes it if it is refused."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        path = self.temp_path(suffix)
+        size = 0
+        try:
+            with path.open("wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes")
+                    out.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def sweep_temp(self, older_than_s: float = 0.0) -> int:
+        """Delete leftovers of interrupted writes; returns how many were removed."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for entry in self.tmp_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime <= cutoff:
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink()
+                    removed += 1
+        return removed
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _final_path(self, sha256: str) -> Path:
+        if not _SHA256.match(sha256 or ""):
+            # Never let a caller-supplied name escape the store (e.g. "../../etc/passwd").
+            raise InvalidInput(f"not a sha256 file name: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def _commit_stream(self, stream: BinaryIO | _BytesChunks, limit: int) -> StoredFile:
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"file exceeds the limit of {limit} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            final = self._final_path(sha)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)  # identical content may already be there: replacing is harmless
+            _fsync_dir(final.parent)
+            return StoredFile(sha, size, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+class _BytesChunks:
+    def __init__(self, data: bytes) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = bytes(self._view[self._pos : self._pos + n])
+        self._pos += len(chunk)
+        return chunk
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _fsync_dir(path: Path) -> None:
+    # Make the rename itself durable (POSIX); harmless where directories cannot be opened.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

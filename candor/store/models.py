@@ -1,0 +1,231 @@
+"""The service's tables: partners, API keys, likeness consent, portraits, assets, generation jobs,
+idempotency records and monthly quota usage. All live on :data:`candor.db.Base`.
+
+Primary keys are short random strings with a type prefix (``ptn_…``, ``gen_…``): they are safe to
+show to partners and in the log, reveal no counts, and are generated before a row is flushed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from base64 import b32encode
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from candor.db import Base
+
+PARTNER_STATES = ("pending", "approved", "suspended")
+SCOPES = ("generate", "detect", "audit:read", "admin")
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+
+
+def new_id(prefix: str) -> str:
+    """``prefix_`` + 16 lowercase base32 characters (80 random bits)."""
+    return f"{prefix}_{b32encode(secrets.token_bytes(10)).decode().lower()}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive text; we re-attach UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Partner(Base):
+    """An organisation vetted to generate; ``id`` is the pseudonym shown in logs and credentials."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ptn"))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    use_case: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    monthly_quota_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # HMAC key for signing this partner's webhooks; a shared secret, so it is stored as is.
+    webhook_secret: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="partner")
+
+
+class ApiKey(Base):
+    """A partner's API key: the visible ``prefix`` finds the row, the secret is kept only as SHA-256."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("key"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    partner: Mapped[Partner] = relationship(back_populates="api_keys", lazy="joined")
+
+
+class Consent(Base):
+    """A depicted person's likeness consent, owned by the partner that collected it."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("cns"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    subject_name: Mapped[str] = mapped_column(String(200))
+    subject_is_adult: Mapped[bool] = mapped_column(Boolean)
+    guardian_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    guardian_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_uses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Evidence lives in the content-addressed file store; the sha256 is both hash and reference.
+    evidence_document_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evidence_document_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    evidence_recording_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evidence_recording_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    portraits: Mapped[list[Portrait]] = relationship(back_populates="consent", order_by="Portrait.created_at")
+
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self.evidence_document_sha256 or self.evidence_recording_sha256)
+
+
+class Portrait(Base):
+    """An image of the consented person, enrolled under one consent record."""
+
+    __tablename__ = "portraits"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("prt"))
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id", ondelete="CASCADE"), index=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    face_summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    consent: Mapped[Consent] = relationship(back_populates="portraits")
+
+
+class Asset(Base):
+    """An uploaded media file (audio for now) owned by a partner."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ast"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="audio")
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    duration_s: Mapped[float] = mapped_column(Float)
+    sample_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Generation(Base):
+    """A generation job and its result. The row is committed (status queued) before any work starts."""
+
+    __tablename__ = "generations"
+    __table_args__ = (
+        Index("ix_generations_status_created", "status", "created_at"),
+        Index("ix_generations_partner_created", "partner_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("gen"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
+    portrait_id: Mapped[str] = mapped_column(ForeignKey("portraits.id"))
+    audio_asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
+    controls: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    fps: Mapped[int] = mapped_column(Integer, default=25)
+    width: Mapped[int] = mapped_column(Integer, default=512)
+    height: Mapped[int] = mapped_column(Integer, default=512)
+    use: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    output_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    output_size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    manifest_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    watermark_serial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_s: Mapped[float] = mapped_column(Float)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    webhook_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    policy_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    downloaded_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IdempotencyRecord(Base):
+    """``Idempotency-Key`` bookkeeping: the same key and body replay the first response."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("partner_id", "key", name="uq_idempotency_partner_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    # The response is the generation it created: replaying returns its current state.
+    generation_id: Mapped[str] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QuotaUsage(Base):
+    """Seconds of video reserved by a partner in one UTC calendar month ("YYYY-MM")."""
+
+    __tablename__ = "quota_usage"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)

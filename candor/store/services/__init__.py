@@ -1,0 +1,77 @@
+"""Keyword-only service functions: the API and CLI compose these, routes stay thin.
+
+Writes take the caller's ``session`` and add their log entry through ``log`` in that same
+transaction; the caller commits. (One exception: a policy denial commits its log entry itself
+before raising, so a refused request is never lost with the rollback.)
+"""
+
+from candor.store.services._common import EventLog, get_owned
+from candor.store.services.consents import (
+    create_audio_asset,
+    create_consent,
+    enroll_portrait,
+    ensure_consent_active,
+    get_asset,
+    get_consent,
+    get_portrait,
+    list_consents,
+    list_portraits,
+    revoke_consent,
+)
+from candor.store.services.generations import (
+    GenerationOutcome,
+    GenerationRequest,
+    create_generation,
+    get_generation,
+    list_generations,
+    month_of,
+    quota_limit,
+    quota_used,
+    record_download,
+    release_quota,
+)
+from candor.store.services.partners import (
+    IssuedKey,
+    authenticate_api_key,
+    create_partner,
+    get_partner,
+    issue_api_key,
+    list_api_keys,
+    list_partners,
+    revoke_api_key,
+    set_partner_state,
+)
+
+__all__ = [
+    "EventLog",
+    "GenerationOutcome",
+    "GenerationRequest",
+    "IssuedKey",
+    "authenticate_api_key",
+    "create_audio_asset",
+    "create_consent",
+    "create_generation",
+    "create_partner",
+    "enroll_portrait",
+    "ensure_consent_active",
+    "get_asset",
+    "get_consent",
+    "get_generation",
+    "get_owned",
+    "get_partner",
+    "get_portrait",
+    "issue_api_key",
+    "list_api_keys",
+    "list_consents",
+    "list_generations",
+    "list_partners",
+    "list_portraits",
+    "month_of",
+    "quota_limit",
+    "quota_used",
+    "record_download",
+    "release_quota",
+    "revoke_api_key",
+    "revoke_consent",
+    "set_partner_state",
+]

@@ -1,0 +1,347 @@
+"""Generation requests: policy decision, idempotency, quota reservation and the log entry, all in
+the caller's one transaction; reads scoped to the partner that owns them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from candor.errors import Conflict, InvalidInput, QuotaExceeded
+from candor.policy import (
+    ConsentFacts,
+    GenerationFacts,
+    PartnerFacts,
+    Policy,
+    PortraitFacts,
+    QuotaFacts,
+    RequestFacts,
+    evaluate,
+)
+from candor.store.models import (
+    Asset,
+    Consent,
+    Generation,
+    IdempotencyRecord,
+    Partner,
+    Portrait,
+    QuotaUsage,
+    new_id,
+    utcnow,
+)
+from candor.store.services._common import EventLog, get_owned
+
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a partner asks for. ``controls``: gaze_yaw, gaze_pitch (degrees), distance (x default
+    framing), emotion, intensity (0-1). ``use`` defaults to the partner's use case. ``watermark`` and
+    ``credentials`` exist only so a request that asks to drop them is denied by name."""
+
+    consent_id: str
+    portrait_id: str
+    audio_asset_id: str
+    controls: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    fps: int = 25
+    width: int = 512
+    height: int = 512
+    use: str | None = None
+    idempotency_key: str | None = None
+    webhook_url: str | None = None
+    watermark: bool = True
+    credentials: bool = True
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical request body (the idempotency key itself excluded)."""
+        body = asdict(self)
+        body.pop("idempotency_key")
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class GenerationOutcome:
+    """``replayed``: the Idempotency-Key matched an earlier identical request; nothing new was made."""
+
+    generation: Generation
+    replayed: bool
+    decision: dict[str, Any] | None = None
+
+
+def month_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
+
+
+def quota_used(*, session: Session, partner_id: str, month: str) -> float:
+    """Seconds of video reserved by the partner in ``month`` ("YYYY-MM")."""
+    value = session.scalar(
+        select(QuotaUsage.seconds).where(QuotaUsage.partner_id == partner_id, QuotaUsage.month == month)
+    )
+    return float(value or 0.0)
+
+
+def quota_limit(partner: Partner, policy: Policy) -> float:
+    return policy.default_monthly_seconds if partner.monthly_quota_s is None else partner.monthly_quota_s
+
+
+def _validate(request: GenerationRequest) -> dict[str, Any]:
+    from candor.generator.controls import Controls
+
+    if not isinstance(request.controls, dict):
+        raise InvalidInput("controls must be an object")
+    allowed = {"gaze_yaw", "gaze_pitch", "distance", "emotion", "intensity"}
+    unknown = set(request.controls) - allowed
+    if unknown:
+        raise InvalidInput(f"unknown control(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    try:
+        controls = Controls(**request.controls)
+    except TypeError as exc:
+        raise InvalidInput(f"invalid controls: {exc}") from None
+    if not isinstance(request.seed, int) or not 0 <= request.seed <= MAX_SEED:
+        raise InvalidInput(f"seed must be an integer within 0-{MAX_SEED}")
+    if request.idempotency_key is not None and not 1 <= len(request.idempotency_key) <= 200:
+        raise InvalidInput("Idempotency-Key must be 1-200 characters")
+    if request.webhook_url is not None:
+        parts = urlsplit(request.webhook_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or len(request.webhook_url) > 2000:
+            raise InvalidInput("webhook_url must be an absolute http(s) URL")
+    return asdict(controls)
+
+
+def _replay(session: Session, partner: Partner, request: GenerationRequest) -> GenerationOutcome | None:
+    if request.idempotency_key is None:
+        return None
+    record = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.partner_id == partner.id, IdempotencyRecord.key == request.idempotency_key
+        )
+    )
+    if record is None:
+        return None
+    if record.request_sha256 != request.fingerprint():
+        raise Conflict("this Idempotency-Key was already used with a different request body")
+    return GenerationOutcome(session.get(Generation, record.generation_id), replayed=True)  # type: ignore[arg-type]
+
+
+def _facts(
+    partner: Partner,
+    consent: Consent,
+    portrait: Portrait,
+    request: GenerationRequest,
+    duration_s: float,
+    used_s: float,
+    limit_s: float,
+    now: datetime,
+) -> GenerationFacts:
+    return GenerationFacts(
+        partner=PartnerFacts(partner.id, partner.state, partner.use_case),
+        consent=ConsentFacts(
+            id=consent.id,
+            partner_id=consent.partner_id,
+            subject_is_adult=consent.subject_is_adult,
+            guardian_consent=consent.guardian_consent,
+            guardian_name=consent.guardian_name,
+            allowed_uses=tuple(consent.allowed_uses),
+            expires_at=consent.expires_at,
+            revoked_at=consent.revoked_at,
+            has_evidence=consent.has_evidence,
+        ),
+        portrait=PortraitFacts(portrait.id, portrait.consent_id, portrait.partner_id),
+        request=RequestFacts(
+            use=(request.use or partner.use_case).strip().lower(),
+            duration_s=duration_s,
+            fps=request.fps,
+            width=request.width,
+            height=request.height,
+            watermark=request.watermark,
+            credentials=request.credentials,
+        ),
+        quota=QuotaFacts(used_s=used_s, limit_s=limit_s),
+        now=now,
+    )
+
+
+def _reserve_quota(session: Session, partner_id: str, month: str, seconds: float, limit_s: float) -> bool:
+    """Atomically add ``seconds`` unless that would pass ``limit_s`` (safe under concurrency)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(QuotaUsage).values(partner_id=partner_id, month=month, seconds=0.0).on_conflict_do_nothing())
+    result = session.execute(
+        update(QuotaUsage)
+        .where(
+            QuotaUsage.partner_id == partner_id,
+            QuotaUsage.month == month,
+            QuotaUsage.seconds + seconds <= limit_s + 1e-9,
+        )
+        .values(seconds=QuotaUsage.seconds + seconds)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_quota(*, session: Session, generation: Generation) -> None:
+    """Give back a generation's reserved seconds (it failed or was cancelled before release)."""
+    session.execute(
+        update(QuotaUsage)
+        .where(QuotaUsage.partner_id == generation.partner_id, QuotaUsage.month == month_of(generation.created_at))
+        .values(seconds=QuotaUsage.seconds - generation.duration_s)
+    )
+
+
+def create_generation(
+    *,
+    session: Session,
+    log: EventLog,
+    partner: Partner,
+    request: GenerationRequest,
+    policy: Policy,
+    now: datetime | None = None,
+) -> GenerationOutcome:
+    """Decide and, if allowed, enqueue a generation (status ``queued``); the caller commits, then
+    calls ``queue.submit(outcome.generation.id)``.
+
+    Raises NotFound (consent/portrait/asset absent or another partner's), InvalidInput (bad
+    controls/seed/URL), Conflict (key reused with another body), PolicyDenied and its subclasses
+    (the first failed rule). A denial is logged with every check and COMMITTED before it raises,
+    so refused requests stay on the record.
+    """
+    now = now or utcnow()
+    controls = _validate(request)
+    replay = _replay(session, partner, request)
+    if replay is not None:
+        return replay
+    consent = get_owned(session, Consent, partner, request.consent_id, "consent")
+    portrait = get_owned(session, Portrait, partner, request.portrait_id, "portrait")
+    asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
+    month = month_of(now)
+    limit_s = quota_limit(partner, policy)
+    used_s = quota_used(session=session, partner_id=partner.id, month=month)
+    facts = _facts(partner, consent, portrait, request, asset.duration_s, used_s, limit_s, now)
+    decision = evaluate(facts, policy)
+    summary = {
+        "consent": consent.id,
+        "portrait": portrait.id,
+        "audio_sha256": asset.sha256,
+        "duration_s": round(asset.duration_s, 3),
+        "fps": request.fps,
+        "use": facts.request.use,
+    }
+    if decision.allowed and not _reserve_quota(session, partner.id, month, asset.duration_s, limit_s):
+        # Lost a race with a concurrent request between reading usage and reserving it.
+        session.rollback()
+        _deny(session, log, partner, summary, decision.as_dict(), "quota.remaining")
+        raise QuotaExceeded(f"denied by policy rule quota.remaining: monthly quota of {limit_s:.0f} s used up")
+    if not decision.allowed:
+        _deny(session, log, partner, summary, decision.as_dict(), decision.rule_id)
+        decision.raise_if_denied()
+
+    generation = Generation(
+        id=new_id("gen"),
+        partner_id=partner.id,
+        consent_id=consent.id,
+        portrait_id=portrait.id,
+        audio_asset_id=asset.id,
+        controls=controls,
+        seed=request.seed,
+        fps=request.fps,
+        width=request.width,
+        height=request.height,
+        use=facts.request.use,
+        status="queued",
+        duration_s=asset.duration_s,
+        idempotency_key=request.idempotency_key,
+        webhook_url=request.webhook_url,
+        policy_checks=[c.as_dict() for c in decision.checks],
+        created_at=now,
+    )
+    session.add(generation)
+    if request.idempotency_key is not None:
+        session.add(
+            IdempotencyRecord(
+                partner_id=partner.id,
+                key=request.idempotency_key,
+                request_sha256=request.fingerprint(),
+                generation_id=generation.id,
+                created_at=now,
+            )
+        )
+    try:
+        session.flush()
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        session.rollback()
+        replay = _replay(session, partner, request)
+        if replay is None:
+            raise
+        return replay
+    log.append_in(
+        session,
+        "generation.requested",
+        actor=partner.id,
+        subject=generation.id,
+        details={**summary, "seed": request.seed, "checks": [c.rule_id for c in decision.checks]},
+    )
+    return GenerationOutcome(generation, replayed=False, decision=decision.as_dict())
+
+
+def _deny(
+    session: Session,
+    log: EventLog,
+    partner: Partner,
+    summary: dict[str, Any],
+    decision: dict[str, Any],
+    rule_id: str,
+) -> None:
+    log.append_in(
+        session,
+        "generation.denied",
+        actor=partner.id,
+        subject=summary["consent"],
+        details={**summary, "rule_id": rule_id, "checks": decision["checks"]},
+    )
+    session.commit()
+
+
+def get_generation(*, session: Session, partner: Partner, generation_id: str) -> Generation:
+    """One indexed lookup; another partner's generation is NotFound."""
+    return get_owned(session, Generation, partner, generation_id, "generation")
+
+
+def list_generations(
+    *, session: Session, partner: Partner, limit: int = 50, before: datetime | None = None
+) -> list[Generation]:
+    """Newest first; page with ``before`` = the last item's created_at."""
+    query = select(Generation).where(Generation.partner_id == partner.id)
+    if before is not None:
+        query = query.where(Generation.created_at < before)
+    query = query.order_by(Generation.created_at.desc()).limit(max(1, min(limit, 200)))
+    return list(session.scalars(query))
+
+
+def record_download(*, session: Session, log: EventLog, partner: Partner, generation_id: str) -> Generation:
+    """Count and log a download of a finished video; Conflict while it is not ``succeeded``."""
+    generation = get_generation(session=session, partner=partner, generation_id=generation_id)
+    if generation.status != "succeeded" or generation.output_sha256 is None:
+        raise Conflict(f"generation {generation.id} is {generation.status}; its video is not available")
+    session.execute(
+        update(Generation)
+        .where(Generation.id == generation.id)
+        .values(downloaded_count=Generation.downloaded_count + 1)
+    )
+    log.append_in(
+        session,
+        "generation.downloaded",
+        actor=partner.id,
+        subject=generation.id,
+        details={"output_sha256": generation.output_sha256, "manifest_id": generation.manifest_id},
+    )
+    return generation

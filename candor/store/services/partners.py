@@ -1,0 +1,200 @@
+"""Partners (vetting states) and their API keys: issue, revoke, authenticate."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from candor.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from candor.store.models import PARTNER_STATES, SCOPES, ApiKey, Partner, utcnow
+from candor.store.services._common import EventLog
+
+TOKEN_SCHEME = "cnd"
+# cnd_<12 hex visible prefix>_<43 url-safe chars of secret (256 bits)>
+_TOKEN = re.compile(r"^cnd_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+LAST_USED_RESOLUTION = timedelta(seconds=60)  # write last_used_at at most once a minute per key
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """``token`` is the full API key; it exists only here and is never stored or shown again."""
+
+    key: ApiKey
+    token: str
+
+
+def create_partner(
+    *,
+    session: Session,
+    log: EventLog,
+    name: str,
+    use_case: str,
+    monthly_quota_s: float | None = None,
+    actor: str = "admin",
+) -> Partner:
+    """A new partner in state ``pending`` (vetting comes next). Conflict if the name is taken."""
+    name = (name or "").strip()
+    use_case = (use_case or "").strip().lower()
+    if not name or len(name) > 200:
+        raise InvalidInput("partner name must be 1-200 characters")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{1,63}", use_case):
+        raise InvalidInput(f"use case must be a short lowercase word, got {use_case!r}")
+    if monthly_quota_s is not None and monthly_quota_s < 0:
+        raise InvalidInput("monthly quota must be >= 0 seconds")
+    if session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
+        raise Conflict(f"a partner named {name!r} already exists")
+    partner = Partner(name=name, use_case=use_case, state="pending", monthly_quota_s=monthly_quota_s)
+    session.add(partner)
+    session.flush()
+    log.append_in(
+        session,
+        "partner.created",
+        actor=actor,
+        subject=partner.id,
+        details={"use_case": use_case, "state": "pending", "monthly_quota_s": monthly_quota_s},
+    )
+    return partner
+
+
+def get_partner(*, session: Session, partner_id: str) -> Partner:
+    """By id (``ptn_…``) or exact name; NotFound otherwise."""
+    partner = session.get(Partner, partner_id) or session.scalar(select(Partner).where(Partner.name == partner_id))
+    if partner is None:
+        raise NotFound(f"partner {partner_id} not found")
+    return partner
+
+
+def list_partners(*, session: Session) -> list[Partner]:
+    return list(session.scalars(select(Partner).order_by(Partner.created_at)))
+
+
+def set_partner_state(*, session: Session, log: EventLog, partner_id: str, state: str, actor: str = "admin") -> Partner:
+    """Move a partner between pending / approved / suspended; takes effect on the next request."""
+    if state not in PARTNER_STATES:
+        raise InvalidInput(f"state must be one of {', '.join(PARTNER_STATES)}, got {state!r}")
+    partner = get_partner(session=session, partner_id=partner_id)
+    previous = partner.state
+    partner.state = state
+    session.flush()
+    log.append_in(
+        session,
+        "partner.state_changed",
+        actor=actor,
+        subject=partner.id,
+        details={"from": previous, "to": state},
+    )
+    return partner
+
+
+def _normalize_scopes(scopes: Iterable[str] | str) -> list[str]:
+    items = scopes.split(",") if isinstance(scopes, str) else list(scopes)
+    cleaned = sorted({s.strip() for s in items if s and s.strip()})
+    unknown = [s for s in cleaned if s not in SCOPES]
+    if unknown or not cleaned:
+        raise InvalidInput(f"scopes must be a non-empty subset of {', '.join(SCOPES)}; got {items}")
+    return cleaned
+
+
+def issue_api_key(
+    *,
+    session: Session,
+    log: EventLog,
+    partner_id: str,
+    scopes: Iterable[str] | str,
+    name: str | None = None,
+    actor: str = "admin",
+) -> IssuedKey:
+    """A new key for a partner (any state: it only works once the partner is approved)."""
+    partner = get_partner(session=session, partner_id=partner_id)
+    scope_list = _normalize_scopes(scopes)
+    visible = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        partner_id=partner.id,
+        prefix=f"{TOKEN_SCHEME}_{visible}",
+        secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+        scopes=scope_list,
+        name=name,
+    )
+    session.add(key)
+    session.flush()
+    log.append_in(
+        session,
+        "api_key.issued",
+        actor=actor,
+        subject=key.id,
+        details={"partner": partner.id, "prefix": key.prefix, "scopes": scope_list},
+    )
+    return IssuedKey(key=key, token=f"{key.prefix}_{secret}")
+
+
+def _find_key(session: Session, key_ref: str) -> ApiKey:
+    key = session.get(ApiKey, key_ref) or session.scalar(select(ApiKey).where(ApiKey.prefix == key_ref))
+    if key is None:
+        raise NotFound(f"API key {key_ref} not found")
+    return key
+
+
+def revoke_api_key(
+    *, session: Session, log: EventLog, key_id: str, actor: str = "admin", now: datetime | None = None
+) -> ApiKey:
+    """Revoke by id (``key_…``) or visible prefix; effective on the next request. Idempotent."""
+    key = _find_key(session, key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now or utcnow()
+        session.flush()
+        log.append_in(
+            session,
+            "api_key.revoked",
+            actor=actor,
+            subject=key.id,
+            details={"partner": key.partner_id, "prefix": key.prefix},
+        )
+    return key
+
+
+def list_api_keys(*, session: Session, partner_id: str | None = None) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at)
+    if partner_id is not None:
+        query = query.where(ApiKey.partner_id == get_partner(session=session, partner_id=partner_id).id)
+    return list(session.scalars(query))
+
+
+def authenticate_api_key(
+    *, session: Session, token: str, scope: str | None = None, now: datetime | None = None
+) -> ApiKey:
+    """The key for ``token`` with its partner loaded (``key.partner``).
+
+    Unauthorized: malformed, unknown, wrong secret, revoked. Forbidden: the partner is not
+    approved, or the key lacks ``scope``. The secret's hash is compared in constant time.
+    """
+    match = _TOKEN.match(token or "")
+    if match is None:
+        raise Unauthorized("malformed API key")
+    prefix = f"{TOKEN_SCHEME}_{match.group(1)}"
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    presented = hashlib.sha256(match.group(2).encode()).hexdigest()
+    # Compare even when the prefix is unknown, so both failures cost the same.
+    stored = key.secret_sha256 if key is not None else "0" * 64
+    if not hmac.compare_digest(presented, stored) or key is None:
+        raise Unauthorized("invalid API key")
+    if key.revoked_at is not None:
+        raise Unauthorized(f"API key {key.prefix} was revoked")
+    if key.partner.state != "approved":
+        raise Forbidden(f"partner is {key.partner.state}; only approved partners may use the API")
+    if scope is not None and scope not in key.scopes:
+        raise Forbidden(f"API key {key.prefix} lacks the {scope!r} scope")
+    now = now or utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        # Its own tiny transaction, throttled, so a busy GET path does not write on every request.
+        key.last_used_at = now
+        session.commit()
+    return key
