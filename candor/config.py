@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(40, ge=1)  # requests a key may send at once after idling
     redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; None = in-process buckets
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one uploaded file (image, audio, evidence)
+    policy_file: Path | None = None  # CANDOR_POLICY_FILE (TOML/YAML); None = the packaged default policy
+    workers: int = Field(1, ge=1, le=64)  # in-process generation job workers per server process
 
     # provenance: signing keys, timestamping, trust
     keys_dir: Path | None = None  # default: data_dir / "keys"
