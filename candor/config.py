@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     tsa_url: str | None = None  # RFC 3161 timestamp authority; None = no timestamp (offline default)
     trust_anchors: list[Path] = Field(default_factory=list)  # extra root PEM files trusted when verifying
     c2pa_thumbnails: bool = False  # ingredient thumbnails add ~42 KB per manifest
+    # CANDOR_WATERMARK_SECRET keys the invisible watermark; the placeholder means "development secret
+    # file in data_dir" (created 0600 on first use) and is refused in production.
+    watermark_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
 
     @property
     def resolved_database_url(self) -> str:
@@ -67,6 +70,8 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
             raise ValueError("CANDOR_SECRET_KEY must be set to a real secret in production")
+        if self.environment == "production" and self.watermark_secret.get_secret_value() == PLACEHOLDER_SECRET:
+            raise ValueError("CANDOR_WATERMARK_SECRET must be set to a real secret in production")
         return self
 
 
