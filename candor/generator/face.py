@@ -283,15 +283,16 @@ def frame_portrait(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, n
     return framed, M
 
 
-def letterbox(image: np.ndarray) -> np.ndarray:
-    """Keep the user's framing: scale the longer side to 512 and pad by edge extension."""
+def letterbox(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the user's framing: scale the longer side to 512 and pad by edge extension.
+    Returns (image, 2x3 affine used)."""
     import cv2
 
     h, w = image.shape[:2]
     k = FRAME / max(h, w)
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
     M = np.array([[k, 0, (FRAME - k * w) / 2], [0, k, (FRAME - k * h) / 2]], np.float32)
-    return cv2.warpAffine(image, M, (FRAME, FRAME), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, M, (FRAME, FRAME), flags=interp, borderMode=cv2.BORDER_REPLICATE), M
 
 
 def analyze_image(
@@ -321,14 +322,17 @@ def analyze_image(
     found = detect_landmarks(image, box)
     if not found:
         raise NoFaceFound("no face found in the image")
-    framed = letterbox(image) if keep_framing else frame_portrait(image, found[0])[0]
-    # Landmarks are re-detected on the framed image so they match its pixels exactly.
-    points = detect_landmarks(framed)
-    if not points:
-        raise NoFaceFound("the face could not be located after framing (is it cut off by the border?)")
-    pts = points[0]
-    if keep_framing and len(points) > 1 and box is not None:
-        pts = points[min(face_index or 0, len(points) - 1)]
+    framed, M = letterbox(image) if keep_framing else frame_portrait(image, found[0])
+    # Re-run the mesh on the framed image (so landmarks match its pixels exactly), seeded with
+    # the box of the first pass's landmarks carried through the framing transform.
+    moved = found[0][: L.N_SURFACE, :2] @ M[:, :2].T + M[:, 2]
+    seed = FaceBox(*moved.min(0), *moved.max(0), 1.0)
+    points = detect_landmarks(framed, seed)
+    if points:
+        pts = points[0]
+    else:  # stylised images can defeat the mesh's own detector at the new scale: carry the points over
+        k = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
+        pts = np.concatenate([found[0][:, :2] @ M[:, :2].T + M[:, 2], found[0][:, 2:] * k], axis=1).astype(np.float32)
     fit = fit_pose(pts)
     mask = _solutions().segmenter.process(framed).segmentation_mask.astype(np.float32)
     return SourceFace(
