@@ -148,9 +148,7 @@ def to_mono_16k(samples: np.ndarray, sr: int) -> np.ndarray:
 def _mel_basis() -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50, fmax=7600).astype(
-        np.float32
-    )
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50, fmax=7600).astype(np.float32)
 
 
 def _raw_frames(padded: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,9 +177,7 @@ def _raw_frames(padded: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.
     idx = PAD + np.arange(n) * HOP
     win = np.lib.stride_tricks.sliding_window_view(y, 320)[idx - 160]
     energy = (win.astype(np.float64) ** 2).mean(axis=1).astype(np.float32)
-    f0 = librosa.yin(
-        y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=YIN_FRAME, hop_length=HOP, center=False
-    )
+    f0 = librosa.yin(y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=YIN_FRAME, hop_length=HOP, center=False)
     return mel, energy, f0[:n].astype(np.float32)
 
 
@@ -244,9 +240,7 @@ def _normalize(pooled: np.ndarray, stats: UtteranceStats) -> np.ndarray:
     return out
 
 
-def _with_deltas(
-    base: np.ndarray, before: np.ndarray | None = None, after: np.ndarray | None = None
-) -> np.ndarray:
+def _with_deltas(base: np.ndarray, before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
     """Append centred differences; ``before``/``after`` are the neighbouring frames (edge repeat if None)."""
     prev = np.concatenate([base[:1] if before is None else before[None], base[:-1]])
     nxt = np.concatenate([base[1:], base[-1:] if after is None else after[None]])
@@ -387,10 +381,15 @@ class FeatureStream:
             self._stats = UtteranceStats(
                 loud,
                 (self._band_sum / self._band_n).astype(np.float32),
-                float(np.median(np.fromiter(self._f0_hist, np.float32)))
-                if self._f0_hist
-                else math.log2(150.0),
+                float(np.median(np.fromiter(self._f0_hist, np.float32))) if self._f0_hist else math.log2(150.0),
             )
+
+
+def silence_features(n: int) -> np.ndarray:
+    """(n, FEATURE_DIM) features of digital silence: what :func:`audio_features` gives for zeros."""
+    base = np.full(BASE_DIM, FLOOR, np.float32)
+    base[N_MELS + 1] = 0.0  # no pitch
+    return np.tile(np.concatenate([base, np.zeros(BASE_DIM, np.float32)]), (n, 1))
 
 
 def iter_chunks(samples: np.ndarray, seconds: float) -> Iterator[np.ndarray]:

@@ -1,0 +1,431 @@
+"""Train the motion diffusion transformer on a motion corpus (see notes in ``candor corpus``).
+
+Reads top to bottom: settings, data (corpus windows and normalization), model, optimizer, loop
+(with held-out validation and checkpoints), export. One process uses CUDA when available and the
+CPU otherwise; under ``torchrun --nproc_per_node=N -m candor.generator.diffusion.train --corpus DIR``
+each process trains on its own random windows and gradients are averaged (DDP).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from candor.errors import InvalidInput
+from candor.generator.audio import FEATURE_DIM, audio_features, silence_features
+from candor.generator.controls import CONTROL_DIM
+from candor.generator.diffusion.config import MotionDiTConfig
+from candor.generator.diffusion.model import MotionDiT, read_checkpoint
+from candor.generator.diffusion.scheduler import DDIMScheduler
+from candor.generator.motion import DIM
+
+# --------------------------------------------------------------------------------------------
+# 1. Settings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    corpus: Path
+    out: Path = Path("out/motion")
+    steps: int = 6000
+    max_minutes: float | None = None  # stop (and save) after this much wall time
+    batch_size: int = 64
+    lr: float = 4e-4
+    warmup: int = 200
+    weight_decay: float = 0.01
+    ema_decay: float = 0.999
+    velocity_weight: float = 1.0  # weight of the frame-to-frame difference loss (smoothness)
+    p_drop_audio: float = 0.1  # classifier-free guidance: condition dropout probabilities
+    p_drop_control: float = 0.1
+    p_drop_prev: float = 0.15
+    prev_noise: float = 0.05  # noise on the previous frames (normalized units): robust to own errors
+    min_window: int = 8
+    val_every: int = 250
+    ckpt_every: int = 250
+    threads: int = 2
+    seed: int = 0
+    resume: bool = False
+    model: MotionDiTConfig = field(default_factory=MotionDiTConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Data: utterances -> one long array per split, sampled as random windows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """All utterances of a split, concatenated: motion (N, D) raw, audio (N, A) features."""
+
+    motion: np.ndarray
+    audio: np.ndarray
+    controls: np.ndarray  # (U, C) one row per utterance
+    starts: np.ndarray  # (U,) first row of each utterance
+    lengths: np.ndarray  # (U,)
+    ids: list[str]
+
+
+def read_manifest(corpus: Path) -> list[dict]:
+    """The manifest's utterances whose file exists (the builder may still be appending)."""
+    manifest = corpus / "manifest.jsonl"
+    if not manifest.is_file():
+        raise InvalidInput(f"{corpus} is not a motion corpus (no manifest.jsonl)")
+    rows = []
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line being written right now
+        if (corpus / row["file"]).is_file():
+            rows.append(row)
+    return rows
+
+
+def load_utterance(corpus: Path, row: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(motion (T, D), audio features (T, A), controls (C,)) of one manifest row, aligned."""
+    with np.load(corpus / row["file"], allow_pickle=False) as z:
+        audio = z["audio"].astype(np.float32) / 32768.0
+        motion = z["motion"].astype(np.float32)
+        controls = z["controls"].astype(np.float32)
+    feats = audio_features(audio, fps=float(row.get("fps", 25)))
+    T = min(len(feats), len(motion))
+    return motion[:T], feats[:T], controls
+
+
+def load_split(corpus: Path, rows: list[dict], min_frames: int) -> Split:
+    motion, audio, controls, lengths, ids = [], [], [], [], []
+    for row in rows:
+        m, a, c = load_utterance(corpus, row)
+        if len(m) < min_frames:
+            continue
+        motion.append(m)
+        audio.append(a)
+        controls.append(c)
+        lengths.append(len(m))
+        ids.append(row["id"])
+    if not motion:
+        raise InvalidInput(f"no usable utterances of at least {min_frames} frames in {corpus}")
+    lengths_arr = np.array(lengths)
+    return Split(
+        motion=np.concatenate(motion),
+        audio=np.concatenate(audio),
+        controls=np.stack(controls),
+        starts=np.concatenate([[0], np.cumsum(lengths_arr)[:-1]]),
+        lengths=lengths_arr,
+        ids=ids,
+    )
+
+
+class WindowSampler:
+    """Random training windows: a window of L frames and the up-to-K frames before it."""
+
+    def __init__(self, split: Split, mean: np.ndarray, std: np.ndarray, cfg: MotionDiTConfig) -> None:
+        self.split = split
+        self.motion = (split.motion - mean) / std
+        self.cfg = cfg
+        self.silence = silence_features(1)[0]
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> dict[str, torch.Tensor]:
+        s, K = self.split, self.cfg.prev_frames
+        ok = np.flatnonzero(s.lengths >= length)
+        weights = (s.lengths[ok] - length + 1).astype(np.float64)
+        utt = ok[rng.choice(len(ok), size=batch, p=weights / weights.sum())]
+        # Starting at 0 a fifth of the time trains the "first window of a clip" case on purpose.
+        offset = rng.integers(0, s.lengths[utt] - length + 1)
+        offset = np.where(rng.random(batch) < 0.2, 0, offset)
+        rows = s.starts[utt] + offset
+        cur = rows[:, None] + np.arange(length)[None]
+        prev_off = offset[:, None] + np.arange(-K, 0)[None]
+        prev_valid = prev_off >= 0
+        prev_rows = s.starts[utt][:, None] + np.maximum(prev_off, 0)
+        prev_audio = np.where(prev_valid[..., None], s.audio[prev_rows], self.silence)
+        return {
+            "x0": torch.from_numpy(self.motion[cur]),
+            "audio": torch.from_numpy(s.audio[cur]),
+            "prev_motion": torch.from_numpy(np.where(prev_valid[..., None], self.motion[prev_rows], 0)),
+            "prev_audio": torch.from_numpy(prev_audio.astype(np.float32)),
+            "prev_valid": torch.from_numpy(prev_valid),
+            "controls": torch.from_numpy(s.controls[utt]),
+        }
+
+
+def motion_stats(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Per-field mean and std of the training motion; tiny stds are floored (unused fields)."""
+    mean = split.motion.mean(axis=0)
+    std = np.maximum(split.motion.std(axis=0), 1e-3)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Loss: one denoising step on a batch, with condition dropout
+# --------------------------------------------------------------------------------------------
+
+
+def diffusion_loss(
+    model: torch.nn.Module,
+    scheduler: DDIMScheduler,
+    batch: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    train: bool = True,
+) -> torch.Tensor:
+    """x0-prediction MSE plus a velocity term, averaged over the batch."""
+    x0 = batch["x0"]
+    B, dev = x0.shape[0], x0.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=gen, device=dev)
+
+    t = torch.randint(0, scheduler.train_timesteps, (B,), generator=gen, device=dev)
+    noise = torch.randn(x0.shape, generator=gen, device=dev)
+    xt = scheduler.add_noise(x0, noise, t)
+    prev = batch["prev_motion"]
+    keep_prev = batch["prev_valid"]
+    if train:
+        prev = prev + cfg.prev_noise * torch.randn(prev.shape, generator=gen, device=dev) * (rand(B, 1, 1) < 0.5)
+        keep_prev = keep_prev & (rand(B, 1) >= cfg.p_drop_prev)
+        keep_audio = rand(B) >= cfg.p_drop_audio
+        keep_control = rand(B) >= cfg.p_drop_control
+    else:
+        keep_audio = keep_control = torch.ones(B, dtype=torch.bool, device=dev)
+    pred = model(
+        xt, t, batch["audio"], prev, batch["prev_audio"], batch["controls"], keep_audio, keep_control, keep_prev
+    )
+    loss = F.mse_loss(pred, x0)
+    if cfg.velocity_weight:
+        loss = loss + cfg.velocity_weight * F.mse_loss(pred.diff(dim=1), x0.diff(dim=1))
+    return loss
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The run: data, model, optimizer, loop, checkpoints, export
+# --------------------------------------------------------------------------------------------
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _save(path: Path, state: dict) -> None:
+    """Write atomically: a crash mid-save never leaves a broken checkpoint."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = None) -> Path:
+    """Train; returns the exported inference checkpoint (``OUT/motion_dit.pt``).
+
+    ``on_step(step, total, info)`` is called after every step (the CLI draws a progress bar).
+    """
+    # -- distributed set-up (torchrun sets WORLD_SIZE/RANK/LOCAL_RANK) --
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(cfg.threads)
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main = rank == 0
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    last_path = cfg.out / "last.pt"
+
+    # -- data --
+    rows = read_manifest(cfg.corpus)
+    train_rows = [r for r in rows if r["split"] == "train"]
+    val_rows = [r for r in rows if r["split"] == "val"]
+    if not train_rows or not val_rows:
+        raise InvalidInput(f"{cfg.corpus} needs utterances in both the train and the val split")
+    mcfg = cfg.model
+    train_split = load_split(cfg.corpus, train_rows, cfg.min_window)
+    val_split = load_split(cfg.corpus, val_rows, mcfg.window)
+    resume_state = read_checkpoint(last_path) if cfg.resume and last_path.is_file() else None
+    if resume_state is not None:
+        # Keep the normalization the run started with, even if the corpus has grown since.
+        mcfg = MotionDiTConfig(**resume_state["config"])
+        mean = resume_state["norm"]["motion_mean"].numpy()
+        std = resume_state["norm"]["motion_std"].numpy()
+    else:
+        mean, std = motion_stats(train_split)
+    assert mcfg.motion_dim == DIM and mcfg.audio_dim == FEATURE_DIM and mcfg.control_dim == CONTROL_DIM
+    sampler = WindowSampler(train_split, mean, std, mcfg)
+    val_batches = [
+        WindowSampler(val_split, mean, std, mcfg).sample(np.random.default_rng(1000 + i), cfg.batch_size, mcfg.window)
+        for i in range(4)
+    ]
+
+    # -- model, EMA copy, optimizer --
+    torch.manual_seed(cfg.seed)
+    model = MotionDiT(mcfg).to(device)
+    ema = MotionDiT(mcfg).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    scheduler = DDIMScheduler(mcfg.train_timesteps)
+    step, history, elapsed0 = 0, {"train": [], "val": []}, 0.0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["train_model"])
+        ema.load_state_dict(resume_state["model"])
+        opt.load_state_dict(resume_state["optimizer"])
+        step = int(resume_state["step"])
+        history = resume_state["history"]
+        elapsed0 = float(resume_state.get("train_seconds", 0.0))
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    rng = np.random.default_rng(cfg.seed + 7919 * rank + step)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + rank + step)
+
+    def checkpoint_state() -> dict:
+        return {
+            "config": asdict(mcfg),
+            "model": ema.state_dict(),  # the EMA weights are the ones sampled from
+            "train_model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "norm": {"motion_mean": torch.from_numpy(mean), "motion_std": torch.from_numpy(std)},
+            "step": step,
+            "history": history,
+            "train_seconds": elapsed0 + time.time() - t_start,
+            "metrics": {"val_loss": history["val"][-1][1] if history["val"] else None},
+            "data": {
+                "corpus": str(cfg.corpus),
+                "train_utterances": len(train_split.ids),
+                "val_utterances": len(val_split.ids),
+                "train_frames": len(train_split.motion),
+            },
+        }
+
+    # -- loop --
+    t_start = time.time()
+    running = None
+    while step < cfg.steps:
+        if cfg.max_minutes is not None and (time.time() - t_start) / 60 > cfg.max_minutes:
+            break
+        # Window length varies per batch so that short (streaming) windows are in distribution.
+        length = mcfg.window if rng.random() < 0.5 else int(rng.integers(cfg.min_window, mcfg.window + 1))
+        batch = {k: v.to(device) for k, v in sampler.sample(rng, cfg.batch_size, length).items()}
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        net.train()
+        loss = diffusion_loss(net, scheduler, batch, cfg, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # short warm-up of the average
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.lerp_(pm, 1 - decay)
+        step += 1
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if main and step % 10 == 0:
+            history["train"].append((step, running))
+        info = {"loss": running}
+        if main and (step % cfg.val_every == 0 or step == cfg.steps):
+            info["val"] = validate(ema, scheduler, val_batches, cfg, device)
+            history["val"].append((step, info["val"]))
+        if main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            _save(last_path, checkpoint_state())
+            plot_history(history, cfg.out / "loss.png")
+        if on_step is not None and main:
+            on_step(step, cfg.steps, info)
+
+    # -- export: the inference checkpoint holds only what sampling needs --
+    if main:
+        state = checkpoint_state()
+        _save(last_path, state)
+        plot_history(history, cfg.out / "loss.png")
+        export = {k: state[k] for k in ("config", "model", "norm", "step", "metrics", "data", "train_seconds")}
+        _save(cfg.out / "motion_dit.pt", export)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return cfg.out / "motion_dit.pt"
+
+
+@torch.no_grad()
+def validate(
+    model: torch.nn.Module,
+    scheduler: DDIMScheduler,
+    batches: list[dict[str, torch.Tensor]],
+    cfg: TrainConfig,
+    device: torch.device,
+) -> float:
+    """Mean denoising loss on fixed held-out windows (held-out voices and engine), fixed noise."""
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(1234)
+    losses = [
+        diffusion_loss(model, scheduler, {k: v.to(device) for k, v in b.items()}, cfg, gen, train=False).item()
+        for b in batches
+    ]
+    return float(np.mean(losses))
+
+
+def plot_history(history: dict, path: Path) -> None:
+    """Loss curve PNG (train running mean and held-out validation), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if history["train"]:
+        s, v = zip(*history["train"], strict=True)
+        ax.plot(s, v, label="train (running mean)")
+    if history["val"]:
+        s, v = zip(*history["val"], strict=True)
+        ax.plot(s, v, "o-", label="validation (held-out voices)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (x0 MSE + velocity MSE, normalized units)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    """Entry point for ``torchrun -m candor.generator.diffusion.train`` (same options as the CLI)."""
+    import typer
+
+    def run(
+        corpus: Path = typer.Option(..., exists=True, file_okay=False),
+        out: Path = typer.Option(Path("out/motion")),
+        steps: int = typer.Option(6000),
+        max_minutes: float | None = typer.Option(None),
+        batch_size: int = typer.Option(64),
+        resume: bool = typer.Option(False),
+    ) -> None:
+        def log(step: int, total: int, info: dict) -> None:
+            if step % 50 == 0 or "val" in info:
+                print(json.dumps({"step": step, "total": total, **info}), flush=True)
+
+        cfg = TrainConfig(
+            corpus=corpus, out=out, steps=steps, max_minutes=max_minutes, batch_size=batch_size, resume=resume
+        )
+        print(train(cfg, on_step=log))
+
+    typer.run(run)
+
+
+if __name__ == "__main__":
+    main()

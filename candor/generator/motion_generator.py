@@ -1,0 +1,261 @@
+"""Audio -> motion with the trained diffusion transformer, window by window.
+
+A clip is cut into windows of up to ``config.window`` frames. Each window is sampled with a few
+DDIM steps, conditioned on its audio, on the last ``config.prev_frames`` generated frames and
+their audio (so windows join without jumps), and on the controls. Only those few previous frames
+are carried from window to window, so memory does not grow with the clip's length.
+
+Output motion is *relative*: pose around the subject's rest pose (degrees, frame widths, scale
+about 1 / distance), blendshapes 0-1 for a neutral face, gaze in degrees. The pipeline adds the
+portrait's own pose and expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from candor.errors import InvalidAudio, InvalidInput
+from candor.generator.audio import (
+    FEATURE_DIM,
+    SAMPLE_RATE,
+    FeatureStream,
+    audio_features,
+    silence_features,
+    to_mono_16k,
+)
+from candor.generator.controls import Controls
+from candor.generator.diffusion.model import LoadedModel, load_checkpoint
+from candor.generator.diffusion.scheduler import DDIMScheduler
+from candor.generator.motion import DIM, LOWER, UPPER, MotionSequence
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit.pt"
+MIN_WINDOW = 8  # shorter windows are padded with silence (what follows the end of a clip)
+
+
+@dataclass
+class SamplingSettings:
+    """steps: DDIM model calls per window; cfg_audio / cfg_control: guidance scales (1 = none)."""
+
+    steps: int = 8
+    cfg_audio: float = 1.0
+    cfg_control: float = 1.0
+
+
+class MotionGenerator:
+    """Holds the denoiser and its scheduler; turns audio (whole or streamed) into motion."""
+
+    def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu") -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.config = loaded.config
+        self.device = torch.device(device)
+        self.scheduler = DDIMScheduler(self.config.train_timesteps)
+        self.defaults = SamplingSettings(**loaded.metrics.get("sampling", {}))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu") -> MotionGenerator:
+        """Load a checkpoint (default: the one shipped in the package); offline, no downloads."""
+        return cls(load_checkpoint(path or DEFAULT_CHECKPOINT, device), device)
+
+    @property
+    def fps(self) -> float:
+        return float(self.config.fps)
+
+    # ---------------------------------------------------------------------------------------
+    # Whole clips
+    # ---------------------------------------------------------------------------------------
+
+    def features(self, audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+        """Waveform (any rate, mono or (frames, channels)) or ready (T, FEATURE_DIM) features."""
+        a = np.asarray(audio, dtype=np.float32)
+        if a.ndim == 2 and a.shape[1] == FEATURE_DIM:
+            return a
+        samples = to_mono_16k(a, sr)
+        if samples.size == 0:
+            raise InvalidAudio("audio contains no samples")
+        return audio_features(samples, fps=self.fps)
+
+    def generate(
+        self,
+        audio: np.ndarray,
+        controls: Controls | None = None,
+        *,
+        seed: int = 0,
+        sr: int = SAMPLE_RATE,
+        cfg_audio: float | None = None,
+        cfg_control: float | None = None,
+        steps: int | None = None,
+        fps: float | None = None,
+    ) -> MotionSequence:
+        """Motion for a whole clip: ``audio`` is a waveform at ``sr`` or (T, FEATURE_DIM) features.
+
+        Returns relative motion at ``fps`` (default: the model's 25 fps), one frame per
+        1/fps second of audio. The same seed gives the same motion.
+        """
+        feats = self.features(audio, sr)
+        frames = np.concatenate(list(self.iter_windows(feats, controls, seed, cfg_audio, cfg_control, steps)))
+        seq = MotionSequence(frames, self.fps)
+        return seq if fps is None or fps == self.fps else resample(seq, fps)
+
+    def iter_windows(
+        self,
+        feats: np.ndarray,
+        controls: Controls | None = None,
+        seed: int = 0,
+        cfg_audio: float | None = None,
+        cfg_control: float | None = None,
+        steps: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield (n, DIM) relative motion per window of ``feats`` (T, FEATURE_DIM), in order."""
+        state = _StreamState(self, controls, seed, self._settings(cfg_audio, cfg_control, steps))
+        W = self.config.window
+        for start in range(0, len(feats), W):
+            yield state.next_window(feats[start : start + W])
+
+    # ---------------------------------------------------------------------------------------
+    # Streaming
+    # ---------------------------------------------------------------------------------------
+
+    def stream(
+        self,
+        audio_chunks: Iterable[np.ndarray],
+        sr: int = SAMPLE_RATE,
+        controls: Controls | None = None,
+        seed: int = 0,
+        *,
+        cfg_audio: float | None = None,
+        cfg_control: float | None = None,
+        steps: int | None = None,
+        min_window: int = MIN_WINDOW,
+    ) -> Iterator[np.ndarray]:
+        """Audio chunks in (mono or (frames, channels) at ``sr``), motion frames (DIM,) out at 25 fps.
+
+        A window is generated as soon as ``min_window`` frames of audio (320 ms at the default)
+        are complete, using every complete frame up to the model's window, so frames come out
+        about as fast as the audio arrives. Features use running normalization statistics.
+        """
+        if min_window < 1:
+            raise InvalidInput("min_window must be at least 1")
+        state = _StreamState(self, controls, seed, self._settings(cfg_audio, cfg_control, steps))
+        features = FeatureStream(self.fps)
+        pending = np.zeros((0, FEATURE_DIM), np.float32)
+        W = self.config.window
+        for chunk in audio_chunks:
+            pending = np.concatenate([pending, features.push(to_mono_16k(chunk, sr))])
+            while len(pending) >= min_window:
+                take = min(len(pending), W)
+                yield from state.next_window(pending[:take])
+                pending = pending[take:]
+        if features.samples_seen == 0:
+            raise InvalidAudio("the audio stream contained no samples")
+        pending = np.concatenate([pending, features.push(np.zeros(0, np.float32), final=True)])
+        for start in range(0, len(pending), W):
+            yield from state.next_window(pending[start : start + W])
+
+    # ---------------------------------------------------------------------------------------
+
+    def _settings(self, cfg_audio: float | None, cfg_control: float | None, steps: int | None) -> SamplingSettings:
+        s = SamplingSettings(
+            steps=steps if steps is not None else self.defaults.steps,
+            cfg_audio=cfg_audio if cfg_audio is not None else self.defaults.cfg_audio,
+            cfg_control=cfg_control if cfg_control is not None else self.defaults.cfg_control,
+        )
+        if not 1 <= s.steps <= 100:
+            raise InvalidInput(f"steps must be within 1-100, got {s.steps}")
+        if not (0 <= s.cfg_audio <= 10 and 0 <= s.cfg_control <= 10):
+            raise InvalidInput("guidance scales must be within 0-10")
+        return s
+
+    @torch.inference_mode()
+    def sample_window(
+        self,
+        audio: np.ndarray,
+        prev_motion: np.ndarray,
+        prev_audio: np.ndarray,
+        controls: np.ndarray,
+        noise: torch.Tensor,
+        settings: SamplingSettings,
+    ) -> np.ndarray:
+        """Denoise one window. audio: (L, A); prev_motion: (k, D) normalized, k <= K (0: first
+        window); prev_audio: (K, A); controls: (C,); noise: (L, D). Returns (L, D) normalized."""
+        K, dev = self.config.prev_frames, self.device
+        prev = np.zeros((K, DIM), np.float32)
+        keep_prev = np.zeros(K, bool)
+        if len(prev_motion):
+            prev[K - len(prev_motion) :] = prev_motion
+            keep_prev[K - len(prev_motion) :] = True
+        # Guidance needs the unconditional and audio-only predictions only when a scale is not 1.
+        passes = [(True, True)]
+        if settings.cfg_control != 1.0:
+            passes.append((True, False))
+        if settings.cfg_audio != 1.0:
+            passes.append((False, False))
+        n = len(passes)
+        a = torch.from_numpy(audio).to(dev)[None].expand(n, -1, -1)
+        pa = torch.from_numpy(prev_audio).to(dev)[None].expand(n, -1, -1)
+        pm = torch.from_numpy(prev).to(dev)[None].expand(n, -1, -1)
+        kp = torch.from_numpy(keep_prev).to(dev)[None].expand(n, -1)
+        c = torch.from_numpy(controls).to(dev)[None].expand(n, -1)
+        keep_audio = torch.tensor([p[0] for p in passes], device=dev)
+        keep_control = torch.tensor([p[1] for p in passes], device=dev)
+        self.scheduler.set_timesteps(settings.steps)
+        x = noise.to(dev)[None]
+        for t in self.scheduler.timesteps:
+            tt = torch.full((n,), int(t), device=dev, dtype=torch.long)
+            out = self.model(x.expand(n, -1, -1), tt, a, pm, pa, c, keep_audio, keep_control, kp)
+            x0 = out[0]
+            if settings.cfg_control != 1.0:
+                x0 = out[1] + settings.cfg_control * (out[0] - out[1])
+                if settings.cfg_audio != 1.0:
+                    x0 = x0 + (settings.cfg_audio - 1.0) * (out[1] - out[2])
+            elif settings.cfg_audio != 1.0:
+                x0 = out[1] + settings.cfg_audio * (out[0] - out[1])
+            x = self.scheduler.step(x0[None], int(t), x)
+        return x[0].cpu().numpy()
+
+    def normalize(self, motion: np.ndarray) -> np.ndarray:
+        mean, std = self.loaded.motion_mean.cpu().numpy(), self.loaded.motion_std.cpu().numpy()
+        return ((motion - mean) / std).astype(np.float32)
+
+    def denormalize(self, motion: np.ndarray) -> np.ndarray:
+        mean, std = self.loaded.motion_mean.cpu().numpy(), self.loaded.motion_std.cpu().numpy()
+        return np.clip(motion * std + mean, LOWER, UPPER).astype(np.float32)
+
+
+class _StreamState:
+    """What one clip carries between windows: the last K frames and their audio, and the noise."""
+
+    def __init__(self, gen: MotionGenerator, controls: Controls | None, seed: int, settings: SamplingSettings):
+        self.gen = gen
+        self.settings = settings
+        self.controls = (controls or Controls()).to_vector()
+        self.rng = torch.Generator().manual_seed(int(seed))
+        K = gen.config.prev_frames
+        self.prev_motion = np.zeros((0, DIM), np.float32)
+        self.prev_audio = silence_features(K)  # before the clip starts there is silence
+
+    def next_window(self, feats: np.ndarray) -> np.ndarray:
+        """(n, A) features -> (n, DIM) relative motion; n may be anything from 1 to the window."""
+        n = len(feats)
+        K = self.gen.config.prev_frames
+        if n < MIN_WINDOW:  # too short to sample well: pad with the silence that follows
+            feats = np.concatenate([feats, silence_features(MIN_WINDOW - n)])
+        noise = torch.randn(len(feats), DIM, generator=self.rng)
+        x = self.gen.sample_window(feats, self.prev_motion, self.prev_audio, self.controls, noise, self.settings)[:n]
+        self.prev_motion = np.concatenate([self.prev_motion, x])[-K:]
+        self.prev_audio = np.concatenate([self.prev_audio, feats[:n]])[-K:]
+        return self.gen.denormalize(x)
+
+
+def resample(seq: MotionSequence, fps: float) -> MotionSequence:
+    """Linear interpolation of a motion sequence to another frame rate (same duration)."""
+    n = max(1, round(len(seq) * fps / seq.fps))
+    t_new = (np.arange(n) + 0.5) / fps
+    t_old = (np.arange(len(seq)) + 0.5) / seq.fps
+    cols = [np.interp(t_new, t_old, seq.values[:, j]) for j in range(DIM)]
+    return MotionSequence(np.stack(cols, axis=1).astype(np.float32), fps)
