@@ -55,9 +55,7 @@ def install_openapi(app: FastAPI) -> None:
                 if "422" in responses:
                     responses["422"] = {"description": _DESCRIPTIONS[422], "content": _PROBLEM_CONTENT}
                 # Every operation may fail with a bug-free 500 problem; declared so clients expect it.
-                responses.setdefault(
-                    "default", {"description": "Any other error", "content": _PROBLEM_CONTENT}
-                )
+                responses.setdefault("default", {"description": "Any other error", "content": _PROBLEM_CONTENT})
         app.openapi_schema = schema
         return schema
 

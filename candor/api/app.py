@@ -1,0 +1,71 @@
+"""The FastAPI application factory: ``create_app(settings)`` composes routes, errors and state.
+
+Nothing happens at import time. ``create_app`` builds the app object and its database engine
+(engines connect lazily); the lifespan starts and stops the in-process job worker pool when
+``start_worker`` is true (``candor serve`` does that; most tests do too, to run real jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from candor import __version__
+from candor.api.errors import install_error_handlers
+from candor.api.openapi import install_openapi
+from candor.api.ratelimit import make_rate_limiter
+from candor.api.routes import api_router
+from candor.config import Settings, get_settings
+
+API_DESCRIPTION = """\
+Candor turns one enrolled portrait and one audio clip into a talking-face video, for vetted
+partners only. Every output carries signed C2PA Content Credentials and an invisible watermark,
+and every security-relevant decision is appended to a tamper-evident generation log.
+
+Authenticate with `Authorization: Bearer <prefix>.<secret>` or `X-API-Key: <prefix>.<secret>`.
+Every error is an RFC 9457 `application/problem+json` document.
+"""
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool = True) -> FastAPI:
+    """Build the Candor HTTP API.
+
+    ``settings``: the one Settings (default :func:`candor.config.get_settings`);
+    ``start_worker``: run the in-process generation worker pool for the app's lifetime.
+    """
+    settings = settings or get_settings()
+
+    from candor.api.state import ServiceState  # the store's engine/worker live behind this seam
+
+    state = ServiceState.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(state.migrate)
+        if start_worker:
+            state.start_worker()
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="Candor API",
+        version=__version__,
+        summary="Responsible talking-face generation for vetted partners",
+        description=API_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = state
+    app.state.rate_limiter = make_rate_limiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.redis_url)
+    install_error_handlers(app)
+    app.include_router(api_router, prefix="/v1")
+    install_openapi(app)
+    return app

@@ -1,0 +1,164 @@
+"""Likeness consent records: create with evidence, list, read, revoke, enrol portraits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, File, Form, Path, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from candor.api.deps import CurrentPartner, SessionDep, StateDep
+from candor.api.media import (
+    DOCUMENT_TYPES,
+    IMAGE_TYPES,
+    RECORDING_TYPES,
+    face_summary,
+    media_type_of,
+    read_upload,
+)
+from candor.api.openapi import problem_responses
+from candor.api.schemas.common import ConsentId, Limit, PageInfo
+from candor.api.schemas.consents import ConsentCreate, ConsentPage, ConsentPublic, ConsentRevoke, PortraitPublic
+from candor.store import services
+
+router = APIRouter(prefix="/consents", tags=["consents"])
+_AUTH_ERRORS = (401, 403, 429)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ConsentPublic,
+    summary="Record a person's likeness consent",
+    responses=problem_responses(*_AUTH_ERRORS, 413, 415, 422),
+)
+async def create_consent(
+    session: SessionDep,
+    state: StateDep,
+    partner: CurrentPartner,
+    data: Annotated[ConsentCreate, Form()],
+    evidence_document: Annotated[UploadFile | None, File(description="signed consent form (PDF/image)")] = None,
+    evidence_recording: Annotated[UploadFile | None, File(description="recorded spoken consent")] = None,
+) -> ConsentPublic:
+    limit = state.settings.max_upload_bytes
+    document = recording = None
+    document_type = recording_type = None
+    if evidence_document is not None:
+        document_type = media_type_of(evidence_document, DOCUMENT_TYPES, "evidence_document")
+        document = await read_upload(evidence_document, limit, "evidence_document")
+    if evidence_recording is not None:
+        recording_type = media_type_of(evidence_recording, RECORDING_TYPES, "evidence_recording")
+        recording = await read_upload(evidence_recording, limit, "evidence_recording")
+
+    def write() -> ConsentPublic:
+        consent = services.create_consent(
+            session=session,
+            log=state.ledger,
+            files=state.files,
+            partner=partner,
+            policy=state.policy,
+            **data.model_dump(),
+            evidence_document=document,
+            evidence_document_type=document_type,
+            evidence_recording=recording,
+            evidence_recording_type=recording_type,
+        )
+        session.commit()
+        return ConsentPublic.of(consent, datetime.now(UTC))
+
+    return await run_in_threadpool(write)
+
+
+@router.get(
+    "",
+    response_model=ConsentPage,
+    summary="List your consent records, newest first",
+    responses=problem_responses(*_AUTH_ERRORS, 422),
+)
+def list_consents(
+    session: SessionDep,
+    partner: CurrentPartner,
+    limit: Annotated[Limit, Query()] = 50,
+    cursor: Annotated[ConsentId | None, Query(description="the last id of the previous page")] = None,
+) -> ConsentPage:
+    before = services.get_consent(session=session, partner=partner, consent_id=cursor).created_at if cursor else None
+    rows = services.list_consents(session=session, partner=partner, limit=limit + 1, before=before)
+    now = datetime.now(UTC)
+    items = [ConsentPublic.of(c, now) for c in rows[:limit]]
+    next_cursor = items[-1].id if len(rows) > limit else None
+    return ConsentPage(items=items, page=PageInfo(limit=limit, next_cursor=next_cursor))
+
+
+@router.get(
+    "/{consent_id}",
+    response_model=ConsentPublic,
+    summary="Read one consent record",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+)
+def get_consent(
+    session: SessionDep, partner: CurrentPartner, consent_id: Annotated[ConsentId, Path()]
+) -> ConsentPublic:
+    consent = services.get_consent(session=session, partner=partner, consent_id=consent_id)
+    return ConsentPublic.of(consent, datetime.now(UTC))
+
+
+@router.post(
+    "/{consent_id}/revoke",
+    response_model=ConsentPublic,
+    summary="Revoke consent: every later generation with it is refused at once",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+)
+def revoke_consent(
+    session: SessionDep,
+    state: StateDep,
+    partner: CurrentPartner,
+    consent_id: Annotated[ConsentId, Path()],
+    body: Annotated[ConsentRevoke | None, Body()] = None,
+) -> ConsentPublic:
+    consent = services.revoke_consent(
+        session=session,
+        log=state.ledger,
+        partner=partner,
+        consent_id=consent_id,
+        reason=body.reason if body else None,
+    )
+    session.commit()
+    return ConsentPublic.of(consent, datetime.now(UTC))
+
+
+@router.post(
+    "/{consent_id}/portraits",
+    status_code=201,
+    response_model=PortraitPublic,
+    summary="Enrol a portrait of the consenting person (exactly one face)",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
+)
+async def enroll_portrait(
+    session: SessionDep,
+    state: StateDep,
+    partner: CurrentPartner,
+    consent_id: Annotated[ConsentId, Path()],
+    image: Annotated[UploadFile, File(description="PNG/JPEG/WebP photo with one face")],
+) -> PortraitPublic:
+    media_type = media_type_of(image, IMAGE_TYPES, "image")
+    data = await read_upload(image, state.settings.max_upload_bytes, "image")
+
+    def write() -> PortraitPublic:
+        # Ownership first, so another partner's id answers 404 before any face analysis runs.
+        services.get_consent(session=session, partner=partner, consent_id=consent_id)
+        summary = face_summary(data, max_megapixels=state.settings.max_image_megapixels)
+        portrait = services.enroll_portrait(
+            session=session,
+            log=state.ledger,
+            files=state.files,
+            partner=partner,
+            consent_id=consent_id,
+            image=data,
+            media_type=media_type,
+            face_summary=summary,
+        )
+        session.commit()
+        return PortraitPublic.model_validate(portrait)
+
+    return await run_in_threadpool(write)

@@ -1,0 +1,148 @@
+"""Generation jobs: request (policy-checked, idempotent), poll, download the signed MP4."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from candor.api.deps import CurrentPartner, SessionDep, StateDep
+from candor.api.openapi import problem_responses
+from candor.api.routes.assets import store_audio
+from candor.api.schemas.common import GenerationId, Limit, PageInfo
+from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
+from candor.errors import InvalidInput
+from candor.store import services
+from candor.store.services import GenerationRequest
+
+router = APIRouter(prefix="/generations", tags=["generations"])
+_AUTH_ERRORS = (401, 403, 429)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="repeat a request safely: the same key and body return the first job",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=GenerationPublic,
+    summary="Request a talking-face video (policy-checked, queued as a durable job)",
+    responses={
+        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+        **problem_responses(*_AUTH_ERRORS, 404, 409, 413, 415, 422),
+    },
+)
+async def create_generation(
+    response: Response,
+    session: SessionDep,
+    state: StateDep,
+    partner: CurrentPartner,
+    data: Annotated[GenerationCreate, Form()],
+    audio: Annotated[UploadFile | None, File(description="speech, instead of audio_asset_id")] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> GenerationPublic:
+    if (audio is None) == (data.audio_asset_id is None):
+        raise InvalidInput("give exactly one of audio_asset_id or an audio file part")
+    audio_asset_id = data.audio_asset_id
+    if audio is not None:
+        audio_asset_id = (await store_audio(session, state, partner, audio)).id
+
+    def write() -> tuple[object, bool]:
+        request = GenerationRequest(
+            consent_id=data.consent_id,
+            portrait_id=data.portrait_id,
+            audio_asset_id=audio_asset_id,
+            controls={
+                "gaze_yaw": data.gaze_yaw,
+                "gaze_pitch": data.gaze_pitch,
+                "distance": data.distance,
+                "emotion": data.emotion,
+                "intensity": data.intensity,
+            },
+            seed=data.seed,
+            fps=data.fps,
+            use=data.use,
+            idempotency_key=idempotency_key,
+            webhook_url=str(data.webhook_url) if data.webhook_url else None,
+        )
+        outcome = services.create_generation(
+            session=session, log=state.ledger, partner=partner, request=request, policy=state.policy
+        )
+        session.commit()
+        return outcome.generation, outcome.replayed
+
+    generation, replayed = await run_in_threadpool(write)
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    elif state.queue is not None:
+        state.queue.submit(generation.id)  # the row is committed: a crash now loses nothing
+    response.headers["Location"] = f"/v1/generations/{generation.id}"
+    return GenerationPublic.of(generation)
+
+
+@router.get(
+    "",
+    response_model=GenerationPage,
+    summary="List your generations, newest first",
+    responses=problem_responses(*_AUTH_ERRORS, 422),
+)
+def list_generations(
+    session: SessionDep,
+    partner: CurrentPartner,
+    limit: Annotated[Limit, Query()] = 50,
+    cursor: Annotated[GenerationId | None, Query(description="the last id of the previous page")] = None,
+) -> GenerationPage:
+    before = (
+        services.get_generation(session=session, partner=partner, generation_id=cursor).created_at if cursor else None
+    )
+    rows = services.list_generations(session=session, partner=partner, limit=limit + 1, before=before)
+    items = [GenerationPublic.of(g) for g in rows[:limit]]
+    next_cursor = items[-1].id if len(rows) > limit else None
+    return GenerationPage(items=items, page=PageInfo(limit=limit, next_cursor=next_cursor))
+
+
+@router.get(
+    "/{generation_id}",
+    response_model=GenerationPublic,
+    summary="Status and progress of a generation",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+)
+def get_generation(
+    session: SessionDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
+) -> GenerationPublic:
+    return GenerationPublic.of(services.get_generation(session=session, partner=partner, generation_id=generation_id))
+
+
+@router.get(
+    "/{generation_id}/video",
+    response_class=FileResponse,
+    summary="Download the signed, watermarked MP4 (the download is logged)",
+    responses={
+        200: {"content": {"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}}}},
+        **problem_responses(*_AUTH_ERRORS, 404, 409, 422),
+    },
+)
+def download_video(
+    session: SessionDep, state: StateDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
+) -> FileResponse:
+    generation = services.record_download(
+        session=session, log=state.ledger, partner=partner, generation_id=generation_id
+    )
+    path = state.files.path(generation.output_sha256)
+    session.commit()
+    return FileResponse(
+        path,
+        media_type="video/mp4",
+        filename=f"{generation.id}.mp4",
+        headers={"ETag": f'"{generation.output_sha256}"', "Cache-Control": "private, max-age=3600"},
+    )

@@ -1,0 +1,78 @@
+"""Soft-binding resolution, shaped like the C2PA Soft Binding Resolution API: a watermark value
+decoded from a video finds the manifests it was signed with, even after the metadata was stripped."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from candor.api.deps import DetectPartner, SessionDep
+from candor.api.openapi import problem_responses
+from candor.api.schemas.manifests import SoftBindingMatches, SupportedAlgorithms
+from candor.errors import NotFound
+from candor.provenance import repository
+
+
+def _safe_name(manifest_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", manifest_id)[:100]
+
+
+router = APIRouter(prefix="/manifests", tags=["manifests"])
+C2PA_MEDIA_TYPE = "application/c2pa"
+
+
+@router.get(
+    "/matches/byBinding",
+    response_model=SoftBindingMatches,
+    summary="Manifest ids whose soft binding (watermark) equals the value",
+    responses=problem_responses(401, 403, 422, 429),
+)
+def matches_by_binding(
+    session: SessionDep,
+    _partner: DetectPartner,
+    alg: Annotated[str, Query(min_length=1, max_length=200, description="soft-binding algorithm name")],
+    value: Annotated[str, Query(min_length=1, max_length=4096, description="the binding value (base64)")],
+    maxResults: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> SoftBindingMatches:
+    return SoftBindingMatches.model_validate(
+        repository.matches_by_binding(session=session, alg=alg, value=value, max_results=maxResults)
+    )
+
+
+@router.get(
+    "/services/supportedAlgorithms",
+    response_model=SupportedAlgorithms,
+    summary="Soft-binding algorithms this repository resolves",
+    responses=problem_responses(401, 403, 429),
+)
+def supported_algorithms(_partner: DetectPartner) -> SupportedAlgorithms:
+    return SupportedAlgorithms.model_validate(repository.supported_algorithms())
+
+
+@router.get(
+    "/{manifest_id}",
+    response_class=Response,
+    summary="The C2PA manifest store (application/c2pa) with this id",
+    responses={
+        200: {"content": {C2PA_MEDIA_TYPE: {"schema": {"type": "string", "contentMediaType": C2PA_MEDIA_TYPE}}}},
+        **problem_responses(401, 403, 404, 422, 429),
+    },
+)
+def manifest_by_id(
+    session: SessionDep,
+    _partner: DetectPartner,
+    manifest_id: Annotated[str, Path(min_length=1, max_length=200)],
+    returnActiveManifest: Annotated[bool, Query()] = False,
+) -> Response:
+    found = repository.manifest_by_id(
+        session=session, manifest_id=manifest_id, return_active_manifest=returnActiveManifest
+    )
+    if found is None:
+        raise NotFound(f"manifest {manifest_id} not found")
+    return Response(
+        content=found["manifestStore"],
+        media_type=C2PA_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{_safe_name(found["manifestId"])}.c2pa"'},
+    )

@@ -1,0 +1,1 @@
+"""Request and response schemas: ``XCreate`` in, ``XPublic`` out. A DB model never leaves the API."""

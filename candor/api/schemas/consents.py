@@ -1,0 +1,131 @@
+"""Likeness consent: a record per depicted person, its evidence and its enrolled portraits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from candor.api.schemas.common import PageInfo, PublicModel
+
+if TYPE_CHECKING:
+    from candor.store.models import Consent
+
+UseName = str
+
+
+class ConsentCreate(BaseModel):
+    """Multipart form fields of ``POST /v1/consents`` (evidence files travel beside them)."""
+
+    subject_name: str = Field(min_length=1, max_length=200, description="the depicted person's name")
+    subject_is_adult: bool = Field(description="the partner attests the subject is 18 or older")
+    guardian_name: str | None = Field(None, min_length=1, max_length=200)
+    guardian_consent: bool = Field(False, description="a guardian consented (required for a minor)")
+    allowed_uses: list[UseName] = Field(
+        min_length=1,
+        max_length=16,
+        description="uses the subject agreed to, e.g. education; repeat the field or comma-separate",
+    )
+    expires_at: datetime | None = Field(
+        None, description="ISO 8601 with a timezone; default and maximum come from the policy"
+    )
+
+    @field_validator("allowed_uses", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list):
+            out: list[object] = []
+            for item in items:
+                out.extend(p.strip() for p in item.split(",")) if isinstance(item, str) else out.append(item)
+            return [p for p in out if p != ""]
+        return value
+
+    @field_validator("allowed_uses")
+    @classmethod
+    def _use_names(cls, value: list[str]) -> list[str]:
+        for use in value:
+            if not (1 <= len(use) <= 64) or not use.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"use names are 1-64 letters, digits, '-' or '_'; got {use!r}")
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("expires_at needs a timezone (e.g. 2027-01-01T00:00:00Z)")
+        return value
+
+    @model_validator(mode="after")
+    def _minor_needs_guardian(self) -> ConsentCreate:
+        if not self.subject_is_adult and not (self.guardian_consent and self.guardian_name):
+            raise ValueError("a subject who is not an adult needs guardian_name and guardian_consent=true")
+        return self
+
+
+class ConsentRevoke(BaseModel):
+    reason: str | None = Field(None, max_length=2000)
+
+
+class EvidencePublic(BaseModel):
+    kind: Literal["document", "recording"]
+    sha256: str
+    media_type: str | None
+
+
+class PortraitPublic(PublicModel):
+    id: str
+    consent_id: str
+    image_sha256: str
+    media_type: str
+    width: int = Field(description="pixels")
+    height: int = Field(description="pixels")
+    face_summary: dict[str, object]
+    created_at: datetime
+
+
+class ConsentPublic(PublicModel):
+    id: str
+    subject_name: str
+    subject_is_adult: bool
+    guardian_name: str | None
+    guardian_consent: bool
+    allowed_uses: list[str]
+    expires_at: datetime
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    status: Literal["active", "revoked", "expired"]
+    evidence: list[EvidencePublic]
+    portraits: list[PortraitPublic]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, consent: Consent, now: datetime) -> ConsentPublic:
+        """Build from the store's Consent row; ``now`` (timezone-aware) decides 'expired'."""
+        evidence = [
+            EvidencePublic(kind=kind, sha256=sha, media_type=media_type)
+            for kind, sha, media_type in (
+                ("document", consent.evidence_document_sha256, consent.evidence_document_type),
+                ("recording", consent.evidence_recording_sha256, consent.evidence_recording_type),
+            )
+            if sha
+        ]
+        if consent.revoked_at is not None:
+            status = "revoked"
+        elif consent.expires_at <= now:
+            status = "expired"
+        else:
+            status = "active"
+        fields = {k: getattr(consent, k) for k in cls.model_fields if k not in ("status", "evidence", "portraits")}
+        return cls(
+            **fields,
+            status=status,
+            evidence=evidence,
+            portraits=[PortraitPublic.model_validate(p) for p in consent.portraits],
+        )
+
+
+class ConsentPage(BaseModel):
+    items: list[ConsentPublic]
+    page: PageInfo

@@ -1,0 +1,85 @@
+"""Generation requests (multipart form) and job state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from candor.api.schemas.common import PageInfo, PublicModel
+from candor.generator.controls import EMOTIONS
+
+if TYPE_CHECKING:
+    from candor.store.models import Generation
+
+Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]
+
+
+class GenerationCreate(BaseModel):
+    """Form fields of ``POST /v1/generations``. The audio is either ``audio_asset_id`` (uploaded
+    before with ``POST /v1/assets/audio``) or an ``audio`` file part in the same request."""
+
+    consent_id: str = Field(pattern=r"^cns_[a-z2-7]{1,40}$", description="the subject's consent record")
+    portrait_id: str = Field(pattern=r"^prt_[a-z2-7]{1,40}$", description="a portrait enrolled under it")
+    audio_asset_id: str | None = Field(None, pattern=r"^ast_[a-z2-7]{1,40}$")
+    use: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="what the video is for; must be among the consent's allowed uses (default: the partner's use case)",
+    )
+    gaze_yaw: float = Field(0.0, ge=-30, le=30, description="degrees, > 0 toward image right")
+    gaze_pitch: float = Field(0.0, ge=-20, le=20, description="degrees, > 0 up")
+    distance: float = Field(1.0, ge=0.5, le=2.0, description="head distance relative to default framing")
+    emotion: Emotion = "neutral"
+    intensity: float = Field(0.0, ge=0, le=1, description="emotion intensity")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    fps: int = Field(25, ge=15, le=60, description="frames per second of the video")
+    webhook_url: AnyHttpUrl | None = Field(
+        None, description="POSTed a signed JSON event (HMAC-SHA256) when the job finishes"
+    )
+
+
+class ControlsPublic(BaseModel):
+    gaze_yaw: float
+    gaze_pitch: float
+    distance: float
+    emotion: str
+    intensity: float
+
+
+class GenerationPublic(PublicModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: float = Field(ge=0, le=1)
+    consent_id: str
+    portrait_id: str
+    audio_asset_id: str
+    use: str
+    controls: ControlsPublic
+    seed: int
+    fps: int
+    width: int = Field(description="pixels")
+    height: int = Field(description="pixels")
+    duration_s: float = Field(description="seconds of video (the audio's length)")
+    error: str | None
+    output_sha256: str | None
+    output_size_bytes: int | None
+    manifest_id: str | None = Field(description="C2PA manifest id; resolve with GET /v1/manifests/{id}")
+    video_url: str | None = Field(description="where to download the signed MP4 once succeeded")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, generation: Generation) -> GenerationPublic:
+        """Build from the store's Generation row; the video URL appears once it succeeded."""
+        fields = {k: getattr(generation, k) for k in cls.model_fields if k != "video_url"}
+        succeeded = generation.status == "succeeded"
+        return cls(**fields, video_url=f"/v1/generations/{generation.id}/video" if succeeded else None)
+
+
+class GenerationPage(BaseModel):
+    items: list[GenerationPublic]
+    page: PageInfo

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["ok", "unavailable"]
+    worker: Literal["running", "stopped"]
+    detector: bool  # whether POST /v1/detections is served by this build
