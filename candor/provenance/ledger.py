@@ -255,6 +255,9 @@ class _Head:
     updated_at: datetime
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "last append" time of an empty log
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -385,7 +388,7 @@ class GenerationLog:
         raise RuntimeError("the generation log head row vanished while it was being created")
 
     def _create_head(self, session: Session, dialect: str) -> None:
-        values = {"id": 1, "size": 0, "root_hash": merkle.EMPTY_ROOT, "frontier": b"", "updated_at": self._clock()}
+        values = {"id": 1, "size": 0, "root_hash": merkle.EMPTY_ROOT, "frontier": b"", "updated_at": _EPOCH}
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         elif dialect == "sqlite":
@@ -455,7 +458,7 @@ class GenerationLog:
         with self._sessions() as session:
             row = session.execute(select(_head).where(_head.c.id == 1)).one_or_none()
         if row is None:
-            return TreeHead(self.origin, 0, merkle.EMPTY_ROOT, self._clock())
+            return TreeHead(self.origin, 0, merkle.EMPTY_ROOT, _EPOCH)
         return TreeHead(self.origin, row.size, row.root_hash, _aware(row.updated_at))
 
     def entries(self, start: int = 0, limit: int = 100) -> list[LogEntry]:
