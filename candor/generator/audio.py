@@ -201,8 +201,8 @@ def _pool(
     e_p = np.bincount(vid, weights=energy[keep], minlength=count) / n
     lf0 = np.bincount(vid, weights=np.log2(np.maximum(f0[keep], 1.0)), minlength=count) / n
     out = np.empty((count, BASE_DIM), np.float32)
-    out[:, :N_MELS] = 10 * np.log10(mel_p + 1e-10)
-    out[:, N_MELS] = 10 * np.log10(e_p + 1e-10)
+    out[:, :N_MELS] = 10 * np.log10(mel_p + 1e-14)
+    out[:, N_MELS] = 10 * np.log10(e_p + 1e-14)
     out[:, N_MELS + 1] = lf0
     return out
 
