@@ -1,0 +1,74 @@
+import io
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from candor.config import Settings
+from candor.release import release_frames
+
+
+@pytest.fixture()
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", environment="development")
+
+
+def _frames(n: int, fail_at: int | None = None):
+    base = skimage.data.astronaut()
+    for i in range(n):
+        if i == fail_at:
+            raise RuntimeError("renderer crashed")
+        shift = np.float32([[1, 0, 3 * np.sin(i / 9)], [0, 1, 2 * np.cos(i / 7)]])
+        yield cv2.warpAffine(base, shift, (512, 512), borderMode=cv2.BORDER_REFLECT)
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_released_video_is_watermarked_signed_and_recorded(settings, tmp_path):
+    from candor.provenance.repository import ManifestRepository
+    from candor.provenance.verify import verify_file
+    from candor.provenance.watermark import binding_value
+
+    out = tmp_path / "out" / "clip.mp4"
+    result = release_frames(
+        _frames(100),
+        out_path=out,
+        fps=25,
+        settings=settings,
+        generation_id="gen_release_test",
+        partner_pseudonym="pp_test",
+        portrait=_png(),
+    )
+    assert out.is_file() and result.frames == 100 and result.duration_s == pytest.approx(4.0)
+    report = verify_file(out, settings=settings).to_dict()
+    assert report["state"] == "Trusted"
+    assert report["watermark"]["found"] and report["watermark"]["serial"] == result.serial
+    assert report["summary"]["generation"]["generation_id"] == "gen_release_test"
+    repo = ManifestRepository.from_settings(settings)
+    try:
+        matches = repo.matches_by_binding(alg=report["watermark"]["alg"], value=binding_value(result.serial))
+    finally:
+        repo.dispose()
+    assert [m["manifestId"] for m in matches["matches"]] == [result.manifest_id]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["clip.mp4"]  # no temporary files left
+
+
+def test_a_failed_render_leaves_nothing_behind(settings, tmp_path):
+    out = tmp_path / "out" / "broken.mp4"
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        release_frames(
+            _frames(50, fail_at=20),
+            out_path=out,
+            fps=25,
+            settings=settings,
+            generation_id="gen_broken",
+            partner_pseudonym="pp_test",
+            portrait=_png(),
+        )
+    assert list(out.parent.iterdir()) == []
