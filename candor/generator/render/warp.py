@@ -49,7 +49,11 @@ class MeshWarp:
         self.coarse = self._identity.copy()
 
     def coarse_flow(
-        self, target_landmarks: np.ndarray, head_matrix: np.ndarray, src: np.ndarray | None = None
+        self,
+        target_landmarks: np.ndarray,
+        head_matrix: np.ndarray,
+        src: np.ndarray | None = None,
+        flattened: bool = False,
     ) -> np.ndarray:
         """(G, G, 2) source positions at the grid cell centres; also fills ``self.owner``.
 

@@ -1,0 +1,183 @@
+"""Mouth interior: what shows between the lips when they part further than in the portrait.
+
+A plain warp stretches the closed lip line into a "curtain". Instead every pixel between the
+target inner-lip contours is painted here, in the opening's own coordinates (see ``opening``):
+
+closed source   synthesized: a dark oral cavity shaded toward the corners, a hint of tongue at the
+                bottom, the upper teeth hanging from the head's (rigid) lip line, so the lip raising
+                or the jaw dropping uncovers them as it would, and lower teeth rising from the
+                lower lip as the jaw opens.
+open source     the real interior is reused: the part under the upper lip (upper teeth) and the
+                part over the lower lip keep their source size and travel with their lip; the gap
+                between them opens onto the synthesized cavity.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numba import njit
+
+from candor.generator import landmarks as lm
+from candor.generator.render.opening import contour_at, opening, sample
+from candor.generator.render.topology import MOUTH_LOWER, MOUTH_UPPER
+
+OPEN_SOURCE = 0.06  # lip gap / mouth width above which the portrait's own interior is reused
+TEETH_RGB = np.array([232.0, 224.0, 208.0])
+UPPER_KEEP = 0.6  # share of the source gap that travels with the upper lip (the rest with the lower)
+
+
+class MouthLayer:
+    """The mouth of one portrait: its source opening and the colours its interior is painted with."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+        self.upper_idx = np.array(MOUTH_UPPER)
+        self.lower_idx = np.array(MOUTH_LOWER)
+        pts = landmarks[:, :2].astype(np.float64)
+        self.source = image
+        self.src_upper = pts[self.upper_idx]
+        self.src_lower = pts[self.lower_idx]
+        o = opening(self.src_upper, self.src_lower)
+        self.width = o.length
+        self.reuse = bool(o.gaps().max() / max(o.length, 1e-6) > OPEN_SOURCE)
+        # The lip line the teeth hang from, in the head's frame: midway between the source lips.
+        self.lip_line = ((landmarks[self.upper_idx] + landmarks[self.lower_idx]) / 2).astype(np.float32)
+
+        outer = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(outer, [np.round(pts[list(lm.LIPS_OUTER)]).astype(np.int32)], 255)
+        inner = np.zeros_like(outer)
+        cv2.fillPoly(inner, [np.round(np.concatenate([self.src_upper, self.src_lower[::-1]])).astype(np.int32)], 255)
+        lips = image[(outer > 0) & (inner == 0)].astype(np.float64)
+        lip_rgb = np.median(lips, axis=0) if len(lips) > 8 else np.array([150.0, 80.0, 80.0])
+        face = image[int(pts[:, 1].min()) : int(pts[:, 1].max()), int(pts[:, 0].min()) : int(pts[:, 0].max())]
+        light = float(np.clip(face.mean() / 150.0, 0.55, 1.1))  # portrait exposure, for the teeth
+        self.teeth_rgb = TEETH_RGB * light
+        self.cavity_rgb = lip_rgb * np.array([0.22, 0.13, 0.13])
+        self.tongue_rgb = lip_rgb * np.array([0.80, 0.55, 0.55])
+        if self.reuse:
+            gap = image[(inner > 0)].astype(np.float64)
+            luma = gap @ np.array([0.299, 0.587, 0.114])
+            dark = gap[luma <= np.percentile(luma, 20)]
+            if len(dark) > 4:
+                self.cavity_rgb = np.minimum(dark.mean(axis=0), self.cavity_rgb * 1.5)
+
+    def draw(self, frame: np.ndarray, target_landmarks: np.ndarray, head_matrix: np.ndarray, jaw: float) -> None:
+        """Paint the interior of the target lip opening into ``frame`` (512, 512, 3) uint8, in place.
+
+        ``jaw``: the jawOpen coefficient (0..1), which raises the lower teeth into view.
+        """
+        up = target_landmarks[self.upper_idx, :2]
+        lo = target_landmarks[self.lower_idx, :2]
+        t = opening(up, lo)
+        if t.gaps().max() <= 0.05:
+            return
+        line = self.lip_line @ head_matrix[:, :3].T + head_matrix[:, 3]
+        d = line[:, :2].astype(np.float64) - t.origin
+        edge = np.stack([d @ t.axis, d @ t.normal], axis=1)
+        edge[:, 0] = np.maximum.accumulate(edge[:, 0])
+        pts = np.concatenate([up, lo])
+        x0 = max(int(np.floor(pts[:, 0].min())) - 1, 0)
+        y0 = max(int(np.floor(pts[:, 1].min())) - 1, 0)
+        x1 = min(int(np.ceil(pts[:, 0].max())) + 1, frame.shape[1] - 1)
+        y1 = min(int(np.ceil(pts[:, 1].max())) + 1, frame.shape[0] - 1)
+        _mouth_kernel(
+            frame, x0, y0, x1, y1, t.origin, t.axis, t.normal, t.upper, t.lower, edge,
+            self.source, self.src_upper, self.src_lower, self.width / max(t.length, 1e-6), self.reuse,
+            self.teeth_rgb, self.cavity_rgb, self.tongue_rgb, float(np.clip(jaw, 0.0, 1.0)),
+        )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _blend(rgb, colour, w):
+    for c in range(3):
+        rgb[c] = rgb[c] * (1.0 - w) + colour[c] * w
+
+
+@njit(cache=True, nogil=True)
+def _synth(rgb, x, d_up, d_lo, b, edge_b, length, teeth, cavity, tongue, jaw, with_teeth):
+    """Procedural interior colour at one pixel into ``rgb`` (3,)."""
+    h = d_up + d_lo
+    arch = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.46) ** 2))  # teeth recede toward the corners
+    shade = 0.45 + 0.55 * arch
+    for c in range(3):
+        rgb[c] = cavity[c] * shade * (1.0 + 0.8 * np.exp(-d_lo / (0.12 * length + 1e-6)))
+    # Tongue: a low mound behind the lower lip.
+    mound = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.3) ** 2))
+    top = 0.35 * h * mound
+    w = min(max(top - d_lo + 0.5, 0.0), 1.0) * min(1.0, h / (0.08 * length + 1e-6))
+    if w > 0.0:
+        _blend(rgb, tongue * (0.55 + 0.45 * mound), w)
+    if not with_teeth:
+        return
+    # Lower teeth rise over the lower lip as the jaw opens.
+    lower_h = 0.07 * length * jaw * arch
+    w = min(max(lower_h - d_lo + 0.5, 0.0), 1.0)
+    if w > 0.0:
+        _blend(rgb, teeth * 0.72 * shade, w)
+    # Upper teeth hang from the rigid lip line (plus a little overbite).
+    upper_h = (edge_b + 0.025 * length - (b - d_up)) * np.sqrt(arch)
+    w = min(max(upper_h - d_up + 0.5, 0.0), 1.0)
+    if w > 0.0:
+        t = 0.62 + 0.38 * arch
+        # Faint gaps between the front teeth.
+        for xb in (0.5, 0.41, 0.59, 0.33, 0.67):
+            t *= 1.0 - 0.18 * np.exp(-(((x - xb) * length) ** 2) / 0.8)
+        _blend(rgb, teeth * t, w)
+
+
+@njit(cache=True, nogil=True)
+def _mouth_kernel(
+    frame, x0, y0, x1, y1, origin, axis, normal, upper, lower, edge,
+    src, s_upper, s_lower, scale, reuse, teeth, cavity, tongue, jaw,
+):  # fmt: skip
+    length = upper[upper.shape[0] - 1, 0]
+    rgb = np.zeros(3)
+    top_rgb = np.zeros(3)
+    bot_rgb = np.zeros(3)
+    for y in range(y0, y1 + 1):
+        for x in range(x0, x1 + 1):
+            dx, dy = x - origin[0], y - origin[1]
+            a = dx * axis[0] + dy * axis[1]
+            b = dx * normal[0] + dy * normal[1]
+            ub, ku, fu = contour_at(upper, a)
+            lb, kl, fl = contour_at(lower, a)
+            d_up, d_lo = b - ub, lb - b
+            along = min(max(a + 0.5, 0.0), 1.0) * min(max(length - a + 0.5, 0.0), 1.0)
+            alpha = along * min(max(d_up + 0.5, 0.0), 1.0) * min(max(d_lo + 0.5, 0.0), 1.0)
+            if alpha <= 0.0:
+                continue
+            d_up, d_lo = max(d_up, 0.0), max(d_lo, 0.0)
+            xr = min(max(a / length, 0.0), 1.0)
+            eb, _, _ = contour_at(edge, a)
+            # Contact shadow where a synthesized interior meets the lips.
+            k = 1.0 - 0.35 * np.exp(-min(d_up, d_lo) / 1.5)
+            if reuse:
+                # Source points on the two lips at this column, and the source gap between them.
+                sux = s_upper[ku, 0] + fu * (s_upper[ku + 1, 0] - s_upper[ku, 0])
+                suy = s_upper[ku, 1] + fu * (s_upper[ku + 1, 1] - s_upper[ku, 1])
+                slx = s_lower[kl, 0] + fl * (s_lower[kl + 1, 0] - s_lower[kl, 0])
+                sly = s_lower[kl, 1] + fl * (s_lower[kl + 1, 1] - s_lower[kl, 1])
+                hs = np.sqrt((slx - sux) ** 2 + (sly - suy) ** 2)
+                ht = (d_up + d_lo) * scale
+                if hs < 1e-3:
+                    _synth(rgb, xr, d_up, d_lo, b, eb, length, teeth, cavity, tongue, jaw, True)
+                elif ht <= hs:
+                    f = d_up * scale / ht if ht > 0 else 0.5
+                    k = 1.0  # the source's own interior already has its shading
+                    sample(src, sux + f * (slx - sux), suy + f * (sly - suy), rgb)
+                else:
+                    top, bot = 0.6 * hs, 0.4 * hs
+                    fu2 = min(d_up * scale, top) / hs
+                    fl2 = min(d_lo * scale, bot) / hs
+                    sample(src, sux + fu2 * (slx - sux), suy + fu2 * (sly - suy), top_rgb)
+                    sample(src, slx - fl2 * (slx - sux), sly - fl2 * (sly - suy), bot_rgb)
+                    _synth(rgb, xr, d_up, d_lo, b, eb, length, teeth, cavity, tongue, jaw, False)
+                    wb = min(max((bot - d_lo * scale) / 1.5 + 0.5, 0.0), 1.0)
+                    _blend(rgb, bot_rgb, wb)
+                    wt = min(max((top - d_up * scale) / 1.5 + 0.5, 0.0), 1.0)
+                    _blend(rgb, top_rgb, wt)
+            else:
+                _synth(rgb, xr, d_up, d_lo, b, eb, length, teeth, cavity, tongue, jaw, True)
+            for c in range(3):
+                v = frame[y, x, c] * (1.0 - alpha) + rgb[c] * k * alpha
+                frame[y, x, c] = min(max(v + 0.5, 0.0), 255.0)

@@ -1,0 +1,65 @@
+"""FaceRenderer: the decoder. Source portrait + target face geometry -> a 512x512 RGB frame.
+
+Steps per frame: (1) the backward flow of the whole-frame mesh (face, holes, head rings) is
+rasterized on a 128x128 grid and upsampled; (2) ``cv2.remap`` warps the portrait (with its irises
+cut out); (3) the irises and, when the lids close, the lash lines are drawn; (4) the mouth interior
+is painted between the lips. Everything is a pure function of the target: same input, same pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from candor.errors import InvalidInput
+from candor.generator import motion
+from candor.generator.face import SourceFace
+from candor.generator.landmarks import N_LANDMARKS
+from candor.generator.render.eyes import EyeLayer
+from candor.generator.render.mouth import MouthLayer
+from candor.generator.render.raster import FRAME
+from candor.generator.render.warp import GRID, MeshWarp
+from candor.generator.rig import FaceTarget
+
+_JAW = motion.index("jawOpen")
+
+
+class FaceRenderer:
+    """Renders one portrait under any target geometry (see :func:`candor.generator.rig.pose_target`).
+
+    Construction precomputes everything that depends only on the portrait (triangles, head
+    anchors, the eyeless source, mouth colours): ~tens of ms. ``render`` then costs a few ms.
+    """
+
+    def __init__(self, source: SourceFace, grid: int = GRID) -> None:
+        image = np.ascontiguousarray(source.image)
+        if image.shape != (FRAME, FRAME, 3) or image.dtype != np.uint8:
+            raise InvalidInput(f"source image must be (512, 512, 3) uint8, got {image.shape} {image.dtype}")
+        landmarks = np.asarray(source.landmarks, np.float32)
+        if landmarks.shape != (N_LANDMARKS, 3) or not np.isfinite(landmarks).all():
+            raise InvalidInput(f"source landmarks must be finite (478, 3), got {landmarks.shape}")
+        self.source = source
+        self.warp = MeshWarp(landmarks, np.asarray(source.person_mask, np.float32), grid=grid)
+        self.eyes = EyeLayer(image, landmarks)
+        self.mouth = MouthLayer(image, landmarks)
+        self.flow: np.ndarray | None = None  # the last frame's full-resolution backward map
+
+    def render(self, target: FaceTarget) -> np.ndarray:
+        """The frame for ``target``: (512, 512, 3) uint8 RGB."""
+        tgt = np.asarray(target.landmarks, np.float32)
+        m = np.asarray(target.head_matrix, np.float32)
+        if tgt.shape != (N_LANDMARKS, 3) or m.shape != (3, 4):
+            raise InvalidInput(f"target needs (478, 3) landmarks and a (3, 4) head matrix, got {tgt.shape}, {m.shape}")
+        if not (np.isfinite(tgt).all() and np.isfinite(m).all()):
+            raise InvalidInput("target geometry contains NaN or infinite values")
+        tgt = self.warp.flatten(tgt, m)
+        closure = self.eyes.closure(tgt)
+        src = self.warp.src.copy()
+        self.eyes.slide_lids(src, closure)
+        coarse = self.warp.coarse_flow(tgt, m, src=src, flattened=True)
+        self.flow = self.warp.upsample(coarse)
+        frame = self.warp.apply(self.eyes.eyeless, self.flow)
+        scale = float(np.cbrt(abs(np.linalg.det(m[:, :3].astype(np.float64)))))
+        self.eyes.draw(frame, tgt, scale, closure)
+        jaw = float(target.motion[_JAW]) if len(target.motion) > _JAW else 0.0
+        self.mouth.draw(frame, tgt, m, jaw)
+        return frame
