@@ -50,21 +50,72 @@ def _analyze(image: str, keep_framing: bool, face: int | None):
     return source
 
 
-def _write_video(frames, n_frames: int, out: Path, fps: int, audio: Path | None, sheet: Path | None) -> None:
-    from candor.generator.contact import save_contact_sheet
-    from candor.generator.video import VideoWriter
+def _portrait_bytes(image: str, source) -> tuple[bytes, str]:
+    """The portrait as given (file bytes), or the bundled array as PNG, for the credentials."""
+    import io
+    import mimetypes
 
-    kept = []
+    from PIL import Image
+
+    if not image.startswith("bundled:"):
+        path = Path(image)
+        return path.read_bytes(), mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    buf = io.BytesIO()
+    Image.fromarray(source.image).save(buf, format="PNG")
+    return buf.getvalue(), "image/png"
+
+
+def release_video(
+    frames,
+    n_frames: int,
+    out: Path,
+    *,
+    fps: int,
+    audio: Path | None,
+    sheet: Path | None,
+    portrait: tuple[bytes, str],
+    controls: dict | None = None,
+    checkpoint_sha256: str | None = None,
+):
+    """Render, watermark, encode and sign through the release path; optionally a contact sheet."""
+    import uuid
+
+    from candor.config import get_settings
+    from candor.generator.contact import save_contact_sheet
+    from candor.release import release_frames
+
+    kept: list = []
     stride = max(1, n_frames // 16)
-    with VideoWriter(out, fps=fps, audio_path=audio) as writer, progress_bar("rendering", n_frames) as advance:
-        for i, frame in enumerate(frames):
-            writer.write(frame)
+
+    def tap(stream):
+        for i, frame in enumerate(stream):
             if sheet is not None and i % stride == 0 and len(kept) < 16:
                 kept.append((frame, f"frame {i}"))
-            advance(1)
+            yield frame
+
+    with progress_bar("rendering", n_frames) as advance:
+        result = release_frames(
+            tap(frames),
+            out_path=out,
+            fps=fps,
+            settings=get_settings(),
+            generation_id=f"cli-{uuid.uuid4().hex[:16]}",
+            partner_pseudonym="local-cli",
+            portrait=portrait[0],
+            portrait_mime=portrait[1],
+            audio_path=audio,
+            controls=controls,
+            model_checkpoint_sha256=checkpoint_sha256,
+            on_frame=lambda _n: advance(1),
+        )
     if sheet is not None:
         save_contact_sheet(sheet, [f for f, _ in kept], [label for _, label in kept])
         console.print(f"contact sheet: {sheet}")
+    console.print(
+        f"signed + watermarked: manifest {result.manifest_id}, watermark serial {result.serial}; "
+        f"check it with `candor verify {out}`"
+    )
+    return result
 
 
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
@@ -138,7 +189,10 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         if relative:
             seq = MotionSequence(relative_to_source(source, seq.values), seq.fps)
         animator = Animator(source)
-        _write_video(animator.frames(seq), len(seq), out, round(seq.fps), audio, contact_sheet)
+        release_video(
+            animator.frames(seq), len(seq), out, fps=round(seq.fps), audio=audio, sheet=contact_sheet,
+            portrait=_portrait_bytes(image, source),
+        )  # fmt: skip
         console.print(f"wrote {out} ({len(seq)} frames, {seq.duration:.1f} s)")
 
     @app.command()
@@ -173,7 +227,10 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         seq = transfer_motion(source, driving_motion, pose=pose, dynamics=dynamics, gaze=gaze)
         fps = max(15, min(60, round(seq.fps)))
         audio_path = driving if (audio and info.audio_duration) else None
-        _write_video(Animator(source).frames(seq), len(seq), out, fps, audio_path, contact_sheet)
+        release_video(
+            Animator(source).frames(seq), len(seq), out, fps=fps, audio=audio_path, sheet=contact_sheet,
+            portrait=_portrait_bytes(image, source),
+        )  # fmt: skip
         console.print(f"wrote {out} ({len(seq)} frames)")
 
     @app.command()
@@ -193,5 +250,8 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         source = analyze_image(load_bundled_portrait(portrait))
         seq = MotionSequence(relative_to_source(source, scripted_offsets(seconds, fps)), fps)
         sheet = out.with_suffix(".png")
-        _write_video(Animator(source).frames(seq), len(seq), out, fps, None, sheet)
+        release_video(
+            Animator(source).frames(seq), len(seq), out, fps=fps, audio=None, sheet=sheet,
+            portrait=_portrait_bytes(f"bundled:{portrait}", source),
+        )  # fmt: skip
         console.print(f"[bold green]demo video:[/] {out.resolve()}")
