@@ -1,0 +1,196 @@
+"""`candor serve`, `candor partners ...` and `candor keys issue|revoke|list` (partner API keys).
+
+Top-level imports are typer/rich/stdlib only; the service stack loads inside each command.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from candor.commands._common import cli_errors, console, err_console
+
+partners_app = typer.Typer(help="Vetted partners: add, approve, suspend, list.", no_args_is_help=True)
+
+SCOPE_HELP = "comma-separated scopes: generate, detect, audit:read, admin"
+
+
+@contextmanager
+def _admin() -> Iterator[tuple[Any, Any]]:
+    """(session, log) for one operator action: migrated database, one committed transaction."""
+    from candor.api.state import generation_log, migrate_database
+    from candor.config import get_settings
+    from candor.store.session import get_engine, session_factory, session_scope
+
+    settings = get_settings()
+    migrate_database(get_engine(settings))
+    factory = session_factory(settings)
+    log = generation_log(settings, factory)
+    with session_scope(factory) as session:
+        yield session, log
+
+
+def _print_partner(partner: Any) -> None:
+    console.print(
+        f"{partner.id}  {partner.name}  use case: {partner.use_case}  state: [bold]{partner.state}[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to bind (loopback by default)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    processes: int = typer.Option(1, min=1, max=32, help="uvicorn worker processes"),
+    job_workers: int | None = typer.Option(None, min=1, max=64, help="generation workers per process"),
+    log_level: str = typer.Option("info", help="uvicorn log level"),
+) -> None:
+    """Run the HTTP API: migrate the database, start the job workers, serve with uvicorn."""
+    import uvicorn
+
+    from candor.config import get_settings
+    from candor.store.migrations import upgrade_database
+    from candor.store.session import get_engine
+
+    if job_workers is not None:
+        # Settings are read from the environment in every uvicorn process, so pass it there.
+        os.environ["CANDOR_WORKERS"] = str(job_workers)
+        get_settings.cache_clear()
+    upgrade_database(get_engine(get_settings()))  # once, before the processes start
+    err_console.print(f"Candor API on http://{host}:{port}/v1 (docs at /docs)", highlight=False, soft_wrap=True)
+    uvicorn.run(
+        "candor.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_level=log_level,
+        proxy_headers=False,
+    )
+
+
+# --- partners -----------------------------------------------------------------------------------
+
+
+@partners_app.command("add")
+@cli_errors
+def partners_add(
+    name: str = typer.Argument(..., help="the organisation's name"),
+    use_case: str = typer.Option(..., "--use-case", help="education, healthcare, communication, ..."),
+    quota_seconds: float | None = typer.Option(
+        None, "--quota-seconds", min=0, help="monthly seconds of video (default: the policy's)"
+    ),
+) -> None:
+    """Register a partner; it starts `pending` until approved after vetting."""
+    from candor.store import services
+
+    with _admin() as (session, log):
+        partner = services.create_partner(
+            session=session, log=log, name=name, use_case=use_case, monthly_quota_s=quota_seconds
+        )
+        _print_partner(partner)
+
+
+def _set_state(partner: str, state: str) -> None:
+    from candor.store import services
+
+    with _admin() as (session, log):
+        _print_partner(services.set_partner_state(session=session, log=log, partner_id=partner, state=state))
+
+
+@partners_app.command("approve")
+@cli_errors
+def partners_approve(partner: str = typer.Argument(..., help="partner id (ptn_...) or name")) -> None:
+    """Approve a vetted partner: its keys start working on the next request."""
+    _set_state(partner, "approved")
+
+
+@partners_app.command("suspend")
+@cli_errors
+def partners_suspend(partner: str = typer.Argument(..., help="partner id (ptn_...) or name")) -> None:
+    """Suspend a partner: every one of its keys stops working on the next request."""
+    _set_state(partner, "suspended")
+
+
+@partners_app.command("list")
+@cli_errors
+def partners_list() -> None:
+    """Every partner with its vetting state."""
+    from candor.store import services
+
+    with _admin() as (session, _log):
+        partners = services.list_partners(session=session)
+        if not partners:
+            console.print("no partners yet: `candor partners add NAME --use-case education`")
+        for partner in partners:
+            _print_partner(partner)
+
+
+# --- partner API keys (`keys init|rotate|show` are the provenance signing keys) --------------------
+
+
+def keys_issue(
+    partner: str = typer.Argument(..., help="partner id (ptn_...) or name"),
+    scopes: str = typer.Option("generate", "--scopes", help=SCOPE_HELP),
+    name: str | None = typer.Option(None, "--name", help="a label for the key"),
+) -> None:
+    """Issue an API key; the full key is printed once and never stored."""
+    from candor.store import services
+
+    with _admin() as (session, log):
+        issued = services.issue_api_key(session=session, log=log, partner_id=partner, scopes=scopes, name=name)
+        key = issued.key
+        state = key.partner.state
+    err_console.print(
+        f"key {key.prefix} for {key.partner_id} (scopes: {', '.join(key.scopes)}). "
+        "Store it now: it is shown only once.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if state != "approved":
+        err_console.print(
+            f"note: the partner is {state}; the key works once it is approved.", highlight=False, soft_wrap=True
+        )
+    typer.echo(issued.token)  # stdout carries only the key, so `$(candor keys issue ...)` captures it
+
+
+def keys_revoke(prefix: str = typer.Argument(..., help="the key's visible prefix (cnd_...) or id")) -> None:
+    """Revoke a key at once."""
+    from candor.store import services
+
+    with _admin() as (session, log):
+        key = services.revoke_api_key(session=session, log=log, key_id=prefix)
+        console.print(f"revoked {key.prefix} ({key.partner_id})", highlight=False, soft_wrap=True)
+
+
+def keys_list(partner: str | None = typer.Argument(None, help="only this partner's keys")) -> None:
+    """API keys (prefixes only; secrets are never stored)."""
+    from candor.store import services
+
+    with _admin() as (session, _log):
+        keys = services.list_api_keys(session=session, partner_id=partner)
+        if not keys:
+            console.print("no API keys")
+        for key in keys:
+            status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+            console.print(
+                f"{key.prefix}  {key.partner_id}  scopes: {','.join(key.scopes)}  {status}  last used: {used}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    app.command("serve")(cli_errors(serve))
+    app.add_typer(partners_app, name="partners")
+    keys_app.command("issue")(cli_errors(keys_issue))
+    keys_app.command("revoke")(cli_errors(keys_revoke))
+    keys_app.command("list")(cli_errors(keys_list))
