@@ -128,7 +128,7 @@ def issue_api_key(
     session.flush()
     log.append_in(
         session,
-        "api_key.issued",
+        "key.issued",
         actor=actor,
         subject=key.id,
         details={"partner": partner.id, "prefix": key.prefix, "scopes": scope_list},
@@ -153,7 +153,7 @@ def revoke_api_key(
         session.flush()
         log.append_in(
             session,
-            "api_key.revoked",
+            "key.revoked",
             actor=actor,
             subject=key.id,
             details={"partner": key.partner_id, "prefix": key.prefix},

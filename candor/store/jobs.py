@@ -1,0 +1,504 @@
+"""Durable generation jobs: the ``generations`` table is the queue.
+
+A job row is committed (``queued``) before any work starts. A worker claims one with a lease in a
+single statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers), heartbeats
+while it runs, writes its output to a temp file in the file store, and publishes it by renaming it
+into the content-addressed store and committing ``succeeded`` with a fenced UPDATE (only the lease
+holder may). A killed worker leaves a ``running`` row whose lease expires (or whose process is gone),
+so the next claim re-runs it; a half-written temp file is never referenced.
+
+:class:`JobQueue` is the seam for a distributed engine later; :class:`ThreadJobQueue` runs jobs on
+threads in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from candor.config import Settings, get_settings
+from candor.errors import CandorError
+from candor.store import webhooks
+from candor.store.filestore import FileStore
+from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
+from candor.store.services import EventLog, ensure_consent_active, release_quota
+
+logger = logging.getLogger("candor.jobs")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a handler needs; it writes the video to ``out_path`` (a temp file it owns)."""
+
+    generation_id: str
+    portrait_path: Path
+    audio_path: Path
+    out_path: Path
+    controls: dict[str, Any]
+    seed: int
+    fps: int
+    width: int
+    height: int
+    duration_s: float
+    claim: dict[str, Any]  # generation id, partner pseudonym, consent id: goes into the credentials
+    serial: int | None
+    settings: Settings
+    progress: Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    path: Path  # the finished file (normally ctx.out_path)
+    manifest_id: str | None = None
+    serial: int | None = None
+    duration_s: float | None = None
+
+
+JobHandler = Callable[[JobContext], JobOutput]
+
+
+def run_generation_job(ctx: JobContext) -> JobOutput:
+    """The production handler: portrait + audio + controls -> watermarked, C2PA-signed MP4."""
+    from candor.generator.controls import Controls
+    from candor.release import release_generation
+
+    result = release_generation(
+        portrait_path=ctx.portrait_path,
+        audio_path=ctx.audio_path,
+        out_path=ctx.out_path,
+        controls=Controls(**ctx.controls),
+        seed=ctx.seed,
+        fps=ctx.fps,
+        claim=ctx.claim,
+        serial=ctx.serial,
+        settings=ctx.settings,
+        progress=ctx.progress,
+    )
+    return JobOutput(
+        path=Path(result.output_path),
+        manifest_id=result.manifest_id,
+        serial=result.serial,
+        duration_s=result.duration_s,
+    )
+
+
+class JobQueue(Protocol):
+    """What the API needs from any job engine (in-process threads today, a distributed one later)."""
+
+    def submit(self, generation_id: str) -> None:
+        """Wake a worker for a job already committed as ``queued``."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+    def recover(self) -> int:
+        """Make interrupted jobs claimable again; returns how many were re-queued."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ThreadJobQueue:
+    """Claims and runs jobs on ``workers`` threads. ``lease_s``: seconds a claim stays valid without
+    a heartbeat; ``max_attempts``: claims before a job that keeps crashing is failed."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        files: FileStore,
+        handler: JobHandler = run_generation_job,
+        *,
+        workers: int = 1,
+        lease_s: float = 30.0,
+        max_attempts: int = 3,
+        log: EventLog | None = None,
+        settings: Settings | None = None,
+        poll_s: float = 1.0,
+        webhook_retries: int = 3,
+    ) -> None:
+        self.session_factory = session_factory
+        self.files = files
+        self.handler = handler
+        self.workers = max(1, workers)
+        self.lease = timedelta(seconds=lease_s)
+        self.max_attempts = max_attempts
+        self.log = log
+        self.settings = settings or get_settings()
+        self.poll_s = poll_s
+        self.webhook_retries = webhook_retries
+        self.host = socket.gethostname()
+        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Condition()
+        self._pending_wakeups = 0
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.recover()
+        self._stopping.clear()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"candor-job-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; wait up to ``timeout`` s for running jobs (an unfinished one is re-run
+        after its lease expires)."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
+
+    def submit(self, generation_id: str) -> None:
+        with self._wake:
+            self._pending_wakeups += 1
+            self._wake.notify()
+
+    def recover(self) -> int:
+        """Re-queue ``running`` jobs whose worker process on this host is gone (at once, without
+        waiting for the lease), sweep stale temp files and retry undelivered webhooks. Jobs of other
+        hosts are re-claimed when their lease expires."""
+        requeued = 0
+        with self.session_factory() as session:
+            rows = session.execute(
+                select(Generation.id, Generation.lease_owner).where(
+                    Generation.status == "running", Generation.lease_owner.like(f"{self.host}:%")
+                )
+            ).all()
+            for generation_id, owner in rows:
+                try:
+                    pid = int(owner.split(":")[1])
+                except (IndexError, ValueError):
+                    continue
+                if pid != os.getpid() and not _pid_alive(pid):
+                    result = session.execute(
+                        update(Generation)
+                        .where(Generation.id == generation_id, Generation.lease_owner == owner)
+                        .values(status="queued", lease_owner=None, lease_expires_at=None)
+                    )
+                    requeued += result.rowcount  # type: ignore[attr-defined]
+            session.commit()
+        # Temp files younger than an hour may belong to a live worker of another process.
+        self.files.sweep_temp(older_than_s=3600.0)
+        for generation_id in self._undelivered_webhooks():
+            self._send_webhook(generation_id)
+        if requeued:
+            logger.warning("re-queued %d job(s) interrupted by a dead worker", requeued)
+        return requeued
+
+    # -- claiming and running --------------------------------------------------------------------
+
+    def claim(self, now: datetime | None = None) -> tuple[str, int] | None:
+        """Lease the oldest claimable job to this queue: (generation id, attempt number) or None."""
+        now = now or utcnow()
+        claimable = or_(
+            Generation.status == "queued",
+            and_(Generation.status == "running", Generation.lease_expires_at < now),
+        )
+        with self.session_factory() as session:
+            pick = select(Generation.id).where(claimable).order_by(Generation.created_at).limit(1)
+            if session.get_bind().dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            row = session.execute(
+                update(Generation)
+                .where(Generation.id == pick.scalar_subquery(), claimable)
+                .values(
+                    status="running",
+                    lease_owner=self.owner,
+                    lease_expires_at=now + self.lease,
+                    heartbeat_at=now,
+                    attempts=Generation.attempts + 1,
+                    started_at=now,
+                    progress=0.0,
+                )
+                .returning(Generation.id, Generation.attempts)
+            ).first()
+            session.commit()
+        return (row[0], row[1]) if row else None
+
+    def run_pending(self, max_jobs: int | None = None) -> int:
+        """Claim and run jobs on the calling thread until none is claimable; returns how many ran."""
+        done = 0
+        while max_jobs is None or done < max_jobs:
+            claimed = self.claim()
+            if claimed is None:
+                break
+            self._run(*claimed)
+            done += 1
+        return done
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self.claim()
+            except Exception:  # a database outage must not kill the worker thread: retry later
+                logger.exception("claiming a job failed")
+                claimed = None
+            if claimed is not None:
+                self._run(*claimed)
+                continue
+            with self._wake:
+                if self._pending_wakeups == 0:
+                    self._wake.wait(self.poll_s)
+                self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _run(self, generation_id: str, attempt: int) -> None:
+        with self.session_factory() as session:
+            generation = session.get(Generation, generation_id)
+            assert generation is not None
+            if attempt > self.max_attempts:
+                self._finish_failed(session, generation, f"gave up after {attempt - 1} interrupted attempts")
+                return
+            consent = session.get(Consent, generation.consent_id)
+            try:
+                ensure_consent_active(consent)  # type: ignore[arg-type]
+            except CandorError as exc:
+                self._finish_failed(session, generation, exc.detail)
+                return
+            ctx = self._context(session, generation)
+        heartbeat = _Heartbeat(self, generation_id)
+        heartbeat.start()
+        try:
+            output = self.handler(replace(ctx, progress=heartbeat.set_progress))
+        except CandorError as exc:  # bad input: deterministic, retrying cannot help
+            heartbeat.stop()
+            self._fail_or_retry(generation_id, exc.detail, retry=False)
+            ctx.out_path.unlink(missing_ok=True)
+            return
+        except Exception as exc:
+            heartbeat.stop()
+            logger.exception("generation %s failed on attempt %d", generation_id, attempt)
+            self._fail_or_retry(generation_id, f"{type(exc).__name__}: {exc}", retry=attempt < self.max_attempts)
+            ctx.out_path.unlink(missing_ok=True)
+            return
+        heartbeat.stop()
+        try:
+            self._publish(generation_id, output)
+        finally:
+            ctx.out_path.unlink(missing_ok=True)
+        self._send_webhook(generation_id)
+
+    def _context(self, session: Session, generation: Generation) -> JobContext:
+        portrait = session.get(Portrait, generation.portrait_id)
+        audio = session.get(Asset, generation.audio_asset_id)
+        assert portrait is not None and audio is not None
+        return JobContext(
+            generation_id=generation.id,
+            portrait_path=self.files.path(portrait.image_sha256),
+            audio_path=self.files.path(audio.sha256),
+            out_path=self.files.temp_path(f"-{generation.id}.mp4"),
+            controls=dict(generation.controls),
+            seed=generation.seed,
+            fps=generation.fps,
+            width=generation.width,
+            height=generation.height,
+            duration_s=generation.duration_s,
+            claim={
+                "generation_id": generation.id,
+                "partner": generation.partner_id,
+                "consent_id": generation.consent_id,
+            },
+            serial=generation.watermark_serial,
+            settings=self.settings,
+            progress=lambda _fraction: None,
+        )
+
+    def _publish(self, generation_id: str, output: JobOutput) -> None:
+        """Rename the finished file into the store, then commit ``succeeded`` if we still hold the
+        lease and the consent is still valid; otherwise nothing refers to the stored bytes."""
+        now = utcnow()
+        with self.session_factory() as session:
+            generation = session.get(Generation, generation_id)
+            assert generation is not None
+            consent = session.get(Consent, generation.consent_id)
+            try:
+                ensure_consent_active(consent, now)  # type: ignore[arg-type]
+            except CandorError as exc:  # revoked while rendering: never release the video
+                if generation.lease_owner == self.owner:
+                    self._finish_failed(session, generation, exc.detail)
+                return
+        stored = self.files.put_file(output.path, move=True)
+        with self.session_factory() as session:
+            result = session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.lease_owner == self.owner,
+                    Generation.status == "running",
+                )
+                .values(
+                    status="succeeded",
+                    progress=1.0,
+                    output_sha256=stored.sha256,
+                    output_size_bytes=stored.size,
+                    manifest_id=output.manifest_id,
+                    watermark_serial=output.serial,
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error=None,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                logger.warning("lost the lease on %s before publishing; not published", generation_id)
+                return
+            if self.log is not None:
+                self.log.append_in(
+                    session,
+                    "generation.completed",
+                    actor="worker",
+                    subject=generation_id,
+                    details={
+                        "output_sha256": stored.sha256,
+                        "manifest_id": output.manifest_id,
+                        "watermark_serial": output.serial,
+                    },
+                )
+            session.commit()
+
+    def _fail_or_retry(self, generation_id: str, error: str, *, retry: bool) -> None:
+        with self.session_factory() as session:
+            generation = session.get(Generation, generation_id)
+            if generation is None or generation.lease_owner != self.owner or generation.status != "running":
+                return  # someone else holds it now
+            if retry:
+                generation.status = "queued"
+                generation.lease_owner = None
+                generation.lease_expires_at = None
+                generation.error = error[:4000]
+                session.commit()
+                return
+            self._finish_failed(session, generation, error)
+        self._send_webhook(generation_id)
+
+    def _finish_failed(self, session: Session, generation: Generation, error: str) -> None:
+        generation.status = "failed"
+        generation.error = error[:4000]
+        generation.finished_at = utcnow()
+        generation.lease_owner = None
+        generation.lease_expires_at = None
+        release_quota(session=session, generation=generation)
+        if self.log is not None:
+            self.log.append_in(
+                session, "generation.failed", actor="worker", subject=generation.id, details={"error": error[:500]}
+            )
+        session.commit()
+
+    # -- webhooks --------------------------------------------------------------------------------
+
+    def _undelivered_webhooks(self) -> list[str]:
+        with self.session_factory() as session:
+            return list(
+                session.scalars(
+                    select(Generation.id).where(
+                        Generation.status.in_(("succeeded", "failed")),
+                        Generation.webhook_url.is_not(None),
+                        Generation.webhook_delivered_at.is_(None),
+                        Generation.webhook_attempts < self.webhook_retries,
+                    )
+                )
+            )
+
+    def _send_webhook(self, generation_id: str) -> None:
+        with self.session_factory() as session:
+            generation = session.get(Generation, generation_id)
+            if generation is None or not generation.webhook_url or generation.webhook_delivered_at:
+                return
+            partner = session.get(Partner, generation.partner_id)
+            assert partner is not None
+            payload = {
+                "type": f"generation.{generation.status}",
+                "generation": {
+                    "id": generation.id,
+                    "status": generation.status,
+                    "duration_s": generation.duration_s,
+                    "output_sha256": generation.output_sha256,
+                    "manifest_id": generation.manifest_id,
+                    "error": generation.error,
+                    "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
+                },
+            }
+            for attempt in range(generation.webhook_attempts, self.webhook_retries):
+                outcome = webhooks.deliver(generation.webhook_url, partner.webhook_secret, payload)
+                generation.webhook_attempts = attempt + 1
+                generation.webhook_error = outcome.error
+                if outcome.ok:
+                    generation.webhook_delivered_at = utcnow()
+                    break
+                if attempt + 1 < self.webhook_retries:
+                    time.sleep(min(0.25 * 2**attempt, 4.0))
+            session.commit()
+
+
+class _Heartbeat:
+    """Renews a job's lease and saves its progress every ``min(lease/3, 1 s)`` while it runs."""
+
+    def __init__(self, queue: ThreadJobQueue, generation_id: str) -> None:
+        self.queue = queue
+        self.generation_id = generation_id
+        self.interval = min(queue.lease.total_seconds() / 3.0, 1.0)
+        self.progress = 0.0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{generation_id}", daemon=True)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress = min(1.0, max(0.0, float(fraction)))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = utcnow()
+            try:
+                with self.queue.session_factory() as session:
+                    result = session.execute(
+                        update(Generation)
+                        .where(
+                            Generation.id == self.generation_id,
+                            Generation.lease_owner == self.queue.owner,
+                            Generation.status == "running",
+                        )
+                        .values(
+                            lease_expires_at=now + self.queue.lease,
+                            heartbeat_at=now,
+                            progress=min(self.progress, 0.99),
+                        )
+                    )
+                    session.commit()
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    self.lost = True  # publishing is fenced on the lease, so nothing more to do
+                    return
+            except Exception:  # a missed beat is survivable; the lease is several beats long
+                logger.exception("heartbeat for %s failed", self.generation_id)

@@ -1,0 +1,46 @@
+"""Alembic migrations for every table on candor.db.Base (service, manifest repository, generation
+log), packaged inside candor/store so they ship with the wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from candor.db import make_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+
+
+def alembic_config(url: str | None = None):  # -> alembic.config.Config (imported lazily)
+    """An Alembic Config pointing at this package (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (idempotent; safe at every start). On PostgreSQL a
+    transaction-scoped advisory lock keeps two starting processes from migrating at once."""
+    from alembic import command
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+    if isinstance(url_or_engine, str):
+        engine.dispose()
+
+
+def current_revision(url_or_engine: str | Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,64 @@
+"""Completion webhooks signed with HMAC-SHA256 over ``"<timestamp>.<body>"``.
+
+Headers: ``Candor-Timestamp: <unix seconds>`` and ``Candor-Signature: v1=<hex digest>``. A receiver
+recomputes the digest with its partner webhook secret and rejects stale timestamps (replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+SIGNATURE_HEADER = "Candor-Signature"
+TIMESTAMP_HEADER = "Candor-Timestamp"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``v1=<hex>`` signature of ``body`` sent at ``timestamp`` (unix seconds)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str, timestamp: str | int, body: bytes, signature: str, *, tolerance_s: float = 300.0
+) -> bool:
+    """True when ``signature`` is ours for this body and the timestamp is within ``tolerance_s``."""
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs(time.time() - ts) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body), signature or "")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    status: int | None
+    error: str | None
+
+
+def deliver(url: str, secret: str, payload: dict[str, Any], *, timeout_s: float = 5.0) -> Delivery:
+    """POST ``payload`` as JSON once; any 2xx counts as delivered."""
+    import httpx
+
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(ts),
+        SIGNATURE_HEADER: sign(secret, ts, body),
+        "User-Agent": "candor-webhooks/1",
+    }
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return Delivery(False, None, f"{type(exc).__name__}: {exc}")
+    if 200 <= response.status_code < 300:
+        return Delivery(True, response.status_code, None)
+    return Delivery(False, response.status_code, f"HTTP {response.status_code}")
