@@ -1,0 +1,55 @@
+"""Corpus commands: build a TTS-bootstrapped motion corpus, or one from real talking-head videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from candor.commands._common import cli_errors, console, err_console, progress_bar
+
+corpus_app = typer.Typer(help="Training corpora for the audio-driven motion model.", no_args_is_help=True)
+
+
+@corpus_app.command("build")
+@cli_errors
+def build(
+    out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
+    hours: float = typer.Option(1.0, "--hours", help="Hours of audio the corpus should hold."),
+    seed: int = typer.Option(0, "--seed", help="Build seed: the same seed gives the same corpus."),
+    workers: int = typer.Option(2, "--workers", help="Worker processes (1-2; the machine is shared)."),
+) -> None:
+    """Synthesise random multilingual speech with espeak-ng, flite and festival and label its motion."""
+    from candor.generator.corpus.build import build_corpus
+
+    with progress_bar(f"building {out}", hours * 3600) as advance:
+        info = build_corpus(out, hours, seed=seed, workers=workers, on_progress=lambda s, _e: advance(s))
+    console.print(
+        f"{info['utterances']} utterances, {info['hours']:.2f} h "
+        f"(train {info['hours_per_split'].get('train', 0):.2f} h, val {info['hours_per_split'].get('val', 0):.2f} h), "
+        f"{info['voices']} voices; this run {info['speed_x_realtime'] or '-'}x real time -> {out}"
+    )
+
+
+@corpus_app.command("from-videos")
+@cli_errors
+def from_videos(
+    video_dir: Path = typer.Argument(..., help="Folder of talking-head videos with audio."),
+    out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
+) -> None:
+    """Extract motion (and 16 kHz audio) from each video into the corpus format."""
+    from candor.generator.corpus.videos import VIDEO_SUFFIXES, build_from_videos
+
+    total = sum(1 for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if video_dir.is_dir() else 0
+    with progress_bar(f"extracting {video_dir}", total or None) as advance:
+        info = build_from_videos(
+            video_dir,
+            out,
+            on_progress=lambda _name, _s: advance(1),
+            on_skip=lambda name, why: (err_console.print(f"[yellow]skipped[/] {name}: {why}"), advance(1)),
+        )
+    console.print(f"{info['made']} new, {info['skipped']} skipped; {info['utterances']} utterances in {out}")
+
+
+def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    app.add_typer(corpus_app, name="corpus")

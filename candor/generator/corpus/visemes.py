@@ -1,0 +1,199 @@
+"""Phonemes -> visemes -> mouth/jaw/lip blendshape curves with Cohen-Massaro coarticulation.
+
+Each phoneme symbol (espeak-ng IPA, or the flite/festival US-English set) maps to a viseme with
+a target for every mouth channel. A segment's influence on a channel is a dominance function
+(Cohen & Massaro 1993)
+
+    D_s(t) = alpha_s * exp(-theta * d_s(t)),   d_s(t) = distance from t to the segment (0 inside)
+
+with a smaller theta before the segment (anticipation) than after it (carry-over), and the
+channel's value is the dominance-weighted mean of the targets, sum(D_s T_s) / sum(D_s).
+Bilabials (p b m) carry a very high lip/jaw dominance and a 60 ms minimum extent, so the lips
+close at their time whatever the neighbours; rounding spreads further than jaw opening, as in
+speech (anticipatory lip rounding).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Literal
+
+import numpy as np
+
+from candor.generator.corpus.tts import SILENCE
+
+Alphabet = Literal["ipa", "arpa"]
+
+# Channels of the mouth model, all in candor.generator.motion.BLENDSHAPES.
+CHANNELS = (
+    "jawOpen",
+    "mouthClose",
+    "mouthPress",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthSmile",
+    "mouthStretch",
+    "mouthUpperUp",
+    "mouthLowerDown",
+)
+_C = {c: i for i, c in enumerate(CHANNELS)}
+# Channel groups sharing one dominance (and coarticulation reach).
+_GROUP = {
+    "jawOpen": "jaw",
+    "mouthUpperUp": "jaw",
+    "mouthLowerDown": "jaw",
+    "mouthClose": "lips",
+    "mouthPress": "lips",
+    "mouthFunnel": "round",
+    "mouthPucker": "round",
+    "mouthSmile": "spread",
+    "mouthStretch": "spread",
+}
+# Dominance decay rate (1/s) before (anticipation) and after (carry-over) a segment.
+_THETA = {"jaw": (28.0, 36.0), "lips": (40.0, 45.0), "round": (11.0, 16.0), "spread": (16.0, 22.0)}
+
+# viseme: (targets, alpha per group (jaw, lips, round, spread)).
+_VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] = {
+    "sil": ({}, (0.6, 0.6, 0.6, 0.6)),
+    "PP": ({"jawOpen": 0.05, "mouthClose": 0.9, "mouthPress": 0.5}, (8.0, 8.0, 0.3, 0.5)),
+    "FF": ({"jawOpen": 0.1, "mouthClose": 0.3, "mouthUpperUp": 0.25, "mouthPress": 0.1}, (4.0, 4.0, 0.3, 0.5)),
+    "TH": ({"jawOpen": 0.15, "mouthLowerDown": 0.1}, (0.8, 0.4, 0.2, 0.3)),
+    "DD": ({"jawOpen": 0.18, "mouthLowerDown": 0.1}, (0.7, 0.3, 0.2, 0.3)),
+    "SS": ({"jawOpen": 0.08, "mouthStretch": 0.3, "mouthSmile": 0.1, "mouthUpperUp": 0.1}, (1.5, 0.4, 0.3, 0.8)),
+    "CH": ({"jawOpen": 0.14, "mouthFunnel": 0.55, "mouthPucker": 0.25, "mouthUpperUp": 0.15}, (1.2, 0.4, 2.0, 1.0)),
+    "KK": ({"jawOpen": 0.25}, (0.6, 0.3, 0.15, 0.2)),
+    "HH": ({"jawOpen": 0.25}, (0.1, 0.1, 0.05, 0.05)),
+    "RR": ({"jawOpen": 0.15, "mouthPucker": 0.35, "mouthFunnel": 0.25}, (0.8, 0.3, 1.0, 0.5)),
+    "WW": ({"jawOpen": 0.08, "mouthPucker": 0.85, "mouthFunnel": 0.4}, (1.5, 0.5, 3.0, 1.5)),
+    "JJ": ({"jawOpen": 0.12, "mouthStretch": 0.3, "mouthSmile": 0.2}, (0.8, 0.3, 0.5, 1.0)),
+    "AA": ({"jawOpen": 0.75, "mouthLowerDown": 0.35, "mouthUpperUp": 0.1}, (1.0, 1.0, 0.8, 0.8)),
+    "EE": ({"jawOpen": 0.5, "mouthStretch": 0.35, "mouthSmile": 0.15, "mouthLowerDown": 0.2}, (1.0, 1.0, 0.8, 1.0)),
+    "II": ({"jawOpen": 0.2, "mouthSmile": 0.35, "mouthStretch": 0.45}, (1.0, 1.0, 0.8, 1.2)),
+    "OO": ({"jawOpen": 0.55, "mouthFunnel": 0.6, "mouthPucker": 0.3}, (1.0, 1.0, 1.2, 1.0)),
+    "UU": ({"jawOpen": 0.22, "mouthPucker": 0.8, "mouthFunnel": 0.45}, (1.0, 1.0, 1.5, 1.0)),
+    "YY": ({"jawOpen": 0.22, "mouthPucker": 0.6, "mouthFunnel": 0.3, "mouthSmile": 0.05}, (1.0, 1.0, 1.3, 1.0)),
+    "SCHWA": ({"jawOpen": 0.4, "mouthLowerDown": 0.1}, (0.9, 0.8, 0.5, 0.5)),
+}  # fmt: skip
+VOWEL_VISEMES = frozenset({"AA", "EE", "II", "OO", "UU", "YY", "SCHWA"})
+_MIN_EXTENT_S = {"PP": 0.06, "FF": 0.05}
+
+# IPA characters (after diacritics are stripped) -> viseme.
+_IPA = {}
+for _v, _chars in {
+    "PP": "pbmʙ",
+    "FF": "fvɱʋ",
+    "TH": "θð",
+    "DD": "tdnlɾɫɭʈɖɳɗɬɮɽ",
+    "SS": "szʦʣ",
+    "CH": "ʃʒɕʑʂʐçʝ",
+    "KK": "kgɡŋxɣχqɢcɟɲʁɰ",
+    "HH": "hɦʔħʕ",
+    "RR": "rɹɻʀ",
+    "WW": "wɥʍ",
+    "JJ": "j",
+    "AA": "aäɑæɐ",
+    "EE": "eɛ",
+    "II": "iɪɨɯ",
+    "OO": "oɔɒɵɤ",
+    "UU": "uʊʉ",
+    "YY": "yʏøœɶ",
+    "SCHWA": "əɜɚɝʌɘ",
+}.items():
+    for _ch in _chars:
+        _IPA[_ch] = _v
+
+# flite/festival ("radio" US-English) phones.
+_ARPA = {
+    "aa": "AA", "ae": "AA", "ah": "SCHWA", "ao": "OO", "aw": "AA+UU", "ax": "SCHWA", "axr": "SCHWA+RR",
+    "ay": "AA+II", "eh": "EE", "er": "SCHWA+RR", "ey": "EE+II", "ih": "II", "iy": "II", "ow": "OO+UU",
+    "oy": "OO+II", "uh": "UU", "uw": "UU", "b": "PP", "p": "PP", "m": "PP", "f": "FF", "v": "FF",
+    "th": "TH", "dh": "TH", "t": "DD", "d": "DD", "n": "DD", "l": "DD", "dx": "DD", "el": "DD", "en": "DD",
+    "s": "SS", "z": "SS", "sh": "CH", "zh": "CH", "ch": "CH", "jh": "CH", "k": "KK", "g": "KK", "ng": "KK",
+    "hh": "HH", "r": "RR", "w": "WW", "y": "JJ",
+}  # fmt: skip
+_AFFRICATES = {"tʃ": "CH", "dʒ": "CH", "tɕ": "CH", "dʑ": "CH", "ts": "SS", "dz": "SS", "pf": "FF"}
+
+
+def _strip(symbol: str) -> str:
+    # Length marks, stress, tone digits, aspiration/palatalisation and combining diacritics.
+    out = []
+    for ch in unicodedata.normalize("NFD", symbol):
+        if unicodedata.combining(ch) or ch in "ːˑˈˌʰʲʷˠˤ'ʼ-" or ch.isdigit():
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def viseme_sequence(symbol: str, alphabet: Alphabet = "ipa") -> list[str]:
+    """The viseme(s) of one phoneme symbol; diphthongs give two (their first and second half).
+
+    ``alphabet``: "ipa" (espeak-ng) or "arpa" (flite/festival); they share letters with different
+    meanings ("y", "th"), so the caller says which.
+    """
+    if symbol == SILENCE or not symbol:
+        return ["sil"]
+    if alphabet == "arpa":
+        return _ARPA.get(symbol.lower().rstrip("012"), "HH").split("+")
+    s = _strip(symbol)
+    if s[:2] in _AFFRICATES:
+        return [_AFFRICATES[s[:2]]]
+    visemes = [_IPA[ch] for ch in s if ch in _IPA]
+    if not visemes:
+        return ["HH"]  # unknown or modifier-only symbols (e.g. a lone "ʲ") take their neighbours' shape
+    vowels = [v for v in visemes if v in VOWEL_VISEMES]
+    if len(vowels) >= 2:
+        return [vowels[0], vowels[-1]]
+    return [vowels[0]] if vowels else [visemes[0]]
+
+
+def viseme_segments(
+    phonemes: list[tuple[float, float, str]], alphabet: Alphabet = "ipa"
+) -> list[tuple[float, float, str]]:
+    """Phoneme segments -> viseme segments (a diphthong's first viseme takes 60% of its time)."""
+    out = []
+    for start, end, sym in phonemes:
+        seq = viseme_sequence(sym, alphabet)
+        if len(seq) == 1:
+            out.append((start, end, seq[0]))
+        else:
+            mid = start + 0.6 * (end - start)
+            out += [(start, mid, seq[0]), (mid, end, seq[1])]
+    return out
+
+
+def mouth_curves(phonemes: list[tuple[float, float, str]], times: np.ndarray, alphabet: Alphabet = "ipa") -> np.ndarray:
+    """Blendshape curves (len(times), len(CHANNELS)) in 0..1 at ``times`` seconds."""
+    segs = viseme_segments(phonemes, alphabet)
+    t = np.asarray(times, np.float64)[:, None]
+    if not segs:
+        return np.zeros((len(t), len(CHANNELS)), np.float32)
+    start = np.array([s for s, _, _ in segs])
+    end = np.array([e for _, e, _ in segs])
+    names = [v for _, _, v in segs]
+    # Short closures are widened (symmetrically) to their minimum articulatory extent.
+    min_ext = np.array([_MIN_EXTENT_S.get(v, 0.0) for v in names])
+    grow = np.maximum(0.0, min_ext - (end - start)) / 2
+    start, end = start - grow, end + grow
+    before = np.maximum(0.0, start[None, :] - t)  # (T, S) distance when t precedes the segment
+    after = np.maximum(0.0, t - end[None, :])
+    targets = np.array([[_VISEMES[v][0].get(c, 0.0) for c in CHANNELS] for v in names])  # (S, C)
+    alphas = np.array([_VISEMES[v][1] for v in names])  # (S, 4)
+    out = np.zeros((len(t), len(CHANNELS)))
+    for g, group in enumerate(("jaw", "lips", "round", "spread")):
+        theta_before, theta_after = _THETA[group]
+        dom = alphas[None, :, g] * np.exp(-theta_before * before - theta_after * after)  # (T, S)
+        dom_sum = dom.sum(axis=1, keepdims=True) + 1e-9
+        for c, channel in enumerate(CHANNELS):
+            if _GROUP[channel] == group:
+                out[:, c] = (dom @ targets[:, c]) / dom_sum[:, 0]
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def is_vowel(symbol: str, alphabet: Alphabet = "ipa") -> bool:
+    """True where the phoneme's (first) viseme is a vowel: a syllable nucleus."""
+    return viseme_sequence(symbol, alphabet)[0] in VOWEL_VISEMES
+
+
+def alphabet_of(engine: str) -> Alphabet:
+    """The phoneme alphabet an engine reports."""
+    return "ipa" if engine == "espeak" else "arpa"

@@ -1,0 +1,220 @@
+"""Corpus builder: TTS timings, visemes, non-verbal motion, split, on-disk format, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from candor.cli import app
+from candor.errors import InvalidInput
+from candor.generator import motion as M
+from candor.generator.controls import CONTROL_DIM, Controls
+from candor.generator.corpus import labels, nonverbal, text, tts, visemes
+from candor.generator.corpus.build import build_corpus, plan_utterance, read_manifest
+from candor.generator.corpus.voices import VAL_ENGINE, Voice, split_of
+
+BILABIALS = ("p", "b", "m")
+
+
+def _check_cover(speech: tts.Speech) -> None:
+    ph = speech.phonemes
+    assert ph[0][0] == 0.0
+    assert ph[-1][1] == pytest.approx(speech.duration, abs=1e-6)
+    for (s0, e0, _), (s1, e1, _) in zip(ph, ph[1:], strict=False):
+        assert s0 < e0 <= s1 + 1e-9 and e0 == pytest.approx(s1)  # contiguous and increasing
+    assert all(e > s for s, e, _ in ph)
+
+
+@pytest.fixture(scope="module")
+def espeak() -> tts.Espeak:
+    return tts.Espeak.shared()
+
+
+def test_espeak_phonemes_are_monotonic_and_cover_the_audio(espeak):
+    speech = espeak.synth("Bob bought a map, maybe. Then he went home.", "en-us+m3", rate=170)
+    assert speech.audio.dtype == np.float32 and 1.5 < speech.duration < 6
+    _check_cover(speech)
+    symbols = [p for _, _, p in speech.phonemes]
+    assert symbols.count("b") >= 2 and "m" in symbols and tts.SILENCE in symbols
+    # The lag correction moves events earlier, never before 0, and the audio is 16 kHz.
+    assert len(speech.audio) == pytest.approx(speech.duration * 16000)
+
+
+@pytest.mark.parametrize("language", text.LANGUAGES)
+def test_every_language_speaks_in_its_own_phonology(espeak, language):
+    from candor.generator.corpus.voices import ESPEAK_LANGUAGE_VOICES
+
+    sentence = text.sentence(language, np.random.default_rng(5), clauses=2)
+    speech = espeak.synth(sentence, ESPEAK_LANGUAGE_VOICES[language][0] + "+f2")
+    _check_cover(speech)
+    sounds = [p for _, _, p in speech.phonemes if p != tts.SILENCE]
+    assert len(sounds) >= 12, (language, sentence)
+    # At least a third of the sounds are vowels: real syllables, not spelled-out characters.
+    assert sum(visemes.is_vowel(p) for p in sounds) >= len(sounds) / 3
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
+def test_flite_phonemes_cover_the_audio():
+    speech = tts.flite("Please bring the blue box.", "slt", duration_stretch=1.1, f0_mean=170)
+    _check_cover(speech)
+    assert "b" in [p for _, _, p in speech.phonemes]
+
+
+@pytest.mark.skipif(not tts.festival_voices(), reason="no festival voice installed")
+def test_festival_segments_cover_the_audio():
+    speech = tts.festival('Bob said "hello" to Pam.', tts.festival_voices()[0], 1.0)
+    _check_cover(speech)
+    assert {"b", "p"} <= {p for _, _, p in speech.phonemes}
+
+
+def test_bilabials_close_the_lips_and_vowels_open_them(espeak):
+    speech = espeak.synth("Bob may buy a map from Pam, maybe.", "en-us", rate=150)
+    times = labels.frame_times(speech.duration)
+    curves = visemes.mouth_curves(speech.phonemes, times)
+    jaw, close = curves[:, visemes.CHANNELS.index("jawOpen")], curves[:, visemes.CHANNELS.index("mouthClose")]
+    closures = [(s + e) / 2 for s, e, p in speech.phonemes if p in BILABIALS]
+    assert len(closures) >= 6
+    for t in closures:
+        i = int(np.argmin(np.abs(times - t)))
+        assert close[i] > 0.7 and jaw[i] < 0.15, (t, close[i], jaw[i])
+    open_vowels = [(s + e) / 2 for s, e, p in speech.phonemes if visemes.viseme_sequence(p)[0] == "AA"]
+    assert open_vowels
+    assert max(jaw[int(np.argmin(np.abs(times - t)))] for t in open_vowels) > 0.45
+
+
+def test_rounded_vowels_pucker_and_spread_vowels_smile():
+    t = np.array([0.15])
+    ch = visemes.CHANNELS.index
+    for sym, alphabet in (("uː", "ipa"), ("uw", "arpa")):
+        u = visemes.mouth_curves([(0.0, 0.3, sym)], t, alphabet)[0]
+        assert u[ch("mouthPucker")] > 0.6 and u[ch("mouthFunnel")] > 0.3 and u[ch("mouthSmile")] < 0.1
+    i = visemes.mouth_curves([(0.0, 0.3, "iː")], t)[0]
+    assert i[ch("mouthSmile")] > 0.3 and i[ch("mouthStretch")] > 0.3 and i[ch("mouthPucker")] < 0.1
+    # The alphabets disagree on "y" and "th": IPA front-rounded vowel vs. English glide/fricative.
+    assert visemes.viseme_sequence("y", "ipa") == ["YY"] and visemes.viseme_sequence("y", "arpa") == ["JJ"]
+    assert visemes.viseme_sequence("th", "ipa") == ["DD"] and visemes.viseme_sequence("th", "arpa") == ["TH"]
+
+
+def test_anticipatory_rounding_reaches_into_the_preceding_consonant():
+    # "s" then "u": lips start rounding during the /s/, before the vowel begins (coarticulation).
+    ph = [(0.0, 0.2, tts.SILENCE), (0.2, 0.32, "s"), (0.32, 0.5, "uː"), (0.5, 0.8, tts.SILENCE)]
+    pucker = visemes.mouth_curves(ph, np.array([0.1, 0.3]))[:, visemes.CHANNELS.index("mouthPucker")]
+    assert pucker[1] > 0.25 > pucker[0]
+
+
+def test_blink_rate_and_shape_over_a_long_utterance(espeak):
+    sentence = " ".join(text.sentence("en", np.random.default_rng(i), clauses=4) for i in range(12))
+    speech = espeak.synth(sentence, "en-us+m1", rate=165)
+    assert speech.duration > 60
+    times = labels.frame_times(speech.duration)
+    rates = []
+    for speaker in ("espeak:en-us+m1", "flite:slt", "espeak:ru+f4", "festival:kal_diphone"):
+        style = nonverbal.Style.for_speaker(speaker)
+        pro = labels.prosody(speech.audio, speech.phonemes, times, "ipa")
+        lid, apexes = nonverbal.blinks(times, pro, style, Controls(), np.random.default_rng(1))
+        rates.append(len(apexes) / (speech.duration / 60))
+        assert lid.max() > 0.9 and lid.min() == 0.0
+        for a in apexes:  # each blink is fully closed on a frame and open again within 300 ms
+            i = int(np.argmin(np.abs(times - a)))
+            assert lid[i] > 0.85
+            assert lid[min(len(lid) - 1, i + 8)] < 0.05 and lid[max(0, i - 8)] < 0.05
+    assert all(8 <= r <= 27 for r in rates), rates  # 10-25/min plus Poisson spread
+    assert 10 <= np.mean(rates) <= 25
+
+
+def test_emotion_and_controls_shift_the_labels(espeak):
+    speech = espeak.synth("We measured the temperature every hour.", "en-us+f1")
+    style = nonverbal.Style.for_speaker("espeak:en-us+f1")
+
+    def label(c: Controls) -> np.ndarray:
+        return labels.motion_labels(speech.audio, speech.phonemes, c, style, np.random.default_rng(3))[0]
+
+    neutral = label(Controls())
+    happy = label(Controls(emotion="happy", intensity=1.0))
+    sad = label(Controls(emotion="sad", intensity=1.0))
+    surprised = label(Controls(emotion="surprised", intensity=1.0))
+    far = label(Controls(distance=2.0, gaze_yaw=20.0))
+    col = M.index
+    assert happy[:, col("mouthSmileLeft")].mean() > neutral[:, col("mouthSmileLeft")].mean() + 0.2
+    assert sad[:, col("pitch")].mean() < neutral[:, col("pitch")].mean() - 3
+    assert sad[:, col("jawOpen")].mean() < neutral[:, col("jawOpen")].mean()
+    assert surprised[:, col("eyeWideLeft")].mean() > 0.3
+    assert far[:, col("scale")].mean() == pytest.approx(0.5, abs=0.03)
+    assert far[:, col("gazeYaw")].mean() == pytest.approx(20, abs=4)
+    # Motion energy: sad moves the head less per frame than happy.
+    assert np.abs(np.diff(sad[:, :3], axis=0)).mean() < np.abs(np.diff(happy[:, :3], axis=0)).mean()
+
+
+def test_held_out_split_shares_no_voice_or_engine_with_train():
+    specs = [plan_utterance(11, i, ["kal_diphone"]) for i in range(3000)]
+    train = {s.voice.id for s in specs if s.voice.split == "train"}
+    val = {s.voice.id for s in specs if s.voice.split == "val"}
+    assert train and val and not train & val
+    assert VAL_ENGINE not in {s.voice.engine for s in specs if s.voice.split == "train"}
+    assert any(s.voice.engine == VAL_ENGINE for s in specs if s.voice.split == "val")
+    # Held-out espeak variants are held out in every language.
+    assert split_of(Voice("espeak", "ja+f4", "ja")) == split_of(Voice("espeak", "en-us+f4", "en")) == "val"
+    val_share = sum(s.voice.split == "val" for s in specs) / len(specs)
+    assert 0.05 < val_share < 0.3
+    assert len({s.voice.language for s in specs}) >= 10
+
+
+def test_tiny_build_writes_a_valid_resumable_corpus(tmp_path):
+    out = tmp_path / "corpus"
+    info = build_corpus(out, hours=1.0, seed=4, workers=1, max_utterances=4)
+    assert info["utterances"] == 4
+    entries = read_manifest(out)
+    keys = {"id", "split", "engine", "voice", "language", "text", "duration_s", "fps", "emotion", "intensity"}
+    keys |= {"gaze_yaw", "gaze_pitch", "distance", "file"}
+    for e in entries:
+        assert keys <= set(e) and e["fps"] == 25 and e["split"] in ("train", "val")
+        with np.load(out / e["file"], allow_pickle=False) as z:
+            audio, motion, controls = z["audio"], z["motion"], z["controls"]
+            assert audio.dtype == np.int16 and audio.ndim == 1 and int(z["sr"]) == 16000
+            assert len(audio) / 16000 == pytest.approx(e["duration_s"], abs=1e-3)
+            assert motion.dtype == np.float32 and motion.shape == (math.ceil(e["duration_s"] * 25), M.DIM)
+            assert np.isfinite(motion).all()
+            assert z["mouth_open"].shape == (len(motion),)
+            expected = Controls(e["gaze_yaw"], e["gaze_pitch"], e["distance"], e["emotion"], e["intensity"])
+            assert controls.shape == (CONTROL_DIM,)
+            np.testing.assert_allclose(controls, expected.to_vector(), atol=1e-3)
+            ph = json.loads(str(z["phonemes"]))
+            assert ph[0][0] == 0 and ph[-1][1] == pytest.approx(e["duration_s"], abs=1e-3)
+            # Relative pose: angles near 0, scale near 1/distance.
+            assert np.abs(np.median(motion[:, :3], axis=0)).max() < 15
+            assert np.median(motion[:, M.index("scale")]) == pytest.approx(1 / e["distance"], rel=0.05)
+    first = (out / entries[0]["file"]).read_bytes()
+    # Resume: two more utterances, the first four untouched, ids unique.
+    build_corpus(out, hours=1.0, seed=4, workers=1, max_utterances=2)
+    again = read_manifest(out)
+    assert len(again) == 6 and len({e["id"] for e in again}) == 6
+    assert (out / entries[0]["file"]).read_bytes() == first
+    assert not list((out / "utts").glob(".*tmp*"))
+    with pytest.raises(InvalidInput, match="seed"):
+        build_corpus(out, hours=1.0, seed=5, workers=1, max_utterances=1)
+
+
+def test_same_seed_same_utterance(tmp_path):
+    a = build_corpus(tmp_path / "a", 1.0, seed=9, workers=1, max_utterances=2)
+    b = build_corpus(tmp_path / "b", 1.0, seed=9, workers=1, max_utterances=2)
+    assert a["utterances"] == b["utterances"] == 2
+    for e in read_manifest(tmp_path / "a"):
+        with np.load(tmp_path / "a" / e["file"]) as za, np.load(tmp_path / "b" / e["file"]) as zb:
+            for key in ("audio", "motion", "controls", "mouth_open"):
+                np.testing.assert_array_equal(za[key], zb[key])
+
+
+def test_cli_build_and_bad_input(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["corpus", "build", "--hours", "0.001", "--out", str(tmp_path / "c"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert read_manifest(tmp_path / "c")
+    bad = runner.invoke(app, ["corpus", "build", "--hours", "1", "--out", str(tmp_path / "d"), "--workers", "3"])
+    assert bad.exit_code == 2 and "workers" in bad.output
+    missing = runner.invoke(app, ["corpus", "from-videos", str(tmp_path / "nope"), "--out", str(tmp_path / "e")])
+    assert missing.exit_code == 2 and "not a folder" in missing.output
