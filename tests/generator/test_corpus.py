@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -25,7 +26,7 @@ def _check_cover(speech: tts.Speech) -> None:
     ph = speech.phonemes
     assert ph[0][0] == 0.0
     assert ph[-1][1] == pytest.approx(speech.duration, abs=1e-6)
-    for (s0, e0, _), (s1, e1, _) in zip(ph, ph[1:], strict=False):
+    for (s0, e0, _), (s1, _e1, _) in itertools.pairwise(ph):
         assert s0 < e0 <= s1 + 1e-9 and e0 == pytest.approx(s1)  # contiguous and increasing
     assert all(e > s for s, e, _ in ph)
 
