@@ -94,3 +94,23 @@ def key_store(prov_settings: Settings):
     store = KeyStore(prov_settings.resolved_keys_dir)
     store.init(PASSPHRASE.encode())
     return store
+
+
+@pytest.fixture
+def signed_video(key_store, prov_settings: Settings, talking_mp4: Path, portrait_png: bytes, speech_wav: Path):
+    """(SignedManifest, signed MP4 bytes) for the 2 s clip, signed with ``key_store``'s current key."""
+    from candor.provenance.manifest import GenerationClaim, SoftBinding, sign_video
+
+    out = io.BytesIO()
+    signed = sign_video(
+        talking_mp4.read_bytes(),
+        out,
+        claim=GenerationClaim(generation_id="gen_fixture", partner_pseudonym="pp_fixture", consent_id="consent_1"),
+        portrait=portrait_png,
+        portrait_mime="image/png",
+        audio=speech_wav.read_bytes(),
+        audio_mime="audio/wav",
+        binding=SoftBinding(alg="com.candor.watermark.ss1", value="00000007", serial=7),
+        settings=prov_settings,
+    )
+    return signed, out.getvalue()
