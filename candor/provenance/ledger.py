@@ -48,7 +48,7 @@ from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from candor.db import Base, make_session_factory
-from candor.errors import InvalidInput, NotFound
+from candor.errors import InvalidInput, NotFound, ProvenanceError
 from candor.provenance import merkle
 from candor.provenance.checkpoint import (
     DEFAULT_ORIGIN,
@@ -176,16 +176,22 @@ class LogEntry:
 
     @classmethod
     def from_body(cls, body: bytes) -> LogEntry:
-        data = json.loads(body)
-        return cls(
-            index=data["index"],
-            timestamp=parse_time(data["timestamp"]),
-            event_type=data["event_type"],
-            actor=data["actor"],
-            subject=data["subject"],
-            details=data["details"],
-            body=body,
-        )
+        """Parse stored entry bytes; bytes that are no log entry (a damaged row) raise ProvenanceError."""
+        try:
+            data = json.loads(body)
+            return cls(
+                index=int(data["index"]),
+                timestamp=parse_time(data["timestamp"]),
+                event_type=data["event_type"],
+                actor=data["actor"],
+                subject=data["subject"],
+                details=dict(data["details"]),
+                body=body,
+            )
+        except (ValueError, KeyError, TypeError, InvalidInput):
+            raise ProvenanceError(
+                "a generation log row is not a log entry (damaged or tampered): run `candor audit verify`"
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the entry fields, its exact bytes (``entry``) and its base64 leaf hash."""
@@ -469,6 +475,18 @@ class GenerationLog:
                 select(_entries.c.body).where(_entries.c.log_index >= start).order_by(_entries.c.log_index).limit(limit)
             ).scalars()
             return [LogEntry.from_body(body.encode("utf-8")) for body in bodies]
+
+    def raw_entries(self, start: int = 0, limit: int = MAX_PAGE) -> list[tuple[int, bytes]]:
+        """(index, stored bytes) from ``start``, unparsed: what an export writes and an auditor hashes."""
+        limit = _check_page(start, limit)
+        with self._sessions() as session:
+            rows = session.execute(
+                select(_entries.c.log_index, _entries.c.body)
+                .where(_entries.c.log_index >= start)
+                .order_by(_entries.c.log_index)
+                .limit(limit)
+            )
+            return [(index, body.encode("utf-8")) for index, body in rows]
 
     def entry(self, index: int) -> LogEntry:
         found = self.entries(index, 1)
