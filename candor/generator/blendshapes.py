@@ -98,13 +98,14 @@ def basis(shape: np.ndarray, baseline: np.ndarray | None = None) -> np.ndarray:
     B["mouthClose"] = (w["upper_lip"][:, None] * 0.5 - w["lower_lip"][:, None] * 0.5) * (-up) * JAW_OPEN_GAP * 0.8
     inward = -np.sign(shape[:, 0])[:, None] * np.array([1.0, 0.0, 0.0])
     mouth = w["mouth"][:, None]
-    lips_any = np.maximum(w["upper_lip"], w["lower_lip"])[:, None]
     # Funnel: corners in, lips forward and flared open.
     B["mouthFunnel"] = mouth * (0.035 * inward * (1 - w["lip_centre"][:, None]) + 0.03 * fwd) + 0.012 * (
         w["upper_soft"][:, None] * up - w["lower_soft"][:, None] * up
     )
     # Pucker: corners further in, lips forward and pressed together.
-    B["mouthPucker"] = mouth * (0.055 * inward * (1 - w["lip_centre"][:, None]) + 0.04 * fwd) + lips_any * 0.0
+    B["mouthPucker"] = mouth * (0.055 * inward * (1 - w["lip_centre"][:, None]) + 0.04 * fwd) + 0.01 * (
+        w["lower_soft"][:, None] * up - w["upper_soft"][:, None] * up
+    )
     for side, corner in (("Left", L.MOUTH_CORNER_LEFT), ("Right", L.MOUTH_CORNER_RIGHT)):
         out_dir = np.array([np.sign(shape[corner, 0]), 0.0, 0.0])
         near = _gauss(shape, shape[corner], 0.07)[:, None]
@@ -150,4 +151,5 @@ def basis(shape: np.ndarray, baseline: np.ndarray | None = None) -> np.ndarray:
 
     out = np.stack([B[name] for name in motion.BLENDSHAPES]).astype(np.float32)
     out[:, L.N_SURFACE :] = 0.0  # irises follow their eyes in the rig, not the blendshapes
+    out[:, list(L.RIGID)] = 0.0  # expressions never move the points the head pose is fitted to
     return out
