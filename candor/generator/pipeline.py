@@ -1,0 +1,171 @@
+"""TalkingFacePipeline: one analysed portrait + audio + controls -> 512x512 frames.
+
+The pipeline holds its parts from ``__init__`` (the portrait's analysis, the renderer, the motion
+generator) and runs numbered steps: 1. check inputs, 2. encode audio, 3. prepare latents,
+4. denoise window by window, 5. decode frames. Writing the video is the caller's job (the CLI and
+the API send frames through the release path, which watermarks and signs them).
+
+Motion is generated in a background thread while the current window is being rendered, so the
+two stages overlap on two cores; a short queue keeps memory flat in the clip's length.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from candor.errors import InvalidInput
+from candor.generator.audio import SAMPLE_RATE, load_audio
+from candor.generator.controls import Controls
+from candor.generator.face import SourceFace
+from candor.generator.motion import MotionSequence, index
+from candor.generator.motion_generator import MotionGenerator, resample
+from candor.generator.rig import FaceRig
+
+_DONE = object()
+SCALE = index("scale")
+
+
+def to_absolute(source: SourceFace, relative: np.ndarray) -> np.ndarray:
+    """Generated motion (T, DIM) -> absolute motion for the rig.
+
+    The model's pose is relative to a rest pose (angles and tx/ty around 0, scale around
+    1 / distance): angles and position add to the portrait's own pose and the scale multiplies
+    it, so distance 2 halves the face whatever the portrait's framing. Blendshapes and gaze add
+    to the portrait's own expression and gaze (a neutral frame keeps the portrait as it is).
+    """
+    rel = np.atleast_2d(np.asarray(relative, np.float32))
+    out = source.baseline[None, :] + rel
+    out[:, SCALE] = source.baseline[SCALE] * rel[:, SCALE]
+    return out.astype(np.float32)
+
+
+class TalkingFacePipeline:
+    """``TalkingFacePipeline(source, renderer, generator).frames(audio, controls, seed=0)``."""
+
+    def __init__(self, analysis: SourceFace, renderer, motion_generator: MotionGenerator) -> None:
+        self.source = analysis
+        self.renderer = renderer  # candor.generator.render.FaceRenderer(analysis) or equivalent
+        self.generator = motion_generator
+        self.rig = FaceRig(analysis)
+
+    @classmethod
+    def for_portrait(cls, analysis: SourceFace, checkpoint: str | Path | None = None) -> TalkingFacePipeline:
+        """Build every part for one analysed portrait (the packaged checkpoint by default)."""
+        from candor.generator.render import FaceRenderer
+
+        return cls(analysis, FaceRenderer(analysis), MotionGenerator.from_checkpoint(checkpoint))
+
+    def render(self, relative: np.ndarray) -> np.ndarray:
+        """One (512, 512, 3) uint8 frame for one generated (relative) motion vector."""
+        return self.renderer.render(self.rig.target(to_absolute(self.source, relative)[0]))
+
+    def motion(
+        self,
+        audio: str | Path | np.ndarray,
+        controls: Controls | None = None,
+        *,
+        seed: int = 0,
+        sr: int = SAMPLE_RATE,
+        fps: float = 25.0,
+        cfg_audio: float | None = None,
+        cfg_control: float | None = None,
+        steps: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Relative motion frames (DIM,) at ``fps``, produced window by window.
+
+        Inputs are checked and the audio encoded before this returns (errors surface at once);
+        the returned iterator then generates one window at a time.
+        """
+        # 1. check inputs: a file is decoded here (bad/empty/too long audio raise InvalidAudio).
+        samples = load_audio(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
+        if not 15 <= fps <= 60:
+            raise InvalidInput(f"fps must be within 15-60, got {fps}")
+        # 2. encode audio: per-frame features at the model's frame rate.
+        feats = self.generator.features(samples, sr)
+        if fps != self.generator.fps:
+            # Other frame rates: the clip's motion (a few KB per second) is made whole, then resampled.
+            seq = self.generator.generate(
+                feats, controls, seed=seed, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
+            )
+            return iter(resample(seq, fps).values)
+        # 3. prepare latents (the seeded noise) and 4. denoise window by window.
+        windows = self.generator.iter_windows(feats, controls, seed, cfg_audio, cfg_control, steps)
+        return (vector for window in windows for vector in window)
+
+    def frames(
+        self,
+        audio: str | Path | np.ndarray,
+        controls: Controls | None = None,
+        *,
+        seed: int = 0,
+        sr: int = SAMPLE_RATE,
+        fps: float = 25.0,
+        cfg_audio: float | None = None,
+        cfg_control: float | None = None,
+        steps: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """(512, 512, 3) uint8 frames for the audio, one per 1/fps s (the last may be partial).
+
+        Bad input raises here, before any frame is made.
+        """
+        motion = self.motion(
+            audio, controls, seed=seed, sr=sr, fps=fps, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
+        )
+        # 5. decode frames, overlapping with the generation of the next window.
+        return (self.render(vector) for vector in _background(motion))
+
+    def stream(
+        self,
+        audio_chunks: Iterable[np.ndarray],
+        sr: int = SAMPLE_RATE,
+        controls: Controls | None = None,
+        seed: int = 0,
+        **sampling: float,
+    ) -> Iterator[np.ndarray]:
+        """Real-time use: audio chunks in, 25 fps frames out as soon as each window is ready."""
+        for vector in self.generator.stream(audio_chunks, sr, controls, seed, **sampling):
+            yield self.render(vector)
+
+    def motion_sequence(self, audio: str | Path | np.ndarray, controls: Controls | None = None, **kw) -> MotionSequence:
+        """The whole clip's relative motion (small: 31 floats a frame)."""
+        fps = float(kw.get("fps", 25.0))
+        return MotionSequence(np.stack(list(self.motion(audio, controls, **kw))), fps)
+
+
+def _background(items: Iterator[np.ndarray], depth: int = 64) -> Iterator[np.ndarray]:
+    """Run a generator in a worker thread, handing items over a bounded queue (errors re-raised)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=work, daemon=True, name="motion")
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
