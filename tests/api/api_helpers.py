@@ -1,0 +1,110 @@
+"""Helpers the API tests share: settings, operator actions, partner calls with real media."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from candor.config import Settings
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "environment": "development",  # the key store makes a dev passphrase in data_dir
+        "rate_limit_per_s": 1000.0,
+        "rate_limit_burst": 1000,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Caller:
+    """A partner and one of its keys as the tests use them."""
+
+    partner_id: str
+    token: str
+    prefix: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Admin:
+    """Operator actions done the way the CLI does them: service functions in one transaction."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.state = app.state.service
+
+    def partner(self, name: str, *, state: str = "approved", use_case: str = "education", **kw: object) -> str:
+        from candor.store import services
+
+        with self.state.session_factory.begin() as session:
+            partner = services.create_partner(
+                session=session, log=self.state.ledger, name=name, use_case=use_case, **kw
+            )
+            if state != "pending":
+                services.set_partner_state(session=session, log=self.state.ledger, partner_id=partner.id, state=state)
+            return partner.id
+
+    def key(self, partner_id: str, scopes: str = "generate") -> Caller:
+        from candor.store import services
+
+        with self.state.session_factory.begin() as session:
+            issued = services.issue_api_key(
+                session=session, log=self.state.ledger, partner_id=partner_id, scopes=scopes
+            )
+            return Caller(partner_id, issued.token, issued.key.prefix)
+
+    def revoke(self, caller: Caller) -> None:
+        from candor.store import services
+
+        with self.state.session_factory.begin() as session:
+            services.revoke_api_key(session=session, log=self.state.ledger, key_id=caller.prefix)
+
+    def set_state(self, partner_id: str, state: str) -> None:
+        from candor.store import services
+
+        with self.state.session_factory.begin() as session:
+            services.set_partner_state(session=session, log=self.state.ledger, partner_id=partner_id, state=state)
+
+
+def consent_form(**overrides: object) -> dict[str, object]:
+    form: dict[str, object] = {
+        "subject_name": "Eileen Collins",
+        "subject_is_adult": "true",
+        "allowed_uses": "education,communication",
+    }
+    form.update(overrides)
+    return form
+
+
+def create_consent(client: TestClient, caller: Caller, pdf: bytes, **overrides: object) -> dict:
+    response = client.post(
+        "/v1/consents",
+        headers=caller.headers,
+        data=consent_form(**overrides),
+        files={"evidence_document": ("consent.pdf", pdf, "application/pdf")},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def enroll(client: TestClient, caller: Caller, consent_id: str, png: bytes) -> dict:
+    response = client.post(
+        f"/v1/consents/{consent_id}/portraits",
+        headers=caller.headers,
+        files={"image": ("astronaut.png", png, "image/png")},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def upload_audio(client: TestClient, caller: Caller, wav: bytes) -> dict:
+    response = client.post("/v1/assets/audio", headers=caller.headers, files={"audio": ("hello.wav", wav, "audio/wav")})
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -1,0 +1,78 @@
+"""Real service fixtures: a fresh SQLite database and file store per test module, real partners
+and keys made through the store's service functions, a real portrait and a real espeak-ng WAV."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_helpers import Admin, make_settings
+from fastapi.testclient import TestClient
+
+from candor.api.app import create_app
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("candor-api")
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path) -> Iterator[TestClient]:
+    """The app with its lifespan (migrations) but no job worker: jobs stay queued, as they would
+    in the database while no worker runs."""
+    app = create_app(make_settings(data_dir), start_worker=False)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def admin(client: TestClient) -> Admin:
+    return Admin(client.app)
+
+
+# --- real media ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def portrait_png() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 2 s of English speech from espeak-ng."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (the Makefile installs it)")
+    path = tmp_path_factory.mktemp("speech") / "hello.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(path), "Hello, this is a consented test."],
+        check=True,
+        capture_output=True,
+    )
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def consent_pdf() -> bytes:
+    """A small real PDF standing in for the signed consent form (matplotlib writes it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(2, 1))
+    fig.text(0.1, 0.5, "I consent to being animated.")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="pdf")
+    plt.close(fig)
+    return buffer.getvalue()
