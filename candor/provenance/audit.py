@@ -275,7 +275,7 @@ def verify_log_export(
     # Recompute every needed prefix root in one pass over the leaves.
     tree = merkle.MemoryTree(merkle.leaf_hash(line.raw) for line in entries)
     report.root = tree.root()
-    _check_checkpoints(signed, tree, report)
+    _check_checkpoints(signed, tree, [line.number for line in entries], report)
     _check_trusted(trusted_checkpoints, keys, origin, tree, report)
     declared = header.get("tree_size")
     if isinstance(declared, int) and declared != len(entries):
@@ -314,7 +314,9 @@ def _verify_note(
         return None
 
 
-def _check_checkpoints(signed: list[tuple[_Line, Checkpoint]], tree: merkle.MemoryTree, report: AuditReport) -> None:
+def _check_checkpoints(
+    signed: list[tuple[_Line, Checkpoint]], tree: merkle.MemoryTree, entry_lines: list[int], report: AuditReport
+) -> None:
     by_size: dict[int, list[tuple[_Line, Checkpoint]]] = {}
     for line, checkpoint in signed:
         by_size.setdefault(checkpoint.size, []).append((line, checkpoint))
@@ -344,7 +346,7 @@ def _check_checkpoints(signed: list[tuple[_Line, Checkpoint]], tree: merkle.Memo
                     "modified",
                     f"{where} differs from what the checkpoint for size {size} (line {line.number}) signed",
                     anchored,
-                    line.number,
+                    entry_lines[anchored],
                     size - 1,
                 )
             )
@@ -356,7 +358,7 @@ def _check_checkpoints(signed: list[tuple[_Line, Checkpoint]], tree: merkle.Memo
                 "unsigned",
                 f"entries {anchored}..{tree.size - 1} are covered by no signed checkpoint",
                 anchored,
-                None,
+                entry_lines[anchored],
                 tree.size - 1,
             )
         )

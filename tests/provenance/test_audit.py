@@ -244,3 +244,48 @@ def test_malformed_exports_are_input_errors(tmp_path, log):
     assert write_export(log, path) == 20
     assert verify_log_export(path).ok
     assert [p.name for p in path.parent.iterdir()] == ["log.jsonl"]  # no temp file left behind
+
+
+def test_cli_export_verify_proof_checkpoint(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from candor.cli import app
+    from candor.config import get_settings
+    from candor.provenance.checkpoint import checkpoint_signer_from_settings
+
+    monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CANDOR_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        engine = make_engine(settings.resolved_database_url)
+        create_log_tables(engine)
+        log = GenerationLog(engine, signer=checkpoint_signer_from_settings(settings))
+        for i in range(9):
+            log.append("consent.created", actor="partner:7", subject=f"consent-{i}")
+        runner = CliRunner()
+        out = tmp_path / "export.jsonl"
+        assert runner.invoke(app, ["audit", "export", "-o", str(out)]).exit_code == 0
+        result = runner.invoke(app, ["audit", "verify", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "OK" in result.output
+
+        proof = runner.invoke(app, ["audit", "proof", "3"])
+        assert proof.exit_code == 0, proof.output
+        shown = json.loads(proof.stdout)
+        assert shown["checkpoint_signature"] == "valid" and shown["proof"]["tree_size"] == 9
+
+        saved = tmp_path / "checkpoint.txt"
+        saved.write_text(runner.invoke(app, ["audit", "checkpoint"]).stdout)
+        out.write_bytes(out.read_bytes().replace(b'"consent-4"', b'"consent-5"'))
+        result = runner.invoke(app, ["audit", "verify", str(out), "--checkpoint", str(saved), "--json"])
+        assert result.exit_code == 1
+        report = json.loads(result.stdout)
+        assert report["first_bad_index"] == 4
+        assert {f["kind"] for f in report["findings"]} == {"modified", "inconsistent"}
+
+        out.write_text("not an export\n")
+        assert runner.invoke(app, ["audit", "verify", str(out)]).exit_code == 2
+        assert runner.invoke(app, ["audit", "proof", "99"]).exit_code == 2
+    finally:
+        get_settings.cache_clear()
