@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 from alembic import context
 from sqlalchemy import TypeDecorator, text
 
 from candor.db import Base, make_engine
+from candor.store.migrations import import_models
 
-# Every module that registers tables on Base. Areas that have not landed yet are skipped, so
-# autogenerate sees exactly the tables that exist in this checkout.
-MODEL_MODULES = (
-    "candor.store.models",
-    "candor.provenance.repository",
-    "candor.provenance.ledger",
-)
-for _name in MODEL_MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != _name:
-            raise
-
+import_models()
 target_metadata = Base.metadata
 MIGRATION_LOCK_ID = 0x43414E44  # "CAND": pg_advisory_xact_lock key
 
