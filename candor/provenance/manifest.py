@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import json
+import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -202,7 +203,11 @@ def _add_ingredient(builder: c2pa.Builder, title: str, data: bytes, mime: str) -
 
 
 def _extension(mime: str) -> str:
-    return mime.rsplit("/", 1)[-1].replace("x-", "").replace("jpeg", "jpg").replace("mpeg", "mp3")
+    """A file extension for an ingredient title ("image/jpeg" -> "jpg", "audio/wav" -> "wav")."""
+    if "wav" in mime:  # audio/wav, audio/wave, audio/vnd.wave: unknown to mimetypes but for x-wav
+        return "wav"
+    guessed = mimetypes.guess_extension(mime)
+    return guessed.lstrip(".") if guessed else mime.rsplit("/", 1)[-1]
 
 
 def _signing_error(exc: Exception, signer: ClaimSigner) -> Exception:
