@@ -342,3 +342,30 @@ def test_bad_request_values(factory, log, policy, world) -> None:  # type: ignor
                 services.create_generation(
                     session=session, log=log, partner=world.partner, request=world.request(**changes), policy=policy
                 )
+
+
+def test_listing_pages_newest_first(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
+    with factory.begin() as session:
+        for i in range(3):
+            services.create_consent(
+                session=session,
+                log=log,
+                files=files,
+                partner=world.partner,
+                subject_name=f"Person {i}",
+                subject_is_adult=True,
+                allowed_uses=["education"],
+                evidence_document=CONSENT_FORM,
+            )
+        for seed in range(3):
+            services.create_generation(
+                session=session, log=log, partner=world.partner, request=world.request(seed=seed), policy=policy
+            )
+    with factory() as session:
+        first = services.list_consents(session=session, partner=world.partner, limit=2)
+        rest = services.list_consents(session=session, partner=world.partner, limit=10, before=first[-1].created_at)
+        names = [c.subject_name for c in first + rest]
+        assert names == ["Person 2", "Person 1", "Person 0", "Ada Example"]
+        gens = services.list_generations(session=session, partner=world.partner, limit=2)
+        older = services.list_generations(session=session, partner=world.partner, before=gens[-1].created_at)
+        assert [g.seed for g in gens + older] == [2, 1, 0]

@@ -136,13 +136,14 @@ def get_consent(*, session: Session, partner: Partner, consent_id: str) -> Conse
     return get_owned(session, Consent, partner, consent_id, "consent")
 
 
-def list_consents(*, session: Session, partner: Partner, limit: int = 100) -> list[Consent]:
-    query = (
-        select(Consent)
-        .where(Consent.partner_id == partner.id)
-        .order_by(Consent.created_at.desc())
-        .limit(max(1, min(limit, 1000)))
-    )
+def list_consents(
+    *, session: Session, partner: Partner, limit: int = 100, before: datetime | None = None
+) -> list[Consent]:
+    """Newest first; page with ``before`` = the last item's created_at."""
+    query = select(Consent).where(Consent.partner_id == partner.id)
+    if before is not None:
+        query = query.where(Consent.created_at < before)
+    query = query.order_by(Consent.created_at.desc(), Consent.id.desc()).limit(max(1, min(limit, 1000)))
     return list(session.scalars(query))
 
 
