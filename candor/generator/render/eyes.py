@@ -18,14 +18,15 @@ from numba import njit
 
 from candor.generator import landmarks as lm
 from candor.generator.render.opening import Opening, contour_at, opening, sample
+from candor.generator.render.topology import face_triangles
 
 EYES = (
     (lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
     (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS),
 )
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
-LID_SLIDE = 0.08  # source slide of the upper lid at a full blink, in eye widths
-LASH_WIDTH = 0.045  # lash line thickness, in eye widths
+LID_SLIDE = 0.7  # share of the way to the vertex above that the lid margin's source slides at a full blink
+LASH_WIDTH = 0.06  # lash line thickness, in eye widths
 
 
 def _aperture(o: Opening) -> float:
@@ -45,12 +46,13 @@ class Eye:
         ring = landmarks[list(iris[1:]), :2]
         self.radius = float(np.linalg.norm(ring - self.centre, axis=1).mean())
         self.width = self.opening.length
+        self.above_idx = self._above(landmarks)
         poly = np.concatenate([landmarks[self.upper_idx, :2], landmarks[self.lower_idx[::-1], :2]])
         self.mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(self.mask, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
         disc = np.zeros_like(self.mask)
         cx, cy = np.round(self.centre * 16).astype(int)
-        cv2.circle(disc, (cx, cy), int(16 * (IRIS_PAD * self.radius + 1.5)), 255, -1, cv2.LINE_AA, shift=4)
+        cv2.circle(disc, (cx, cy), int(16 * IRIS_PAD * self.radius), 255, -1, cv2.LINE_AA, shift=4)
         self.hole = (self.mask.astype(np.float32) / 255) * (disc.astype(np.float32) / 255)
         self.iris_rgb = self._mean(image, disc > 128, self.mask > 128)
         self.sclera_rgb = self._sclera(image, landmarks)
@@ -60,6 +62,22 @@ class Eye:
         self.lash_rgb = (
             pix[luma <= np.percentile(luma, 15)].mean(axis=0) if len(pix) > 8 else np.array([40.0, 30.0, 30.0])
         )
+
+    def _above(self, landmarks: np.ndarray) -> np.ndarray:
+        """For each inner upper-margin vertex, its mesh neighbour most nearly straight above it."""
+        pts = landmarks[:, :2].astype(np.float64)
+        near: dict[int, set[int]] = {}
+        for tri in face_triangles():
+            for i in tri:
+                near.setdefault(int(i), set()).update(int(j) for j in tri)
+        contour = set(self.upper_idx.tolist()) | set(self.lower_idx.tolist())
+        o = self.opening
+        out = []
+        for u in self.upper_idx[1:-1]:
+            options = [j for j in near[int(u)] if j not in contour]
+            lift = [(-(pts[j] - pts[u]) @ o.normal - abs((pts[j] - pts[u]) @ o.axis), j) for j in options]
+            out.append(max(lift)[1])
+        return np.array(out)
 
     @staticmethod
     def _mean(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -76,7 +94,7 @@ class Eye:
             # Hardly any white visible (squint, glasses glare): a light, slightly warm grey.
             return np.array([215.0, 205.0, 200.0]) * image[self.mask > 128].mean() / 128.0
         luma = pix @ np.array([0.299, 0.587, 0.114])
-        return np.median(pix[luma >= np.median(luma)], axis=0)
+        return np.median(pix[luma >= np.percentile(luma, 70)], axis=0)
 
     def _lash_band(self, landmarks: np.ndarray) -> np.ndarray:
         band = np.zeros((512, 512), np.uint8)
@@ -115,7 +133,7 @@ class EyeLayer:
             if c <= 0:
                 continue
             idx = eye.upper_idx[1:-1]
-            src[idx] -= (LID_SLIDE * eye.width * c) * eye.opening.normal.astype(np.float32)
+            src[idx] += (LID_SLIDE * c) * (src[eye.above_idx] - src[idx])
 
     def draw(self, frame: np.ndarray, target_landmarks: np.ndarray, scale: float, closure: list[float]) -> None:
         """Draw the irises and lash lines into ``frame`` (512, 512, 3) uint8, in place.
@@ -136,8 +154,17 @@ class EyeLayer:
             if x1 <= x0 or y1 <= y0:
                 continue
             s = eye.opening
+            # Height of lid now covering the eye (px): the stretched lid is smoothed along the eye
+            # axis there, which removes the streaks a thin strip of lid texture makes when stretched.
+            lid_h = c * eye.aperture * eye.width * scale
+            if lid_h > 0.5:
+                y0 = max(int(np.floor(y0 - lid_h)), 0)
+                k = max(3, int(0.18 * t.length) | 1)
+                smooth = cv2.blur(frame[y0 : y1 + 1, x0 : x1 + 1], (k, 1), borderType=cv2.BORDER_REPLICATE)
+            else:
+                smooth = np.ascontiguousarray(frame[y0 : y1 + 1, x0 : x1 + 1])
             _eye_kernel(
-                frame, x0, y0, x1, y1, t.origin, t.axis, t.normal, t.upper, t.lower, ct, rt,
+                frame, smooth, lid_h, x0, y0, x1, y1, t.origin, t.axis, t.normal, t.upper, t.lower, ct, rt,
                 self.source, eye.centre, IRIS_PAD * eye.radius, s.origin, s.axis, s.normal, s.upper, s.lower,
                 eye.iris_rgb, c, lash_w, eye.lash_rgb,
             )  # fmt: skip
@@ -157,7 +184,7 @@ def _inside(origin, axis, normal, upper, lower, x, y, margin):
 
 @njit(cache=True, nogil=True)
 def _eye_kernel(
-    frame, x0, y0, x1, y1, origin, axis, normal, upper, lower, ct, rt,
+    frame, smooth, lid_h, x0, y0, x1, y1, origin, axis, normal, upper, lower, ct, rt,
     src, cs, rs, s_origin, s_axis, s_normal, s_upper, s_lower, iris_rgb, closure, lash_w, lash_rgb,
 ):  # fmt: skip
     length = upper[upper.shape[0] - 1, 0]
@@ -175,6 +202,11 @@ def _eye_kernel(
             r = frame[y, x, 0] * 1.0
             g = frame[y, x, 1] * 1.0
             bl = frame[y, x, 2] * 1.0
+            if lid_h > 0.5 and d_up < 0.5:
+                w = along * min(max((lid_h + d_up) / 2.0 + 0.5, 0.0), 1.0) * min(max(0.5 - d_up, 0.0), 1.0)
+                r = r * (1 - w) + smooth[y - y0, x - x0, 0] * w
+                g = g * (1 - w) + smooth[y - y0, x - x0, 1] * w
+                bl = bl * (1 - w) + smooth[y - y0, x - x0, 2] * w
             if alpha > 0.0:
                 dist = np.sqrt((x - ct[0]) ** 2 + (y - ct[1]) ** 2)
                 ai = min(max(rt - dist + 0.5, 0.0), 1.0) * alpha
@@ -182,9 +214,9 @@ def _eye_kernel(
                     k = rs / rt
                     sx = cs[0] + (x - ct[0]) * k
                     sy = cs[1] + (y - ct[1]) * k
-                    if _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, sy, 0.7):
+                    if _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, sy, -1.0):
                         sample(src, sx, sy, rgb)
-                    elif _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, 2 * cs[1] - sy, 0.7):
+                    elif _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, 2 * cs[1] - sy, -1.0):
                         # The source lid covered this part of the iris: use its mirror image.
                         sample(src, sx, 2 * cs[1] - sy, rgb)
                     else:
@@ -192,9 +224,15 @@ def _eye_kernel(
                     r = r * (1 - ai) + rgb[0] * ai
                     g = g * (1 - ai) + rgb[1] * ai
                     bl = bl * (1 - ai) + rgb[2] * ai
+            if closure > 0.6 and alpha > 0.0:
+                # The last sliver of a closing eye is lashes and shadow, not eye white.
+                w = alpha * min((closure - 0.6) / 0.3, 1.0) * 0.85
+                r = r * (1 - w) + lash_rgb[0] * w
+                g = g * (1 - w) + lash_rgb[1] * w
+                bl = bl * (1 - w) + lash_rgb[2] * w
             if closure > 0.0:
                 # Lash line: a dark band centred just above the closing upper lid margin.
-                w = closure * along * min(max(1.0 - abs(d_up + 0.4 * lash_w) / (0.6 * lash_w), 0.0), 1.0)
+                w = 0.9 * closure * along * min(max(1.0 - abs(d_up + 0.4 * lash_w) / (0.7 * lash_w), 0.0), 1.0)
                 r = r * (1 - w) + lash_rgb[0] * w
                 g = g * (1 - w) + lash_rgb[1] * w
                 bl = bl * (1 - w) + lash_rgb[2] * w

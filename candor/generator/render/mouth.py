@@ -23,7 +23,7 @@ from candor.generator.render.opening import contour_at, opening, sample
 from candor.generator.render.topology import MOUTH_LOWER, MOUTH_UPPER
 
 OPEN_SOURCE = 0.06  # lip gap / mouth width above which the portrait's own interior is reused
-TEETH_RGB = np.array([232.0, 224.0, 208.0])
+TEETH_RGB = np.array([226.0, 214.0, 190.0])
 UPPER_KEEP = 0.6  # share of the source gap that travels with the upper lip (the rest with the lower)
 
 
@@ -94,34 +94,38 @@ def _blend(rgb, colour, w):
 
 
 @njit(cache=True, nogil=True)
-def _synth(rgb, x, d_up, d_lo, b, edge_b, length, teeth, cavity, tongue, jaw, with_teeth):
-    """Procedural interior colour at one pixel into ``rgb`` (3,)."""
-    h = d_up + d_lo
+def _synth(rgb, x, d_up, d_lo, h, b, edge_b, length, teeth, cavity, tongue, jaw, with_teeth):
+    """Procedural interior colour at one pixel into ``rgb`` (3,); ``h`` is the local lip gap (px)."""
     arch = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.46) ** 2))  # teeth recede toward the corners
-    shade = 0.45 + 0.55 * arch
+    # The cavity is darkest deep in the middle and catches light near the lips.
+    near = np.exp(-min(d_up, d_lo) / (0.18 * h + 1.0))
+    shade = (0.5 + 0.5 * arch) * (0.55 + 0.9 * near)
     for c in range(3):
-        rgb[c] = cavity[c] * shade * (1.0 + 0.8 * np.exp(-d_lo / (0.12 * length + 1e-6)))
-    # Tongue: a low mound behind the lower lip.
-    mound = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.3) ** 2))
-    top = 0.35 * h * mound
-    w = min(max(top - d_lo + 0.5, 0.0), 1.0) * min(1.0, h / (0.08 * length + 1e-6))
+        rgb[c] = cavity[c] * shade
+    # Tongue: a low mound behind the lower lip, lit on its top.
+    mound = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.32) ** 2))
+    top = 0.33 * h * mound
+    w = min(max(top - d_lo + 0.5, 0.0), 1.0) * min(1.0, h / (0.1 * length + 1e-6))
     if w > 0.0:
-        _blend(rgb, tongue * (0.55 + 0.45 * mound), w)
+        lit = 0.6 + 0.4 * mound * min(max(1.0 - (top - d_lo) / (0.5 * top + 1.0), 0.0), 1.0)
+        _blend(rgb, tongue * lit, w)
     if not with_teeth:
         return
-    # Lower teeth rise over the lower lip as the jaw opens.
-    lower_h = 0.07 * length * jaw * arch
+    # Lower teeth: a narrow row just over the lower lip once the jaw is well open.
+    low_arch = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.28) ** 2))
+    lower_h = 0.05 * length * min(max((jaw - 0.3) / 0.5, 0.0), 1.0) * low_arch
     w = min(max(lower_h - d_lo + 0.5, 0.0), 1.0)
     if w > 0.0:
-        _blend(rgb, teeth * 0.72 * shade, w)
-    # Upper teeth hang from the rigid lip line (plus a little overbite).
-    upper_h = (edge_b + 0.025 * length - (b - d_up)) * np.sqrt(arch)
+        _blend(rgb, teeth * (0.62 + 0.2 * low_arch), w)
+    # Upper teeth hang from the head's rigid lip line (plus the incisal show).
+    upper_h = (edge_b + 0.08 * length - (b - d_up)) * np.sqrt(arch)
+    upper_h = min(upper_h, 0.16 * length)
     w = min(max(upper_h - d_up + 0.5, 0.0), 1.0)
     if w > 0.0:
-        t = 0.62 + 0.38 * arch
+        t = 0.6 + 0.4 * arch
         # Faint gaps between the front teeth.
         for xb in (0.5, 0.41, 0.59, 0.33, 0.67):
-            t *= 1.0 - 0.18 * np.exp(-(((x - xb) * length) ** 2) / 0.8)
+            t *= 1.0 - 0.2 * np.exp(-(((x - xb) * length) ** 2) / 0.8)
         _blend(rgb, teeth * t, w)
 
 
@@ -133,7 +137,6 @@ def _mouth_kernel(
     length = upper[upper.shape[0] - 1, 0]
     rgb = np.zeros(3)
     top_rgb = np.zeros(3)
-    bot_rgb = np.zeros(3)
     for y in range(y0, y1 + 1):
         for x in range(x0, x1 + 1):
             dx, dy = x - origin[0], y - origin[1]
@@ -147,10 +150,10 @@ def _mouth_kernel(
             if alpha <= 0.0:
                 continue
             d_up, d_lo = max(d_up, 0.0), max(d_lo, 0.0)
+            gap = max(lb - ub, 1e-3)  # local lip gap, px
             xr = min(max(a / length, 0.0), 1.0)
             eb, _, _ = contour_at(edge, a)
-            # Contact shadow where a synthesized interior meets the lips.
-            k = 1.0 - 0.35 * np.exp(-min(d_up, d_lo) / 1.5)
+            synth = 1.0  # share of the colour that is synthesized (gets the lips' contact shadow)
             if reuse:
                 # Source points on the two lips at this column, and the source gap between them.
                 sux = s_upper[ku, 0] + fu * (s_upper[ku + 1, 0] - s_upper[ku, 0])
@@ -158,26 +161,31 @@ def _mouth_kernel(
                 slx = s_lower[kl, 0] + fl * (s_lower[kl + 1, 0] - s_lower[kl, 0])
                 sly = s_lower[kl, 1] + fl * (s_lower[kl + 1, 1] - s_lower[kl, 1])
                 hs = np.sqrt((slx - sux) ** 2 + (sly - suy) ** 2)
-                ht = (d_up + d_lo) * scale
+                ht = gap * scale
                 if hs < 1e-3:
-                    _synth(rgb, xr, d_up, d_lo, b, eb, length, teeth, cavity, tongue, jaw, True)
-                elif ht <= hs:
-                    f = d_up * scale / ht if ht > 0 else 0.5
-                    k = 1.0  # the source's own interior already has its shading
-                    sample(src, sux + f * (slx - sux), suy + f * (sly - suy), rgb)
+                    _synth(rgb, xr, d_up, d_lo, gap, b, eb, length, teeth, cavity, tongue, jaw, True)
                 else:
-                    top, bot = 0.6 * hs, 0.4 * hs
-                    fu2 = min(d_up * scale, top) / hs
-                    fl2 = min(d_lo * scale, bot) / hs
-                    sample(src, sux + fu2 * (slx - sux), suy + fu2 * (sly - suy), top_rgb)
-                    sample(src, slx - fl2 * (slx - sux), sly - fl2 * (sly - suy), bot_rgb)
-                    _synth(rgb, xr, d_up, d_lo, b, eb, length, teeth, cavity, tongue, jaw, False)
-                    wb = min(max((bot - d_lo * scale) / 1.5 + 0.5, 0.0), 1.0)
-                    _blend(rgb, bot_rgb, wb)
-                    wt = min(max((top - d_up * scale) / 1.5 + 0.5, 0.0), 1.0)
-                    _blend(rgb, top_rgb, wt)
+                    # Up to a little past the source gap the real interior stretches; beyond, the
+                    # upper 60% rides with the upper lip, the rest with the lower, and the cavity
+                    # opens between them (continuously from zero width).
+                    hk = min(ht, 1.15 * hs + 2.0)
+                    cav = ht - hk
+                    dsu, dsl = d_up * scale, d_lo * scale
+                    top = UPPER_KEEP * hk
+                    f = dsu / hk if dsu <= top else 1.0 - dsl / hk
+                    f = min(max(f, 0.0), 1.0)
+                    sample(src, sux + f * (slx - sux), suy + f * (sly - suy), top_rgb)
+                    synth = 0.0
+                    if cav > 0.0:
+                        w = min(max(min(dsu - top, dsl - (hk - top)) / 1.5 + 0.5, 0.0), 1.0) * min(cav, 1.0)
+                        _synth(rgb, xr, d_up, d_lo, gap, b, eb, length, teeth, cavity, tongue, jaw, False)
+                        _blend(top_rgb, rgb, w)
+                        synth = w
+                    rgb[0], rgb[1], rgb[2] = top_rgb[0], top_rgb[1], top_rgb[2]
             else:
-                _synth(rgb, xr, d_up, d_lo, b, eb, length, teeth, cavity, tongue, jaw, True)
+                _synth(rgb, xr, d_up, d_lo, gap, b, eb, length, teeth, cavity, tongue, jaw, True)
+            # Contact shadow where a synthesized interior meets the lips.
+            k = 1.0 - 0.35 * synth * np.exp(-min(d_up, d_lo) / 1.5)
             for c in range(3):
                 v = frame[y, x, c] * (1.0 - alpha) + rgb[c] * k * alpha
                 frame[y, x, c] = min(max(v + 0.5, 0.0), 255.0)
