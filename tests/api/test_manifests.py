@@ -1,0 +1,79 @@
+"""Soft-binding resolution over HTTP, against a really watermarked and signed MP4."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from candor.provenance.manifest import GenerationClaim, read_manifest_store
+from candor.provenance.release import watermark_and_sign_file
+from candor.provenance.repository import ManifestRepository
+from candor.provenance.watermark import WATERMARK_ALG
+
+
+@pytest.fixture(scope="module")
+def signed(client, tmp_path_factory, portrait_png):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    work = tmp_path_factory.mktemp("sign")
+    raw = work / "raw.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=256x256:rate=25:duration=1",
+         "-pix_fmt", "yuv420p", str(raw)],
+        check=True,
+    )  # fmt: skip
+    portrait = work / "portrait.png"
+    portrait.write_bytes(portrait_png)
+    settings = client.app.state.settings
+    repository = ManifestRepository.from_settings(settings)
+    try:
+        return watermark_and_sign_file(
+            raw,
+            work / "signed.mp4",
+            portrait=portrait,
+            audio=None,
+            claim=GenerationClaim(generation_id="gen_test", partner_pseudonym="pp_test", consent_id=None),
+            settings=settings,
+            repository=repository,
+        )
+    finally:
+        repository.dispose()
+
+
+@pytest.fixture(scope="module")
+def verifier(admin):
+    return admin.key(admin.partner("Fact Checkers", use_case="research"), "detect")
+
+
+def test_binding_resolves_to_the_manifest(client, verifier, signed):
+    matches = client.get(
+        "/v1/manifests/matches/byBinding",
+        headers=verifier.headers,
+        params={"alg": signed.binding.alg, "value": signed.binding.value},
+    )
+    assert matches.status_code == 200
+    assert matches.json()["matches"][0] == {"manifestId": signed.manifest_id, "similarityScore": 100}
+
+    store = client.get(f"/v1/manifests/{signed.manifest_id}", headers=verifier.headers)
+    assert store.status_code == 200
+    assert store.headers["content-type"] == "application/c2pa"
+    assert store.content == signed.manifest_store
+    report = read_manifest_store(store.content, client.app.state.settings)
+    assert signed.manifest_id in str(report)
+
+
+def test_unknown_binding_is_an_empty_match_list_and_unknown_id_404(client, verifier):
+    matches = client.get(
+        "/v1/manifests/matches/byBinding", headers=verifier.headers, params={"alg": WATERMARK_ALG, "value": "ffffffff"}
+    )
+    assert matches.json() == {"matches": []}
+    missing = client.get("/v1/manifests/urn:c2pa:00000000-0000-0000-0000-000000000000", headers=verifier.headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_supported_algorithms_names_the_watermark(client, verifier):
+    body = client.get("/v1/manifests/services/supportedAlgorithms", headers=verifier.headers).json()
+    assert {"alg": WATERMARK_ALG} in body["watermarks"]
