@@ -209,7 +209,11 @@ class ManifestWriter:
 
 
 def _work(spec: UtteranceSpec, out_dir: str) -> dict:
-    return make_utterance(spec, Path(out_dir))
+    """One utterance, or ``{"failed": id, "reason": ...}`` when its engine cannot speak it."""
+    try:
+        return make_utterance(spec, Path(out_dir))
+    except tts.TTSError as exc:
+        return {"failed": spec.id, "reason": exc.detail}
 
 
 def build_corpus(
@@ -256,8 +260,16 @@ def build_corpus(
                 yield plan_utterance(seed, index, festival_voices)
             index += 1
 
+    failures: list[dict] = []
+
     def finish(entry: dict) -> None:
         nonlocal have, made_seconds
+        if "failed" in entry:
+            failures.append(entry)
+            # A few odd sentences may fail; an engine that fails most of the time is a broken setup.
+            if len(failures) >= 20 and len(failures) > 0.2 * (len(entries) + len(failures)):
+                raise tts.TTSError(f"too many synthesis failures, last: {entry['reason']}")
+            return
         writer.append(entry)
         entries.append(entry)
         have += entry["duration_s"]
@@ -270,7 +282,7 @@ def build_corpus(
         todo = specs()
         if workers == 1:
             while have < target and budget > 0:
-                finish(make_utterance(next(todo), out))
+                finish(_work(next(todo), str(out)))
                 budget -= 1
         else:
             avg = 4.0  # seconds per utterance, refined as results come in
@@ -296,6 +308,7 @@ def build_corpus(
         wall_s=round(wall, 1),
         speed_x_realtime=round(made_seconds / wall, 1) if wall > 0 and made_seconds else None,
         workers=workers,
+        failed=len(failures),
         festival_voices=festival_voices,
     )
     tmp = out / f".{BUILD_INFO}.tmp"

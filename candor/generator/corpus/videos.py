@@ -86,6 +86,7 @@ def build_from_videos(
     if not videos:
         raise InvalidInput(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {video_dir}")
     from candor.generator.extract import extract_motion  # mediapipe: imported only when needed
+
     (out / "utts").mkdir(parents=True, exist_ok=True)
     entries = read_manifest(out)
     done = {e["id"] for e in entries}

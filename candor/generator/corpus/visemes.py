@@ -54,7 +54,7 @@ _THETA = {"jaw": (28.0, 36.0), "lips": (40.0, 45.0), "round": (11.0, 16.0), "spr
 
 # viseme: (targets, alpha per group (jaw, lips, round, spread)).
 _VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] = {
-    "sil": ({}, (0.6, 0.6, 0.6, 0.6)),
+    "sil": ({}, (1.0, 1.0, 1.0, 1.0)),
     "PP": ({"jawOpen": 0.05, "mouthClose": 0.9, "mouthPress": 0.5}, (8.0, 8.0, 0.3, 0.5)),
     "FF": ({"jawOpen": 0.1, "mouthClose": 0.3, "mouthUpperUp": 0.25, "mouthPress": 0.1}, (4.0, 4.0, 0.3, 0.5)),
     "TH": ({"jawOpen": 0.15, "mouthLowerDown": 0.1}, (0.8, 0.4, 0.2, 0.3)),
@@ -64,7 +64,7 @@ _VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] 
     "KK": ({"jawOpen": 0.25}, (0.6, 0.3, 0.15, 0.2)),
     "HH": ({"jawOpen": 0.25}, (0.1, 0.1, 0.05, 0.05)),
     "RR": ({"jawOpen": 0.15, "mouthPucker": 0.35, "mouthFunnel": 0.25}, (0.8, 0.3, 1.0, 0.5)),
-    "WW": ({"jawOpen": 0.08, "mouthPucker": 0.85, "mouthFunnel": 0.4}, (1.5, 0.5, 3.0, 1.5)),
+    "WW": ({"jawOpen": 0.08, "mouthPucker": 0.85, "mouthFunnel": 0.4}, (1.5, 0.5, 2.0, 1.5)),
     "JJ": ({"jawOpen": 0.12, "mouthStretch": 0.3, "mouthSmile": 0.2}, (0.8, 0.3, 0.5, 1.0)),
     "AA": ({"jawOpen": 0.75, "mouthLowerDown": 0.35, "mouthUpperUp": 0.1}, (1.0, 1.0, 0.8, 0.8)),
     "EE": ({"jawOpen": 0.5, "mouthStretch": 0.35, "mouthSmile": 0.15, "mouthLowerDown": 0.2}, (1.0, 1.0, 0.8, 1.0)),
