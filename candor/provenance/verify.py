@@ -275,6 +275,20 @@ def _recover(
     return None
 
 
+def _require_video(path: Path) -> None:
+    """Refuse, as an input error, anything FFmpeg cannot open as a video (a tampered MP4 still opens)."""
+    import av
+
+    if not path.is_file():
+        raise InvalidVideo(f"no such file: {path}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InvalidVideo(f"{path.name} has no video stream")
+    except av.error.FFmpegError as exc:
+        raise InvalidVideo(f"{path.name} is not a readable video: {exc}") from exc
+
+
 def verify_file(
     path: str | Path,
     *,
@@ -289,8 +303,7 @@ def verify_file(
     ``repository`` defaults to the configured one. Raises InvalidVideo for a missing/unreadable file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InvalidVideo(f"no such file: {path}")
+    _require_video(path)
     state, failures, summary = _read_embedded(path, settings, trust)
     notes: list[str] = []
     watermark: WatermarkReport | None = None
