@@ -38,7 +38,7 @@ class TrainConfig:
     corpus: Path
     out: Path = Path("out/motion")
     steps: int = 6000
-    max_minutes: float | None = None  # stop (and save) after this much wall time
+    max_minutes: float | None = None  # stop (and save) after this much training time (resumes included)
     batch_size: int = 64
     lr: float = 4e-4
     warmup: int = 200
@@ -214,10 +214,14 @@ def diffusion_loss(
 # --------------------------------------------------------------------------------------------
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
+def _lr_at(step: int, elapsed_s: float, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% over whichever budget (steps or minutes) ends first."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.max_minutes:
+        progress = max(progress, elapsed_s / (60 * cfg.max_minutes))
+    progress = min(1.0, progress)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -316,13 +320,13 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
     t_start = time.time()
     running = None
     while step < cfg.steps:
-        if cfg.max_minutes is not None and (time.time() - t_start) / 60 > cfg.max_minutes:
+        if cfg.max_minutes is not None and (elapsed0 + time.time() - t_start) / 60 > cfg.max_minutes:
             break
         # Window length varies per batch so that short (streaming) windows are in distribution.
         length = mcfg.window if rng.random() < 0.5 else int(rng.integers(cfg.min_window, mcfg.window + 1))
         batch = {k: v.to(device) for k, v in sampler.sample(rng, cfg.batch_size, length).items()}
         for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = _lr_at(step, elapsed0 + time.time() - t_start, cfg)
         net.train()
         loss = diffusion_loss(net, scheduler, batch, cfg, gen)
         opt.zero_grad(set_to_none=True)
@@ -337,7 +341,7 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if main and step % 10 == 0:
             history["train"].append((step, running))
-        info = {"loss": running}
+        info = {"loss": running, "minutes": round((elapsed0 + time.time() - t_start) / 60, 2)}
         if main and (step % cfg.val_every == 0 or step == cfg.steps):
             info["val"] = validate(ema, scheduler, val_batches, cfg, device)
             history["val"].append((step, info["val"]))
