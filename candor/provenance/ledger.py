@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -37,11 +38,14 @@ from sqlalchemy import (
     Engine,
     Integer,
     LargeBinary,
+    Select,
     SmallInteger,
     String,
     Text,
+    and_,
+    bindparam,
+    or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy import insert as sql_insert
@@ -336,7 +340,7 @@ class GenerationLog:
         entry_rows, node_rows, entries = [], [], []
         for event in events:
             # Keep log time non-decreasing even if the wall clock steps back.
-            moment = max(self._clock(), head.updated_at)
+            moment = max(self._clock(), head.updated_at).astimezone(UTC)
             index = head.size
             body = canonical_json(
                 {
@@ -362,7 +366,9 @@ class GenerationLog:
                     "body": body.decode("utf-8"),
                 }
             )
-            entries.append(LogEntry.from_body(body))
+            entries.append(
+                LogEntry(index, moment, str(event.event_type), event.actor, event.subject, dict(event.details), body)
+            )
             head.size, head.updated_at = index + 1, moment
         head.root = merkle.root_from_frontier(head.frontier)
         session.execute(sql_insert(_entries), entry_rows)
@@ -540,13 +546,29 @@ def _check_page(start: int, limit: int) -> int:
     return min(limit, MAX_PAGE)
 
 
+@lru_cache(maxsize=64)
+def _nodes_query(levels: int) -> Select:
+    """SELECT of the nodes on ``levels`` distinct levels, one primary-key lookup per level (SQLite
+    scans the whole table for a row-value IN (VALUES ...)). Built once per shape: constructing
+    SQL expressions costs more than the lookups themselves."""
+    return select(_nodes.c.level, _nodes.c.node_index, _nodes.c.hash).where(
+        or_(
+            *(
+                and_(_nodes.c.level == bindparam(f"l{k}"), _nodes.c.node_index.in_(bindparam(f"i{k}", expanding=True)))
+                for k in range(levels)
+            )
+        )
+    )
+
+
 def _fetch_nodes(session: Session, wanted: Sequence[merkle.Node]) -> dict[merkle.Node, bytes]:
     if not wanted:
         return {}
-    keys = [(node.level, node.index) for node in wanted]
-    rows = session.execute(
-        select(_nodes.c.level, _nodes.c.node_index, _nodes.c.hash).where(
-            tuple_(_nodes.c.level, _nodes.c.node_index).in_(keys)
-        )
-    )
+    by_level: dict[int, list[int]] = {}
+    for node in wanted:
+        by_level.setdefault(node.level, []).append(node.index)
+    params: dict[str, object] = {}
+    for k, (level, indexes) in enumerate(by_level.items()):
+        params[f"l{k}"], params[f"i{k}"] = level, indexes
+    rows = session.execute(_nodes_query(len(by_level)), params)
     return {merkle.Node(level, index): h for level, index, h in rows}
