@@ -220,3 +220,51 @@ def test_cli_build_and_bad_input(tmp_path):
     assert bad.exit_code == 2 and "workers" in bad.output
     missing = runner.invoke(app, ["corpus", "from-videos", str(tmp_path / "nope"), "--out", str(tmp_path / "e")])
     assert missing.exit_code == 2 and "not a folder" in missing.output
+
+
+@pytest.mark.slow
+def test_from_videos_turns_a_rendered_talking_head_into_the_same_format(tmp_path, astronaut_face, espeak):
+    """Render known motion at 30 fps with speech, build a corpus from it, recover the motion at 25 fps."""
+    import soundfile as sf
+
+    from candor.generator.animator import Animator
+    from candor.generator.corpus.videos import build_from_videos
+    from candor.generator.video import VideoWriter
+
+    speech = espeak.synth("Bob may buy a map from Pam.", "en-us", rate=170)
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, speech.audio, 16000)
+    fps, n = 30, int(np.ceil(speech.duration * 30))
+    t = np.arange(n) / fps
+    known = np.tile(astronaut_face.baseline, (n, 1))
+    known[:, M.index("yaw")] += 3 + 8 * np.sin(2 * np.pi * t / 1.5)
+    known[:, M.index("jawOpen")] = np.clip(0.5 + 0.5 * np.sin(2 * np.pi * t / 0.7), 0, 1)
+    videos = tmp_path / "videos"
+    animator = Animator(astronaut_face)
+    with VideoWriter(videos / "talk.mp4", fps=fps, audio_path=wav) as writer:
+        for v in known:
+            writer.write(animator.frame(v))
+    with VideoWriter(videos / "silent.mp4", fps=fps) as writer:  # no audio track: skipped
+        for v in known[:5]:
+            writer.write(animator.frame(v))
+    skipped: list[str] = []
+    info = build_from_videos(videos, tmp_path / "corpus", on_skip=lambda name, why: skipped.append(name))
+    assert info["made"] == 1 and skipped == ["silent.mp4"]
+    (entry,) = read_manifest(tmp_path / "corpus")
+    assert entry["engine"] == "video" and entry["fps"] == 25 and entry["split"] == "train"
+    with np.load(tmp_path / "corpus" / entry["file"]) as z:
+        motion, audio = z["motion"], z["audio"]
+        assert audio.dtype == np.int16 and abs(len(audio) / 16000 - speech.duration) < 0.1
+        assert motion.shape == (math.ceil(entry["duration_s"] * 25), M.DIM)
+        assert json.loads(str(z["phonemes"])) == []
+        np.testing.assert_array_equal(z["mouth_open"], motion[:, M.index("jawOpen")])
+    # Known 30 fps motion sampled at the 25 fps frame centres, pose relative to the clip median.
+    tc = (np.arange(len(motion)) + 0.5) / 25
+    for name in ("yaw", "jawOpen"):
+        want = np.interp(tc, t, known[:, M.index(name)])
+        got = motion[:, M.index(name)]
+        assert np.corrcoef(want, got)[0, 1] > 0.9, name
+    assert abs(np.median(motion[:, M.index("yaw")])) < 0.5
+    assert np.median(motion[:, M.index("scale")]) == pytest.approx(1.0, abs=0.01)
+    # Resuming makes nothing new.
+    assert build_from_videos(videos, tmp_path / "corpus")["made"] == 0

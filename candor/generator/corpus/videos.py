@@ -60,6 +60,18 @@ def relative_motion(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def resample_motion(values: np.ndarray, fps_in: float, frames_out: int, fps_out: float = FPS) -> np.ndarray:
+    """(frames_out, D) motion at ``fps_out`` by linear interpolation between frame centres.
+
+    Frames beyond either end repeat the nearest frame (the audio may be a frame longer).
+    """
+    x = np.clip((np.arange(frames_out) + 0.5) / fps_out * fps_in - 0.5, 0, len(values) - 1)
+    i0 = np.floor(x).astype(int)
+    i1 = np.minimum(i0 + 1, len(values) - 1)
+    w = (x - i0)[:, None]
+    return (values[i0] * (1 - w) + values[i1] * w).astype(np.float32)
+
+
 def split_of_video(stem: str, stems: list[str]) -> str:
     """ "val" for ~10% of videos, chosen by a hash of the name (at least one when there are two)."""
     ranked = sorted(stems, key=lambda s: zlib.crc32(s.encode()))
@@ -100,7 +112,7 @@ def build_from_videos(
                 continue
             try:
                 audio = read_audio(video)
-                seq = extract_motion(video, fps=FPS)
+                seq = extract_motion(video)  # at the video's own frame rate
             except CandorError as exc:
                 skipped += 1
                 if on_skip:
@@ -108,9 +120,8 @@ def build_from_videos(
                 continue
             duration = len(audio) / SAMPLE_RATE
             n = len(frame_times(duration))
-            motion = relative_motion(seq.values)
-            # Align the motion to the audio's frame count (containers often differ by a frame).
-            motion = motion[np.clip(np.arange(n), 0, len(motion) - 1)]
+            # Resampled to 25 fps over the audio's length (containers often differ by a frame).
+            motion = resample_motion(relative_motion(seq.values), seq.fps, n)
             gaze = np.median(motion[:, M.GAZE_SLICE], axis=0)
             controls = Controls(gaze_yaw=float(np.clip(gaze[0], -30, 30)), gaze_pitch=float(np.clip(gaze[1], -20, 20)))
             rel = f"utts/{uid}.npz"
