@@ -129,7 +129,8 @@ def manifest_by_id(
         "binding": {"alg": row.binding_alg, "value": row.binding_value, "serial": row.serial},
         "signerFingerprint": row.signer_fingerprint,
         "signerSubject": row.signer_subject,
-        "signedAt": row.signed_at.isoformat(),
+        # SQLite hands back naive datetimes: they were stored as UTC
+        "signedAt": (row.signed_at if row.signed_at.tzinfo else row.signed_at.replace(tzinfo=dt.UTC)).isoformat(),
     }
 
 

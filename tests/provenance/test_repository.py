@@ -58,6 +58,7 @@ def test_matches_by_binding_and_manifest_by_id(repository):
     assert stored["contentType"] == "application/c2pa"
     assert stored["binding"] == {"alg": "com.candor.watermark.ss1", "value": "00000001", "serial": 1}
     assert stored["generationId"] == "gen_0001"
+    assert dt.datetime.fromisoformat(stored["signedAt"]).utcoffset() == dt.timedelta(0)
     assert repository.manifest_by_id("urn:c2pa:missing") is None
 
 
