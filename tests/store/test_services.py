@@ -295,6 +295,30 @@ def test_idempotency(factory, log, policy, world) -> None:  # type: ignore[no-un
     assert events(factory).count("generation.requested") == 1
 
 
+def test_idempotent_retry_that_reuploads_the_same_audio(factory, log, files, policy, world, speech_wav) -> None:  # type: ignore[no-untyped-def]
+    """A client retrying a request with inline audio uploads it again (a new asset id): the audio
+    counts by content, so the retry replays instead of conflicting."""
+    with factory.begin() as session:
+        first = services.create_generation(
+            session=session,
+            log=log,
+            partner=world.partner,
+            request=world.request(idempotency_key="inline"),
+            policy=policy,
+        )
+    with factory.begin() as session:
+        again_asset = services.create_audio_asset(session=session, files=files, partner=world.partner, data=speech_wav)
+        assert again_asset.id != world.audio.id and again_asset.sha256 == world.audio.sha256
+        again = services.create_generation(
+            session=session,
+            log=log,
+            partner=world.partner,
+            policy=policy,
+            request=world.request(idempotency_key="inline", audio_asset_id=again_asset.id),
+        )
+    assert again.replayed and again.generation.id == first.generation.id
+
+
 def test_quota(factory, log, files, policy, portrait_png, speech_wav) -> None:  # type: ignore[no-untyped-def]
     # room for exactly two clips this month
     probe = make_world(factory, log, files, portrait_png, speech_wav, name="Quota Probe")

@@ -62,10 +62,14 @@ class GenerationRequest:
     watermark: bool = True
     credentials: bool = True
 
-    def fingerprint(self) -> str:
-        """SHA-256 of the canonical request body (the idempotency key itself excluded)."""
+    def fingerprint(self, audio_sha256: str | None = None) -> str:
+        """SHA-256 of the canonical request body (the idempotency key itself excluded). With
+        ``audio_sha256`` the audio counts by content, so a retry that re-uploads the same clip
+        (a new asset id) is still the same request."""
         body = asdict(self)
         body.pop("idempotency_key")
+        if audio_sha256 is not None:
+            body["audio_asset_id"] = f"sha256:{audio_sha256}"
         return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -118,7 +122,9 @@ def _validate(request: GenerationRequest) -> dict[str, Any]:
     return asdict(controls)
 
 
-def _replay(session: Session, partner: Partner, request: GenerationRequest) -> GenerationOutcome | None:
+def _replay(
+    session: Session, partner: Partner, request: GenerationRequest, fingerprint: str
+) -> GenerationOutcome | None:
     if request.idempotency_key is None:
         return None
     record = session.scalar(
@@ -128,7 +134,7 @@ def _replay(session: Session, partner: Partner, request: GenerationRequest) -> G
     )
     if record is None:
         return None
-    if record.request_sha256 != request.fingerprint():
+    if record.request_sha256 != fingerprint:
         raise Conflict("this Idempotency-Key was already used with a different request body")
     return GenerationOutcome(session.get(Generation, record.generation_id), replayed=True)  # type: ignore[arg-type]
 
@@ -216,12 +222,13 @@ def create_generation(
     """
     now = now or utcnow()
     controls = _validate(request)
-    replay = _replay(session, partner, request)
+    asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
+    fingerprint = request.fingerprint(asset.sha256)
+    replay = _replay(session, partner, request, fingerprint)
     if replay is not None:
         return replay
     consent = get_owned(session, Consent, partner, request.consent_id, "consent")
     portrait = get_owned(session, Portrait, partner, request.portrait_id, "portrait")
-    asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
     month = month_of(now)
     limit_s = quota_limit(partner, policy)
     used_s = quota_used(session=session, partner_id=partner.id, month=month)
@@ -269,7 +276,7 @@ def create_generation(
             IdempotencyRecord(
                 partner_id=partner.id,
                 key=request.idempotency_key,
-                request_sha256=request.fingerprint(),
+                request_sha256=fingerprint,
                 generation_id=generation.id,
                 created_at=now,
             )
@@ -279,7 +286,7 @@ def create_generation(
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
         session.rollback()
-        replay = _replay(session, partner, request)
+        replay = _replay(session, partner, request, fingerprint)
         if replay is None:
             raise
         return replay
