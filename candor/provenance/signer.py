@@ -6,6 +6,7 @@ Builder, and one per call keeps threads apart). ES256 only: the key store issues
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -117,7 +118,8 @@ class CallbackSigner:
         self._sign = sign
         self._chain = tuple(chain)
         self._tsa_url = _check_tsa(tsa_url)
-        self._error: BaseException | None = None
+        # Per thread: c2pa calls the callback on the signing thread, and workers share one signer.
+        self._local = threading.local()
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
@@ -131,17 +133,18 @@ class CallbackSigner:
         try:
             return _raw_es256(self._sign(data))
         except Exception as exc:
-            self._error = exc
+            self._local.error = exc
             raise
 
     def c2pa_signer(self) -> c2pa.Signer:
         import c2pa
 
-        self._error = None
+        self._local.error = None
         chain_pem = "".join(pem(c) for c in self._chain)
         return c2pa.Signer.from_callback(self._callback, c2pa.C2paSigningAlg.ES256, chain_pem, self._tsa_url)
 
     def raise_pending_error(self) -> None:
-        error, self._error = self._error, None
+        error = getattr(self._local, "error", None)
+        self._local.error = None
         if error is not None:
             raise SigningFailed(f"the KMS/HSM signing callback failed: {error}") from error

@@ -172,3 +172,39 @@ def test_partner_pseudonym_is_stable_and_keyed():
     assert a == pseudonymize_partner("acme", "secret one")
     assert a != pseudonymize_partner("acme", "secret two")
     assert a != pseudonymize_partner("acme2", "secret one")
+
+
+def test_concurrent_signing_from_one_signer(key_store, prov_settings, talking_mp4, portrait_png, tmp_path):
+    # API workers share one decrypted signer; each sign_video builds its own c2pa Builder and Signer.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from candor.provenance.signer import LocalKeySigner
+    from candor.provenance.verify import ManifestState, verify_file
+
+    signer = LocalKeySigner.from_settings(prov_settings)
+    source = talking_mp4.read_bytes()
+
+    def one(i: int) -> bytes:
+        out = io.BytesIO()
+        sign_video(
+            source,
+            out,
+            claim=GenerationClaim(generation_id=f"gen_{i}", partner_pseudonym="pp", consent_id=None),
+            portrait=portrait_png,
+            portrait_mime="image/png",
+            audio=None,
+            audio_mime=None,
+            binding=SoftBinding(alg="com.candor.watermark.ss1", value=f"{i:08x}", serial=i),
+            settings=prov_settings,
+            signer=signer,
+        )
+        return out.getvalue()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = list(pool.map(one, range(8)))
+    for i, data in enumerate(outputs):
+        path = tmp_path / f"{i}.mp4"
+        path.write_bytes(data)
+        report = verify_file(path, settings=prov_settings, detect_watermark=False)
+        assert report.state is ManifestState.TRUSTED
+        assert report.summary.generation["generation_id"] == f"gen_{i}"
