@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from candor.generator import motion as M
+from candor.generator.controls import Controls
 from candor.generator.corpus.build import build_corpus, read_manifest, summarize
 
 
@@ -68,12 +69,57 @@ def label_stats(corpus: Path) -> dict:
     }
 
 
+def engine_speed(n: int = 6) -> dict:
+    """Single-process speed (audio seconds per wall second) of synthesis and labelling per engine."""
+    from candor.generator.corpus import tts
+    from candor.generator.corpus.build import plan_utterance, synthesize
+    from candor.generator.corpus.labels import motion_labels
+    from candor.generator.corpus.nonverbal import Style
+    from candor.generator.corpus.visemes import alphabet_of
+
+    by_engine: dict[str, list] = {}
+    i = 0
+    voices = tts.festival_voices()
+    while any(len(by_engine.get(e, [])) < n for e in ("espeak", "flite", "festival")) and i < 5000:
+        spec = plan_utterance(123, i, voices)
+        i += 1
+        if len(by_engine.setdefault(spec.voice.engine, [])) < n:
+            by_engine[spec.voice.engine].append(spec)
+    motion_labels(np.zeros(16000, np.float32), [], Controls(), Style.for_speaker("x"), np.random.default_rng(0))
+    out = {}
+    for engine, specs in by_engine.items():
+        audio_s = synth_s = label_s = 0.0
+        for spec in specs:
+            t0 = time.perf_counter()
+            speech = synthesize(spec)
+            t1 = time.perf_counter()
+            motion_labels(
+                speech.audio,
+                speech.phonemes,
+                spec.controls,
+                Style.for_speaker(spec.voice.id),
+                np.random.default_rng(0),
+                alphabet_of(engine),
+            )
+            t2 = time.perf_counter()
+            audio_s, synth_s, label_s = audio_s + speech.duration, synth_s + t1 - t0, label_s + t2 - t1
+        out[engine] = {
+            "synth_x_realtime": round(audio_s / synth_s, 1),
+            "label_x_realtime": round(audio_s / label_s, 1),
+            "voices": sorted({s.voice.name for s in specs}),
+        }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--corpus", type=Path, default=None, help="measure an existing corpus instead")
+    ap.add_argument("--engines", action="store_true", help="also time each engine in this process")
     args = ap.parse_args()
+    if args.engines:
+        print(json.dumps(engine_speed()))
     if args.corpus is None:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
