@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,7 +71,8 @@ def problem(
     body: dict[str, Any] = {"type": type_uri, "title": title, "status": status}
     if detail is not None:
         body["detail"] = detail
-    body["instance"] = request.url.path
+    # The decoded path may hold characters a URI may not; re-encode so `instance` is a URI reference.
+    body["instance"] = quote(request.url.path, safe="/:@!$&'()*+,;=-._~")
     body.update({k: v for k, v in extensions.items() if v is not None})
     return ProblemResponse(body, status_code=status, headers=headers)
 
