@@ -23,8 +23,10 @@ Storage (tables on the shared :class:`candor.db.Base`):
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -265,7 +267,9 @@ class _Head:
     updated_at: datetime
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "last append" time of an empty log
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}  # per database file, for _local_writer
+_SQLITE_WRITERS_GUARD = threading.Lock()  # "last append" time of an empty log
 
 
 def _utcnow() -> datetime:
@@ -298,7 +302,7 @@ class GenerationLog:
         self, event_type: str, *, actor: str, subject: str | None = None, details: Mapping[str, Any] | None = None
     ) -> LogEntry:
         """Append one event in its own transaction; returns the committed entry."""
-        with self._sessions.begin() as session:
+        with self._local_writer(), self._sessions.begin() as session:
             return self.append_in(session, event_type, actor=actor, subject=subject, details=details)
 
     def append_in(
@@ -311,8 +315,9 @@ class GenerationLog:
         details: Mapping[str, Any] | None = None,
     ) -> LogEntry:
         """Append inside the caller's transaction, so the event commits (or rolls back) with the
-        state change it records. Holds the log's head lock until that transaction ends."""
-        event = LogEvent(event_type, actor, subject, dict(details or {}))
+        state change it records. The log's head row stays locked until that transaction ends, so
+        make it the transaction's last write and commit promptly: every appender queues behind it."""
+        event = LogEvent(event_type, actor, subject, {} if details is None else details)
         return self._append_events(session, [event])[0]
 
     def append_many(self, events: Iterable[LogEvent], *, batch_size: int = 5000) -> int:
@@ -330,8 +335,18 @@ class GenerationLog:
         return size
 
     def _append_batch(self, events: Sequence[LogEvent]) -> int:
-        with self._sessions.begin() as session:
+        with self._local_writer(), self._sessions.begin() as session:
             return self._append_events(session, events)[-1].index + 1
+
+    def _local_writer(self) -> threading.Lock | contextlib.nullcontext:
+        """On SQLite, queue this process's own appenders on a lock: SQLite's busy handler polls with
+        sleeps of up to 100 ms, which made the p99 of 4 contending threads ~0.4 s. The database
+        lock still serializes other processes; PostgreSQL queues fairly on the row lock."""
+        bind = self._sessions.kw.get("bind")
+        if bind is None or bind.dialect.name != "sqlite":
+            return contextlib.nullcontext()
+        with _SQLITE_WRITERS_GUARD:
+            return _SQLITE_WRITERS.setdefault(str(bind.url), threading.Lock())
 
     def _append_events(self, session: Session, events: Sequence[LogEvent]) -> list[LogEntry]:
         for event in events:

@@ -150,6 +150,7 @@ def test_bad_events_are_domain_errors_and_leave_the_log_untouched(engine: Engine
         ("generation.requested", {"actor": "a", "details": {"when": datetime.now(UTC)}}),
         ("generation.requested", {"actor": "a", "details": {1: "x", "a": 2}}),
         ("generation.requested", {"actor": "a", "subject": 5}),
+        ("generation.requested", {"actor": "a", "details": [("k", "v")]}),
     ]
     for event_type, kwargs in bad:
         with pytest.raises(InvalidInput):
@@ -220,9 +221,11 @@ def test_latest_checkpoint_without_a_signer(engine: Engine, key):
 
 def test_concurrent_appenders_serialize(engine: Engine, key):
     """Eight threads (own connections) append at once: no index is lost or doubled and the tree
-    the database holds is the tree of the entries it holds."""
+    the database holds is the tree of the entries it holds. Odd workers append inside their own
+    transactions (append_in), which only the database lock serializes."""
     log = GenerationLog(engine, signer=CheckpointSigner.from_private_key(key))
     log.append("partner.created", actor="admin")  # create the head row before the race
+    sessions = make_session_factory(engine)
     errors: list[BaseException] = []
     start = threading.Barrier(8)
 
@@ -230,7 +233,11 @@ def test_concurrent_appenders_serialize(engine: Engine, key):
         try:
             start.wait()
             for i in range(15):
-                log.append("generation.requested", actor=f"worker:{w}", details={"i": i})
+                if w % 2:
+                    with sessions.begin() as session:
+                        log.append_in(session, "generation.requested", actor=f"worker:{w}", details={"i": i})
+                else:
+                    log.append("generation.requested", actor=f"worker:{w}", details={"i": i})
         except BaseException as exc:  # collected and re-raised by the test
             errors.append(exc)
 
