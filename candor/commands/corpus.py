@@ -20,9 +20,10 @@ def build(
     workers: int = typer.Option(2, "--workers", help="Worker processes (1-2; the machine is shared)."),
 ) -> None:
     """Synthesise random multilingual speech with espeak-ng, flite and festival and label its motion."""
-    from candor.generator.corpus.build import build_corpus
+    from candor.generator.corpus.build import build_corpus, read_manifest
 
     with progress_bar(f"building {out}", hours * 3600) as advance:
+        advance(sum(e["duration_s"] for e in read_manifest(out)))  # a resumed build starts part-way
         info = build_corpus(out, hours, seed=seed, workers=workers, on_progress=lambda s, _e: advance(s))
     console.print(
         f"{info['utterances']} utterances, {info['hours']:.2f} h "
