@@ -7,6 +7,7 @@ mark embedded today decodes with any later numpy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -91,10 +92,8 @@ def _dev_secret(path: Path) -> bytes:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(os.urandom(32))
-        try:
-            os.link(tmp, path)  # fails if another process won the race; then use theirs
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # another process won the race: use theirs
+            os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path.read_bytes()
