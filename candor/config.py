@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one uploaded file (image, audio, evidence)
     policy_file: Path | None = None  # CANDOR_POLICY_FILE (TOML/YAML); None = the packaged default policy
     workers: int = Field(1, ge=1, le=64)  # in-process generation job workers per server process
+    run_jobs: bool = True  # CANDOR_RUN_JOBS=false: an API-only process (jobs run elsewhere)
 
     # provenance: signing keys, timestamping, trust
     keys_dir: Path | None = None  # default: data_dir / "keys"
