@@ -11,6 +11,7 @@
 3. Inclusion proofs for random leaves against the current size and random past sizes, and
    consistency proofs: median / p99 milliseconds per call (database round trip included), each
    proof verified against the signed checkpoint's root.
+4. With ``--audit``: export the large log and verify the export offline (seconds).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from candor.db import make_engine
+from candor.provenance.audit import verify_log_export, write_export
 from candor.provenance.checkpoint import CheckpointSigner, verify_checkpoint
 from candor.provenance.ledger import GenerationLog, LogEvent, create_log_tables
 
@@ -161,6 +163,19 @@ def bench_proofs(log: GenerationLog, public_key: ec.EllipticCurvePublicKey, coun
     print(f"  verify one inclusion proof (client):   {percentiles(verify)}")
 
 
+def bench_audit(log: GenerationLog, public_key: ec.EllipticCurvePublicKey, db: Path) -> None:
+    export = Path(f"{db}.export.jsonl")
+    t0 = time.perf_counter()
+    count = write_export(log, export)
+    t1 = time.perf_counter()
+    report = verify_log_export(export, [public_key])
+    t2 = time.perf_counter()
+    assert report.ok, report.findings[:3]
+    size_mb = export.stat().st_size / 1e6
+    export.unlink()
+    print(f"  export {count:,} entries: {t1 - t0:.1f} s ({size_mb:.0f} MB); offline verify: {t2 - t1:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000, help="size of the large log")
@@ -171,6 +186,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep --db afterwards")
     parser.add_argument("--postgres", default=PG_URL)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--audit", action="store_true", help="also time export + offline verify of the large log")
     args = parser.parse_args()
 
     key = ec.generate_private_key(ec.SECP256R1())
@@ -194,6 +210,8 @@ def main() -> None:
     print(f"proofs in a {args.entries:,}-entry log (SQLite file {args.db}):")
     log, public_key = build_large(args.db, args.entries, args.reuse)
     bench_proofs(log, public_key, args.proofs)
+    if args.audit:
+        bench_audit(log, public_key, args.db)
     if not args.keep:
         for suffix in ("", "-wal", "-shm", ".key.pem"):
             Path(f"{args.db}{suffix}").unlink(missing_ok=True)
