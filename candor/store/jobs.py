@@ -260,7 +260,10 @@ class ThreadJobQueue:
                 logger.exception("claiming a job failed")
                 claimed = None
             if claimed is not None:
-                self._run(*claimed)
+                try:
+                    self._run(*claimed)
+                except Exception:  # keep the thread alive; the job's lease expires and it is retried
+                    logger.exception("running generation %s failed unexpectedly", claimed[0])
                 continue
             with self._wake:
                 if self._pending_wakeups == 0:
@@ -273,14 +276,16 @@ class ThreadJobQueue:
             assert generation is not None
             if attempt > self.max_attempts:
                 self._finish_failed(session, generation, f"gave up after {attempt - 1} interrupted attempts")
+                self._send_webhook(generation_id)
                 return
             consent = session.get(Consent, generation.consent_id)
             try:
                 ensure_consent_active(consent)  # type: ignore[arg-type]
+                ctx = self._context(session, generation)  # NotFound if an input file is missing
             except CandorError as exc:
                 self._finish_failed(session, generation, exc.detail)
+                self._send_webhook(generation_id)
                 return
-            ctx = self._context(session, generation)
         heartbeat = _Heartbeat(self, generation_id)
         heartbeat.start()
         try:

@@ -85,6 +85,15 @@ def test_bad_input_fails_at_once_and_refunds_quota(factory, log, files, policy, 
     assert list(files.tmp_dir.iterdir()) == []
 
 
+def test_missing_input_file_fails_the_job_clearly(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
+    gid = enqueue(factory, log, policy, world)
+    files.path(world.audio.sha256).unlink()  # e.g. a data directory restored without its files
+    queue = make_queue(factory, files, log=log)
+    assert queue.run_pending() == 1
+    g = fetch(factory, gid)
+    assert g.status == "failed" and world.audio.sha256 in g.error
+
+
 def test_transient_errors_are_retried_then_failed(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
     calls = []
 
