@@ -65,9 +65,11 @@ def main() -> None:
         axes[4].plot(t, motion[:n, M.index(name)], label=f"{name} (deg)")
     axes[4].legend(loc="upper right", fontsize=7)
     axes[4].set_xlabel("seconds")
+    # The default font has no Devanagari/CJK glyphs: show non-Latin text by its language only.
+    title_text = entry["text"][:120] if entry["text"].isascii() else f"({entry['language']} text)"
     fig.suptitle(
         f"{entry['id']} {entry['voice']} {entry['emotion']}:{entry['intensity']} "
-        f"gaze=({entry['gaze_yaw']},{entry['gaze_pitch']}) dist={entry['distance']}\n{entry['text'][:120]}"
+        f"gaze=({entry['gaze_yaw']},{entry['gaze_pitch']}) dist={entry['distance']}\n{title_text}"
     )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
