@@ -67,9 +67,6 @@ class StoredManifest(Base):
     signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-TABLES = (WatermarkSerial.__table__, StoredManifest.__table__)
-
-
 def allocate_serial(*, session: Session, generation_id: str | None = None) -> int:
     """A fresh watermark serial (1, 2, ...; monotonic, never reused). Commits."""
     row = WatermarkSerial(generation_id=generation_id)
@@ -142,16 +139,22 @@ def supported_algorithms() -> dict[str, Any]:
 
 
 class ManifestRepository:
-    """The repository over one engine (SQLite in ``data_dir`` by default); creates its tables."""
+    """The repository over one engine whose schema is already migrated (see :meth:`from_settings`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = make_session_factory(engine)
-        Base.metadata.create_all(engine, tables=list(TABLES))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ManifestRepository:
-        return cls(make_engine(settings.resolved_database_url))
+        """The configured database (SQLite in ``data_dir`` by default), brought up to date through
+        the one Alembic history of every Candor table (idempotent, so the CLI works on a fresh
+        machine and never creates tables behind Alembic's back)."""
+        from candor.store.migrations import upgrade_database
+
+        engine = make_engine(settings.resolved_database_url)
+        upgrade_database(engine)
+        return cls(engine)
 
     def allocate_serial(self, *, generation_id: str | None = None) -> int:
         with self._sessions() as session:

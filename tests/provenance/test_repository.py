@@ -28,11 +28,12 @@ def _signed(manifest_id: str, value: str, serial: int | None, store: bytes = b"\
     )
 
 
-def test_tables_live_on_the_shared_base_in_sqlite_by_default(repository, prov_settings):
+def test_tables_live_on_the_shared_base_and_are_migrated_by_alembic(repository, prov_settings):
     assert repository.engine.url.drivername == "sqlite"
     assert str(prov_settings.data_dir) in str(repository.engine.url)
     assert {"provenance_manifests", "provenance_watermark_serials"} <= set(Base.metadata.tables)
-    assert {"provenance_manifests", "provenance_watermark_serials"} <= set(inspect(repository.engine).get_table_names())
+    tables = set(inspect(repository.engine).get_table_names())
+    assert {"provenance_manifests", "provenance_watermark_serials", "alembic_version"} <= tables  # via Alembic
 
 
 def test_serials_are_unique_increasing_and_never_reused(repository, prov_settings):
