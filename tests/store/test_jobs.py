@@ -19,7 +19,7 @@ from jobwork import expected_bytes, fingerprint_job
 from sqlalchemy import select
 
 from candor.config import Settings
-from candor.errors import InvalidInput
+from candor.errors import ConsentRevoked, InvalidInput
 from candor.provenance.ledger import LogEntryRow
 from candor.store import services, webhooks
 from candor.store.jobs import JobContext, JobOutput, ThreadJobQueue
@@ -68,6 +68,10 @@ def test_job_runs_and_publishes_atomically(factory, log, files, policy, world) -
         services.record_download(session=session, log=log, partner=world.partner, generation_id=gid)
         session.commit()
     assert fetch(factory, gid).downloaded_count == 1
+    with factory.begin() as session:
+        services.revoke_consent(session=session, log=log, partner=world.partner, consent_id=world.consent.id)
+    with factory() as session, pytest.raises(ConsentRevoked):
+        services.record_download(session=session, log=log, partner=world.partner, generation_id=gid)
 
 
 def test_bad_input_fails_at_once_and_refunds_quota(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from candor.errors import Conflict, InvalidInput, QuotaExceeded
+from candor.errors import Conflict, ConsentRevoked, InvalidInput, QuotaExceeded
 from candor.policy import (
     ConsentFacts,
     GenerationFacts,
@@ -335,10 +335,14 @@ def list_generations(
 
 
 def record_download(*, session: Session, log: EventLog, partner: Partner, generation_id: str) -> Generation:
-    """Count and log a download of a finished video; Conflict while it is not ``succeeded``."""
+    """Count and log a download of a finished video. Conflict while it is not ``succeeded``;
+    ConsentRevoked once the depicted person has withdrawn consent (no new copies leave)."""
     generation = get_generation(session=session, partner=partner, generation_id=generation_id)
     if generation.status != "succeeded" or generation.output_sha256 is None:
         raise Conflict(f"generation {generation.id} is {generation.status}; its video is not available")
+    consent = session.get(Consent, generation.consent_id)
+    if consent is not None and consent.revoked_at is not None:
+        raise ConsentRevoked(f"consent {consent.id} was revoked; its videos can no longer be downloaded")
     session.execute(
         update(Generation)
         .where(Generation.id == generation.id)
