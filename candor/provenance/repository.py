@@ -68,15 +68,15 @@ class StoredManifest(Base):
 
 
 def allocate_serial(*, session: Session, generation_id: str | None = None) -> int:
-    """A fresh watermark serial (1, 2, ...; monotonic, never reused). Commits."""
+    """A fresh watermark serial (1, 2, ...; monotonic, never reused); the caller commits."""
     row = WatermarkSerial(generation_id=generation_id)
     session.add(row)
-    session.commit()
+    session.flush()  # the INSERT assigns the serial
     return row.serial
 
 
 def store_manifest(*, session: Session, signed: SignedManifest) -> str:
-    """Record a signed manifest under its soft-binding value; returns its manifest id. Commits."""
+    """Record a signed manifest under its soft-binding value; returns its manifest id. The caller commits."""
     session.add(
         StoredManifest(
             manifest_id=signed.manifest_id,
@@ -90,7 +90,7 @@ def store_manifest(*, session: Session, signed: SignedManifest) -> str:
             signed_at=signed.signed_at,
         )
     )
-    session.commit()
+    session.flush()
     return signed.manifest_id
 
 
@@ -157,11 +157,11 @@ class ManifestRepository:
         return cls(engine)
 
     def allocate_serial(self, *, generation_id: str | None = None) -> int:
-        with self._sessions() as session:
+        with self._sessions.begin() as session:
             return allocate_serial(session=session, generation_id=generation_id)
 
     def store(self, signed: SignedManifest) -> str:
-        with self._sessions() as session:
+        with self._sessions.begin() as session:
             return store_manifest(session=session, signed=signed)
 
     def matches_by_binding(self, *, alg: str, value: str, max_results: int = 10) -> dict[str, Any]:

@@ -76,3 +76,13 @@ def test_a_real_signed_manifest_round_trips(signed_video, repository, prov_setti
 
 def test_supported_algorithms_names_the_watermark():
     assert supported_algorithms() == {"watermarks": [{"alg": "com.candor.watermark.ss1"}], "fingerprints": []}
+
+
+def test_module_functions_write_inside_the_callers_transaction(repository):
+    from candor.provenance.repository import manifest_by_id, store_manifest
+
+    with repository._sessions() as session:
+        store_manifest(session=session, signed=_signed("urn:c2pa:bbbb-0001", "00000009", 9))
+        assert manifest_by_id(session=session, manifest_id="urn:c2pa:bbbb-0001") is not None
+        session.rollback()  # the caller's unit of work failed: nothing is kept
+    assert repository.manifest_by_id("urn:c2pa:bbbb-0001") is None
