@@ -143,7 +143,7 @@ class ManifestRepository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = make_session_factory(engine)
+        self.sessions = make_session_factory(engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ManifestRepository:
@@ -157,19 +157,19 @@ class ManifestRepository:
         return cls(engine)
 
     def allocate_serial(self, *, generation_id: str | None = None) -> int:
-        with self._sessions.begin() as session:
+        with self.sessions.begin() as session:
             return allocate_serial(session=session, generation_id=generation_id)
 
     def store(self, signed: SignedManifest) -> str:
-        with self._sessions.begin() as session:
+        with self.sessions.begin() as session:
             return store_manifest(session=session, signed=signed)
 
     def matches_by_binding(self, *, alg: str, value: str, max_results: int = 10) -> dict[str, Any]:
-        with self._sessions() as session:
+        with self.sessions() as session:
             return matches_by_binding(session=session, alg=alg, value=value, max_results=max_results)
 
     def manifest_by_id(self, manifest_id: str, *, return_active_manifest: bool = False) -> dict[str, Any] | None:
-        with self._sessions() as session:
+        with self.sessions() as session:
             return manifest_by_id(
                 session=session, manifest_id=manifest_id, return_active_manifest=return_active_manifest
             )

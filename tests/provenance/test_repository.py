@@ -81,7 +81,7 @@ def test_supported_algorithms_names_the_watermark():
 def test_module_functions_write_inside_the_callers_transaction(repository):
     from candor.provenance.repository import manifest_by_id, store_manifest
 
-    with repository._sessions() as session:
+    with repository.sessions() as session:
         store_manifest(session=session, signed=_signed("urn:c2pa:bbbb-0001", "00000009", 9))
         assert manifest_by_id(session=session, manifest_id="urn:c2pa:bbbb-0001") is not None
         session.rollback()  # the caller's unit of work failed: nothing is kept
