@@ -197,15 +197,15 @@ def _entry_problem(raw: bytes) -> tuple[int | None, str | None]:
 
 def _check_structure(entries: list[_Line], claimed: list[int | None], report: AuditReport) -> None:
     """Name the first entry whose position, index field or form betrays removal or reordering."""
-    later = {}
+    first_seen: dict[int, int] = {}
     for position, index in enumerate(claimed):
         if index is not None:
-            later.setdefault(index, position)  # first position each index appears at
+            first_seen.setdefault(index, position)
     for position, line in enumerate(entries):
         index = claimed[position]
         if index is None or index == position:
             continue
-        if index > position and later.get(position, -1) > position:
+        if index > position and first_seen.get(position, -1) > position:
             report.add(
                 Finding(
                     "reordered", f"entry {position} appears later; index {index} is in its place", position, line.number
