@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep --db afterwards")
     parser.add_argument("--postgres", default=PG_URL)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-appends", action="store_true", help="skip the append-rate runs")
     parser.add_argument("--audit", action="store_true", help="also time export + offline verify of the large log")
     args = parser.parse_args()
 
@@ -193,19 +194,20 @@ def main() -> None:
     signer = CheckpointSigner.from_private_key(key)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared with other work)")
 
-    print("audit append rate (one transaction + one ES256 checkpoint per event):")
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = sqlite_engine(Path(tmp) / "append.db")
-        bench_appends("sqlite", engine, signer, args.appends)
-        engine.dispose()
-    if not args.no_postgres and (pg := postgres_engine(args.postgres)) is not None:
-        base, engine, schema = pg
-        try:
-            bench_appends("postgresql", engine, signer, args.appends)
-        finally:
-            with base.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            base.dispose()
+    if not args.no_appends:
+        print("audit append rate (one transaction + one ES256 checkpoint per event):")
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = sqlite_engine(Path(tmp) / "append.db")
+            bench_appends("sqlite", engine, signer, args.appends)
+            engine.dispose()
+        if not args.no_postgres and (pg := postgres_engine(args.postgres)) is not None:
+            base, engine, schema = pg
+            try:
+                bench_appends("postgresql", engine, signer, args.appends)
+            finally:
+                with base.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                base.dispose()
 
     print(f"proofs in a {args.entries:,}-entry log (SQLite file {args.db}):")
     log, public_key = build_large(args.db, args.entries, args.reuse)
