@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 FRAME = 512
+BACKFACE = 1.0e5  # depth offset of back-facing surface triangles: behind every layer
 
 
 @njit(cache=True, nogil=True)
@@ -22,7 +23,7 @@ def rasterize_flow(
     src: np.ndarray,  # (V, 2) float32 source positions, frame pixels
     tris: np.ndarray,  # (T, 3) int32 vertex indices, positive area = front-facing
     layer: np.ndarray,  # (T,) float32 depth offset: a lower layer always wins over a higher one
-    cull: np.ndarray,  # (T,) uint8: 1 = skip the triangle when it faces away in the target
+    cull: np.ndarray,  # (T,) uint8: 1 = send the triangle behind everything when it faces away
     flow: np.ndarray,  # (R, R, 2) float32 out: source position per cell, pre-filled (identity)
     zbuf: np.ndarray,  # (R, R) float32 scratch, pre-filled with +inf
     owner: np.ndarray,  # (R, R) int32 out: triangle drawn in each cell, pre-filled with -1
@@ -40,16 +41,19 @@ def rasterize_flow(
         x2 = (tgt[i2, 0] + 0.5) / cell - 0.5
         y2 = (tgt[i2, 1] + 0.5) / cell - 0.5
         area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-        if abs(area) < 1e-9 or (cull[t] and area <= 0.0):
+        if abs(area) < 1e-9:
             continue
+        # A surface triangle seen from behind only fills what nothing else covers (no holes, and
+        # never a mirrored strip over the face or the hair).
+        back = BACKFACE if (cull[t] and area <= 0.0) else 0.0
         inv = 1.0 / area
         lo_x = max(int(np.floor(min(x0, x1, x2))), 0)
         hi_x = min(int(np.ceil(max(x0, x1, x2))), res - 1)
         lo_y = max(int(np.floor(min(y0, y1, y2))), 0)
         hi_y = min(int(np.ceil(max(y0, y1, y2))), res - 1)
-        z0 = depth[i0] + layer[t]
-        z1 = depth[i1] + layer[t]
-        z2 = depth[i2] + layer[t]
+        z0 = depth[i0] + layer[t] + back
+        z1 = depth[i1] + layer[t] + back
+        z2 = depth[i2] + layer[t] + back
         eps = -1e-5
         for py in range(lo_y, hi_y + 1):
             for px in range(lo_x, hi_x + 1):

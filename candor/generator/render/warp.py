@@ -13,11 +13,12 @@ import numpy as np
 from candor.generator.landmarks import N_LANDMARKS
 from candor.generator.render.head import HeadRings
 from candor.generator.render.raster import FRAME, identity_flow, rasterize_flow
-from candor.generator.render.topology import face_triangles, hole_triangles
+from candor.generator.render.topology import face_triangles, hole_triangles, signed_area
 
 GRID = 128
 HOLE_LAYER = 2.0  # px behind the surface
 BAND_LAYER = 1.0e4
+FILLER_LAYER = 1.0e5
 # Depth beyond FLAT_FROM px behind the head-centre plane counts only FLAT_KEEP of itself.
 FLAT_FROM = 10.0
 FLAT_KEEP = 0.35
@@ -36,6 +37,10 @@ class MeshWarp:
         self.depth_cut = (z_eff - z).astype(np.float32)  # <= 0: how much depth to take away
         self.rings = HeadRings(landmarks, person_mask, base=N_LANDMARKS, depth=z_eff)
         face = face_triangles()
+        # Triangles already folded over in the portrait (near a turned cheek's silhouette) hold
+        # mirrored texture; unfolding them in a turn would paint a duplicated strip, so they only
+        # fill gaps (behind every layer).
+        folded = signed_area(landmarks, face) <= 0.5
         holes = hole_triangles()
         eyes = np.concatenate([holes["right_eye"], holes["left_eye"]])
         parts = [(face, 0), (holes["mouth"], 1), (eyes, 2), (self.rings.triangles, 3)]
@@ -45,6 +50,10 @@ class MeshWarp:
         self.cull = (self.kinds == 0).astype(np.uint8)
         self.src = np.concatenate([landmarks[:, :2], self.rings.src]).astype(np.float32)
         self._identity = identity_flow(grid)
+        self._margin = max(1, FRAME // grid // 2)
+        ident = identity_flow(FRAME)
+        m = self._margin
+        self._border_identity = (ident[:m], ident[-m:], ident[:, :m], ident[:, -m:])
         self.owner = np.full((grid, grid), -1, np.int32)
         self.coarse = self._identity.copy()
 
@@ -58,9 +67,11 @@ class MeshWarp:
         """(G, G, 2) source positions at the grid cell centres; also fills ``self.owner``.
 
         ``src`` overrides the source positions of the vertices (the eyelids slide their source up
-        when they close); default: the portrait's own.
+        when they close); default: the portrait's own. ``flattened``: the landmarks already went
+        through :meth:`flatten`.
         """
-        target_landmarks = self.flatten(target_landmarks, head_matrix)
+        if not flattened:
+            target_landmarks = self.flatten(target_landmarks, head_matrix)
         ring_xy, ring_z = self.rings.targets(target_landmarks, head_matrix)
         tgt = np.concatenate([target_landmarks[:, :2], ring_xy]).astype(np.float32)
         depth = np.concatenate([target_landmarks[:, 2], ring_z]).astype(np.float32)
@@ -78,6 +89,13 @@ class MeshWarp:
             zbuf,
             self.owner,
         )
+        # The frame border stays put exactly (the outer ring may touch it between grid cells).
+        flow[0], flow[-1], flow[:, 0], flow[:, -1] = (
+            self._identity[0],
+            self._identity[-1],
+            self._identity[:, 0],
+            self._identity[:, -1],
+        )
         self.coarse = flow
         return flow
 
@@ -93,10 +111,17 @@ class MeshWarp:
         out[:, :2] += self.depth_cut[:, None] * head_matrix[:2, 2][None, :]
         return out
 
-    @staticmethod
-    def upsample(coarse: np.ndarray) -> np.ndarray:
+    def upsample(self, coarse: np.ndarray) -> np.ndarray:
         """Bilinear upsample of a coarse map to (512, 512, 2) float32 (same cell-centre convention)."""
-        return cv2.resize(coarse, (FRAME, FRAME), interpolation=cv2.INTER_LINEAR)
+        full = cv2.resize(coarse, (FRAME, FRAME), interpolation=cv2.INTER_LINEAR)
+        # Beyond the outermost cell centres the resize holds the edge value; the border is fixed,
+        # so put back the exact identity there (a half-cell strip on each side).
+        m = self._margin
+        full[:m] = self._border_identity[0]
+        full[-m:] = self._border_identity[1]
+        full[:, :m] = self._border_identity[2]
+        full[:, -m:] = self._border_identity[3]
+        return full
 
     @staticmethod
     def apply(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
