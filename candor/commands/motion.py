@@ -30,6 +30,7 @@ def train_motion(
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (and save) after this long."),
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per step (per process)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads (one is fastest on a busy machine)."),
 ) -> None:
     """Train the motion diffusion transformer (CUDA if available; `torchrun` for several GPUs)."""
     from candor.commands._common import progress_bar
@@ -38,7 +39,13 @@ def train_motion(
     if not corpus.is_dir():
         raise fail(f"corpus folder not found: {corpus}")
     cfg = TrainConfig(
-        corpus=corpus, out=out, steps=steps, max_minutes=max_minutes, batch_size=batch_size, resume=resume
+        corpus=corpus,
+        out=out,
+        steps=steps,
+        max_minutes=max_minutes,
+        batch_size=batch_size,
+        resume=resume,
+        threads=threads,
     )
     done = {"step": 0}
 

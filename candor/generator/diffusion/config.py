@@ -18,7 +18,7 @@ class MotionDiTConfig:
     control_dim: int = CONTROL_DIM  # gaze, distance, emotion (candor.generator.controls)
     window: int = 50  # W: frames denoised together (2 s at 25 fps)
     prev_frames: int = 10  # K: frames of the previous window the model sees
-    d_model: int = 192
+    d_model: int = 128
     n_layers: int = 4
     n_heads: int = 4
     mlp_ratio: float = 3.0
