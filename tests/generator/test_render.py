@@ -175,7 +175,7 @@ def test_gaze_moves_the_iris_within_the_opening(face, renderer):
         region = polygon_mask(face.landmarks[list(upper) + list(lower[::-1])])
         ys, xs = np.nonzero(region)
 
-        def dark_centre(img):
+        def dark_centre(img, ys=ys, xs=xs):
             w = np.clip(255 - img[ys, xs].astype(float) @ LUMA, 0, None) ** 2
             return (w * xs).sum() / w.sum()
 

@@ -47,6 +47,7 @@ class MeshWarp:
         self.triangles = np.ascontiguousarray(np.concatenate([p for p, _ in parts]), dtype=np.int32)
         self.kinds = np.concatenate([np.full(len(p), k, np.int8) for p, k in parts])
         self.layer = np.select([self.kinds == 0, self.kinds == 3], [0.0, BAND_LAYER], HOLE_LAYER).astype(np.float32)
+        self.layer[: len(face)][folded] = FILLER_LAYER
         self.cull = (self.kinds == 0).astype(np.uint8)
         self.src = np.concatenate([landmarks[:, :2], self.rings.src]).astype(np.float32)
         self._identity = identity_flow(grid)
