@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Candor-Signature"
 TIMESTAMP_HEADER = "Candor-Timestamp"
@@ -43,10 +46,32 @@ class Delivery:
     error: str | None
 
 
-def deliver(url: str, secret: str, payload: dict[str, Any], *, timeout_s: float = 5.0) -> Delivery:
-    """POST ``payload`` as JSON once; any 2xx counts as delivered."""
+def public_address_error(url: str) -> str | None:
+    """Why ``url`` must not be called from the server (its host resolves to a loopback, private,
+    link-local or reserved address: a partner could otherwise probe our internal network), or None."""
+    host = urlsplit(url).hostname
+    if not host:
+        return "webhook URL has no host"
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc}"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"refused: {host} resolves to the non-public address {address}"
+    return None
+
+
+def deliver(
+    url: str, secret: str, payload: dict[str, Any], *, timeout_s: float = 5.0, allow_private: bool = False
+) -> Delivery:
+    """POST ``payload`` as JSON once; any 2xx counts as delivered. Hosts that resolve to non-public
+    addresses are refused unless ``allow_private`` (development and tests)."""
     import httpx
 
+    if not allow_private and (reason := public_address_error(url)) is not None:
+        return Delivery(False, None, reason)
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     ts = int(time.time())
     headers = {

@@ -261,3 +261,11 @@ def test_webhook_is_signed_and_retried(factory, log, files, policy, world) -> No
     assert not webhooks.verify_signature(secret, ts, body + b" ", sig)  # tampered body
     assert not webhooks.verify_signature("0" * 64, ts, body, sig)  # wrong secret
     assert not webhooks.verify_signature(secret, int(ts) - 3600, body, sig)  # stale / replayed
+
+
+def test_production_refuses_webhooks_to_internal_addresses() -> None:
+    payload = {"type": "generation.succeeded"}
+    for url in ("http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://[::1]/hook", "http://169.254.169.254/"):
+        outcome = webhooks.deliver(url, "s" * 64, payload, allow_private=False, timeout_s=0.5)
+        assert not outcome.ok and outcome.status is None and "non-public" in outcome.error
+    assert webhooks.public_address_error("https://8.8.8.8/hook") is None
