@@ -19,22 +19,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pg
+import store_pg
 
 from candor.db import Base, make_engine, make_session_factory
 
-PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", pg.DEFAULT_URL)
+PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", store_pg.DEFAULT_URL)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A reachable PostgreSQL URL: the configured one, else a temporary cluster, else skip."""
-    reason = pg.reachable(PG_URL)
+    reason = store_pg.reachable(PG_URL)
     if reason is None:
         yield PG_URL
         return
     try:
-        cluster = pg.TempCluster()
+        cluster = store_pg.TempCluster()
         url = cluster.start()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         pytest.skip(
@@ -72,7 +72,7 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     admin = create_engine(server)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url, kwargs = pg.schema_engine_url(server, schema)
+    url, kwargs = store_pg.schema_engine_url(server, schema)
     engine = make_engine(url, **kwargs)
     try:
         upgrade_database(engine)
@@ -145,6 +145,6 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.fixture
 def world(factory, log, files, portrait_png, speech_wav):  # type: ignore[no-untyped-def]
-    from world import make_world
+    from store_world import make_world
 
     return make_world(factory, log, files, portrait_png, speech_wav)

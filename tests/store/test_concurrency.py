@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
-from world import make_world
+from store_world import make_world
 
 from candor.errors import QuotaExceeded
 from candor.store import services

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from jobwork import expected_bytes, fingerprint_job
 from sqlalchemy import select
+from store_jobwork import expected_bytes, fingerprint_job
 
 from candor.config import Settings
 from candor.errors import ConsentRevoked, InvalidInput
@@ -157,7 +157,7 @@ def test_killed_worker_is_recovered_without_loss(database, factory, log, files, 
     env = {**os.environ, "CANDOR_TEST_MARKER": str(marker), "PYTHONPATH": str(HERE)}
     url = database.url if database.backend == "postgresql" else str(database.engine.url)
     worker = subprocess.Popen(
-        [sys.executable, str(HERE / "jobwork.py"), url, database.schema or "-", str(files.root)], env=env
+        [sys.executable, str(HERE / "store_jobwork.py"), url, database.schema or "-", str(files.root)], env=env
     )
     try:
         deadline = time.monotonic() + 60

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from world import CONSENT_FORM, FACE, make_world
+from store_world import CONSENT_FORM, FACE, make_world
 
 from candor.errors import (
     Conflict,

@@ -55,7 +55,7 @@ def half_then_hang(ctx: JobContext) -> JobOutput:
 
 
 def main() -> None:
-    """Worker process: python jobwork.py URL SCHEMA FILES_ROOT (SCHEMA '-' for none)."""
+    """Worker process: python store_jobwork.py URL SCHEMA FILES_ROOT (SCHEMA '-' for none)."""
     from candor.config import Settings
     from candor.db import make_engine, make_session_factory
     from candor.store.filestore import FileStore
