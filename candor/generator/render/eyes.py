@@ -111,10 +111,14 @@ class EyeLayer:
         eyeless = image.astype(np.float32)
         for eye in self.eyes:
             a = eye.hole[:, :, None]
-            # A soft vertical shade: the upper lid shadows the top of the eye white.
+            # Fill the iris hole from its surroundings (eye white at the sides, lid shadow above),
+            # half-mixed with the eye's white colour so the lids' darkness does not flood it.
+            mask = cv2.dilate((eye.hole > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8))
+            filled = cv2.inpaint(image, mask, max(2.0, 0.5 * eye.radius), cv2.INPAINT_TELEA).astype(np.float32)
             ys = np.arange(image.shape[0], dtype=np.float32)[:, None, None]
-            shade = 0.88 + 0.12 * np.clip((ys - eye.centre[1] + eye.radius) / (2 * eye.radius), 0, 1)
-            eyeless = eyeless * (1 - a) + (eye.sclera_rgb[None, None, :] * shade) * a
+            shade = 0.85 + 0.15 * np.clip((ys - eye.centre[1] + eye.radius) / (2 * eye.radius), 0, 1)
+            fill = 0.5 * filled + 0.5 * eye.sclera_rgb[None, None, :] * shade
+            eyeless = eyeless * (1 - a) + fill * a
         self.eyeless = np.clip(eyeless + 0.5, 0, 255).astype(np.uint8)
         self.source = image
         self.landmarks = landmarks
@@ -214,11 +218,12 @@ def _eye_kernel(
                     k = rs / rt
                     sx = cs[0] + (x - ct[0]) * k
                     sy = cs[1] + (y - ct[1]) * k
-                    if _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, sy, -1.0):
+                    mx, my = 2 * cs[0] - sx, 2 * cs[1] - sy
+                    if _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, sy, -0.5):
                         sample(src, sx, sy, rgb)
-                    elif _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, 2 * cs[1] - sy, -1.0):
-                        # The source lid covered this part of the iris: use its mirror image.
-                        sample(src, sx, 2 * cs[1] - sy, rgb)
+                    elif _inside(s_origin, s_axis, s_normal, s_upper, s_lower, mx, my, 0.5):
+                        # The source lid covered this part of the iris: use the opposite side of it.
+                        sample(src, mx, my, rgb)
                     else:
                         rgb[0], rgb[1], rgb[2] = iris_rgb[0], iris_rgb[1], iris_rgb[2]
                     r = r * (1 - ai) + rgb[0] * ai
