@@ -33,6 +33,15 @@ def key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _postgres_url(request: pytest.FixtureRequest) -> str:
+    """A suite-wide ``postgres_server`` fixture (which may start a throwaway cluster) when one is
+    defined, else the configured server."""
+    try:
+        return request.getfixturevalue("postgres_server")
+    except pytest.FixtureLookupError:
+        return PG_URL
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
     if request.param == "sqlite":
@@ -41,13 +50,13 @@ def engine(request, tmp_path):
         yield eng
         eng.dispose()
         return
-    base = make_engine(PG_URL, connect_args={"connect_timeout": 3})
+    base = make_engine(_postgres_url(request), connect_args={"connect_timeout": 3})
     try:
         with base.connect():
             pass
     except OperationalError as exc:
         base.dispose()
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL} (set CANDOR_TEST_POSTGRES_URL): {exc.orig}")
+        pytest.skip(f"PostgreSQL is not reachable at {base.url} (set CANDOR_TEST_POSTGRES_URL): {exc.orig}")
     schema = f"ledger_test_{uuid.uuid4().hex[:12]}"  # parallel test runs never share tables
     with base.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
