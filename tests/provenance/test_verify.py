@@ -105,7 +105,10 @@ def _reencode(src: Path, dst: Path, crf: int) -> Path:
 def durable(tmp_path_factory, speech_wav, portrait_png):
     """A 512x512, 3 s clip watermarked + signed through `watermark_and_sign_file`, and its repository."""
     root = tmp_path_factory.mktemp("durable")
-    settings = Settings(environment="test", data_dir=root, key_passphrase=PASSPHRASE)
+    # A fixed watermark key keeps the robustness margin of this test the same on every run.
+    settings = Settings(
+        environment="test", data_dir=root, key_passphrase=PASSPHRASE, watermark_secret="provenance-tests-watermark-key"
+    )
     KeyStore(settings.resolved_keys_dir).init(PASSPHRASE.encode())
     source = make_talking_mp4(root / "source.mp4", speech_wav, seconds=3.0, size=512)
     portrait = root / "portrait.png"
@@ -134,6 +137,7 @@ def test_signed_output_carries_a_watermark_that_matches_its_manifest(durable):
     assert report.binding_consistent is True
     assert report.exit_code == 0
     assert not list(root.glob(".signed.mp4*")), "no temp files left behind"
+    assert not (root / "watermark.secret").exists(), "the configured watermark key was used"
 
 
 def test_stripped_reencoded_copy_recovers_its_manifest_through_the_watermark(durable):
