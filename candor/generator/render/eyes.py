@@ -111,13 +111,11 @@ class EyeLayer:
         eyeless = image.astype(np.float32)
         for eye in self.eyes:
             a = eye.hole[:, :, None]
-            # Fill the iris hole from its surroundings (eye white at the sides, lid shadow above),
-            # half-mixed with the eye's white colour so the lids' darkness does not flood it.
-            mask = cv2.dilate((eye.hole > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8))
-            filled = cv2.inpaint(image, mask, max(2.0, 0.5 * eye.radius), cv2.INPAINT_TELEA).astype(np.float32)
+            # Fill the iris hole with the eye's white, shaded darker toward the upper lid. (Inpainting
+            # from the surroundings was tried: behind glasses it floods the hole with lid shadow.)
             ys = np.arange(image.shape[0], dtype=np.float32)[:, None, None]
             shade = 0.85 + 0.15 * np.clip((ys - eye.centre[1] + eye.radius) / (2 * eye.radius), 0, 1)
-            fill = 0.5 * filled + 0.5 * eye.sclera_rgb[None, None, :] * shade
+            fill = eye.sclera_rgb[None, None, :] * shade
             eyeless = eyeless * (1 - a) + fill * a
         self.eyeless = np.clip(eyeless + 0.5, 0, 255).astype(np.uint8)
         self.source = image
