@@ -20,6 +20,7 @@ import numpy as np
 from candor.generator import motion as M
 from candor.generator.controls import Controls
 from candor.generator.corpus.build import build_corpus, read_manifest, summarize
+from candor.generator.corpus.visemes import lip_aperture, lip_gap_per_unit
 
 
 def blink_events(lid: np.ndarray, fps: float, threshold: float = 0.5) -> list[float]:
@@ -38,6 +39,7 @@ def blink_events(lid: np.ndarray, fps: float, threshold: float = 0.5) -> list[fl
 
 def label_stats(corpus: Path) -> dict:
     entries = read_manifest(corpus)
+    full_open = lip_gap_per_unit()["jawOpen"]
     minutes, blinks, durations, closes, opens, deltas, poses = 0.0, 0, [], [], [], [], []
     for e in entries:
         with np.load(corpus / e["file"]) as z:
@@ -47,10 +49,11 @@ def label_stats(corpus: Path) -> dict:
         blinks += len(ev)
         # duration at half closure ~ half the full blink duration for a raised-cosine blink
         durations += ev
+        aperture = lip_aperture(m) / full_open
         for s, t, p in phon:
             if p in ("p", "b", "m"):
                 i = min(len(m) - 1, int((s + t) / 2 * fps))
-                closes.append(m[i, M.index("mouthClose")])
+                closes.append(aperture[i])
                 opens.append(m[i, M.index("jawOpen")])
         pose = m[:, :3]
         poses.append(pose)
@@ -61,7 +64,10 @@ def label_stats(corpus: Path) -> dict:
         "blinks_per_min": round(blinks / minutes, 1),
         "blink_frames_over_half_ms": round(1000 * float(np.mean(durations)), 0) if durations else None,
         "bilabials": len(closes),
-        "bilabial_mouthClose_mean": round(float(np.mean(closes)), 3) if closes else None,
+        # lip gap in jawOpen units (1 = the gap of jawOpen 1.0 alone); <= 0: lips closed
+        "bilabial_lip_gap_mean": round(float(np.mean(closes)), 3) if closes else None,
+        "bilabial_lip_gap_p95": round(float(np.percentile(closes, 95)), 3) if closes else None,
+        "bilabials_closed_fraction": round(float(np.mean(np.array(closes) <= 0.02)), 3) if closes else None,
         "bilabial_jawOpen_mean": round(float(np.mean(opens)), 3) if opens else None,
         "pose_std_deg_yaw_pitch_roll": np.round(pose.std(axis=0), 2).tolist(),
         "pose_p5_p95_deg": np.round(np.percentile(pose, [5, 95], axis=0), 1).tolist(),

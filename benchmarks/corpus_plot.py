@@ -1,4 +1,4 @@
-"""Plot one corpus utterance's curves (jawOpen, mouthClose, blinks, brows, yaw, pitch) with phonemes.
+"""Plot one corpus utterance's curves (jawOpen, mouthClose, lip gap, blinks, brows, yaw, pitch) with phonemes.
 
 python benchmarks/corpus_plot.py CORPUS_DIR [UTTERANCE_ID] [-o out/corpus_utterance.png]
 """
@@ -17,6 +17,7 @@ import numpy as np
 
 from candor.generator import motion as M
 from candor.generator.corpus.build import read_manifest
+from candor.generator.corpus.visemes import lip_aperture, lip_gap_per_unit
 
 
 def main() -> None:
@@ -42,6 +43,9 @@ def main() -> None:
     ax = axes[1]
     ax.plot(t, motion[:n, M.index("jawOpen")], "-o", ms=3, label="jawOpen")
     ax.plot(t, motion[:n, M.index("mouthClose")], "-o", ms=3, label="mouthClose")
+    gap = lip_aperture(motion[:n]) / lip_gap_per_unit()["jawOpen"]
+    ax.plot(t, gap, "k--", lw=1, label="lip gap (jawOpen units)")
+    ax.plot(t, motion[:n, M.index("mouthPress")], label="mouthPress", alpha=0.6)
     ax.plot(t, mouth_open[:n], ":", label="mouth_open (viseme)")
     ax.plot(t, motion[:n, M.index("mouthPucker")], label="mouthPucker", alpha=0.6)
     ax.plot(t, motion[:n, M.index("mouthSmileLeft")], label="mouthSmileL", alpha=0.6)
@@ -52,7 +56,7 @@ def main() -> None:
         ax.axvspan(s, e, color="red" if bilabial else "none", alpha=0.12)
         ax.text((s + e) / 2, 1.02, p, ha="center", fontsize=8, color="red" if bilabial else "k")
         ax.axvline(s, color="k", lw=0.2)
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(-0.1, 1.1)
     ax.legend(loc="upper right", fontsize=7)
     axes[2].plot(t, motion[:n, M.index("eyeBlinkLeft")], "-o", ms=3, label="eyeBlinkLeft")
     axes[2].plot(t, motion[:n, M.index("browInnerUp")], label="browInnerUp")

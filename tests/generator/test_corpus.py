@@ -78,15 +78,41 @@ def test_bilabials_close_the_lips_and_vowels_open_them(espeak):
     speech = espeak.synth("Bob may buy a map from Pam, maybe.", "en-us", rate=150)
     times = labels.frame_times(speech.duration)
     curves = visemes.mouth_curves(speech.phonemes, times)
-    jaw, close = curves[:, visemes.CHANNELS.index("jawOpen")], curves[:, visemes.CHANNELS.index("mouthClose")]
+    closure = curves[:, visemes.CHANNELS.index("lipClosure")]
+    jaw = curves[:, visemes.CHANNELS.index("jawOpen")]
     closures = [(s + e) / 2 for s, e, p in speech.phonemes if p in BILABIALS]
     assert len(closures) >= 6
     for t in closures:
         i = int(np.argmin(np.abs(times - t)))
-        assert close[i] > 0.7 and jaw[i] < 0.15, (t, close[i], jaw[i])
+        assert closure[i] > 0.8 and jaw[i] < 0.15, (t, closure[i], jaw[i])
     open_vowels = [(s + e) / 2 for s, e, p in speech.phonemes if visemes.viseme_sequence(p)[0] == "AA"]
     assert open_vowels
     assert max(jaw[int(np.argmin(np.abs(times - t)))] for t in open_vowels) > 0.45
+    # On the rig, the final labels shut the lips at every bilabial, whatever the emotion.
+    style = nonverbal.Style.for_speaker("espeak:en-us")
+    for controls in (
+        Controls(),
+        Controls(emotion="surprised", intensity=1.0),
+        Controls(emotion="angry", intensity=1.0),
+    ):
+        motion, _ = labels.motion_labels(speech.audio, speech.phonemes, controls, style, np.random.default_rng(0))
+        gap = visemes.lip_aperture(motion)
+        full_open = visemes.lip_gap_per_unit()["jawOpen"]
+        for t in closures:
+            i = int(np.argmin(np.abs(times - t)))
+            assert gap[i] < 0.02 * full_open, (controls.emotion, t, gap[i])
+        assert gap.max() > 0.4 * full_open
+
+
+def test_mouth_close_closes_the_lips_against_an_open_jaw():
+    shapes = {"jawOpen": np.array([0.0, 0.3, 0.6]), "mouthLowerDown": np.array([0.0, 0.2, 0.2])}
+    close = visemes.close_lips(np.array([1.0, 1.0, 0.0]), shapes)
+    assert close[0] == 0.0 and close[1] > 0.3 and close[2] == 0.0
+    motion = np.zeros((3, M.DIM), np.float32)
+    for name, v in {**shapes, "mouthClose": close}.items():
+        motion[:, M.index(name)] = v
+    gap = visemes.lip_aperture(motion)
+    assert abs(gap[1]) < 1e-4 and gap[2] > 0.05  # closed with the jaw open; open without closure
 
 
 def test_rounded_vowels_pucker_and_spread_vowels_smile():

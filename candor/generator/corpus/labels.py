@@ -10,7 +10,7 @@ from candor.generator import motion as M
 from candor.generator.controls import Controls
 from candor.generator.corpus import nonverbal as nv
 from candor.generator.corpus.tts import SAMPLE_RATE, SILENCE
-from candor.generator.corpus.visemes import CHANNELS, Alphabet, is_vowel, mouth_curves
+from candor.generator.corpus.visemes import CHANNELS, Alphabet, close_lips, is_vowel, mouth_curves
 
 FPS = 25
 
@@ -112,13 +112,18 @@ def motion_labels(
         out[:, M.index(name)] = values
 
     out[:, M.POSE_SLICE] = nv.head_pose(times, pro, style, controls, rng)
-    put("jawOpen", ch["jawOpen"] * jf + off.get("jawOpen", 0.0) * (1 - ch["mouthClose"]))
-    put("mouthClose", ch["mouthClose"])
-    put("mouthPress", ch["mouthPress"] + off.get("mouthPress", 0.0))
-    put("mouthFunnel", ch["mouthFunnel"])
-    put("mouthPucker", ch["mouthPucker"])
-    put("mouthUpperUp", ch["mouthUpperUp"] * jf)
-    put("mouthLowerDown", ch["mouthLowerDown"] * jf)
+    shapes = {
+        "jawOpen": np.clip(ch["jawOpen"] * jf + off.get("jawOpen", 0.0) * (1 - ch["lipClosure"]), 0, 1),
+        "mouthPress": np.clip(ch["mouthPress"] + off.get("mouthPress", 0.0), 0, 1),
+        "mouthFunnel": ch["mouthFunnel"],
+        "mouthPucker": ch["mouthPucker"],
+        "mouthUpperUp": np.clip(ch["mouthUpperUp"] * jf, 0, 1),
+        "mouthLowerDown": np.clip(ch["mouthLowerDown"] * jf, 0, 1),
+    }
+    # mouthClose last: it closes the lips against whatever the other shapes open.
+    shapes["mouthClose"] = close_lips(ch["lipClosure"], shapes)
+    for name, values in shapes.items():
+        put(name, values)
     # A smile gives way to rounding: the lips cannot spread and pucker at once.
     rounding = np.maximum(ch["mouthPucker"], ch["mouthFunnel"])
     for side in ("Left", "Right"):

@@ -11,11 +11,17 @@ channel's value is the dominance-weighted mean of the targets, sum(D_s T_s) / su
 Bilabials (p b m) carry a very high lip/jaw dominance and a 60 ms minimum extent, so the lips
 close at their time whatever the neighbours; rounding spreads further than jaw opening, as in
 speech (anticipatory lip rounding).
+
+Lip closure is modelled as a degree (``lipClosure``, 1 = lips meet). The rig's ``mouthClose``
+follows ARKit: it brings the lips together *against* the jaw's opening, so a closure needs
+``mouthClose`` in proportion to how far the jaw and lips are open; :func:`close_lips` computes it
+from the rig's own lip-gap coefficients, and :func:`lip_aperture` measures the gap of any motion.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -27,7 +33,7 @@ Alphabet = Literal["ipa", "arpa"]
 # Channels of the mouth model, all in candor.generator.motion.BLENDSHAPES.
 CHANNELS = (
     "jawOpen",
-    "mouthClose",
+    "lipClosure",  # 0..1, 1 = the lips meet; turned into the rig's mouthClose by close_lips()
     "mouthPress",
     "mouthFunnel",
     "mouthPucker",
@@ -42,7 +48,7 @@ _GROUP = {
     "jawOpen": "jaw",
     "mouthUpperUp": "jaw",
     "mouthLowerDown": "jaw",
-    "mouthClose": "lips",
+    "lipClosure": "lips",
     "mouthPress": "lips",
     "mouthFunnel": "round",
     "mouthPucker": "round",
@@ -55,24 +61,24 @@ _THETA = {"jaw": (28.0, 36.0), "lips": (40.0, 45.0), "round": (11.0, 16.0), "spr
 # viseme: (targets, alpha per group (jaw, lips, round, spread)).
 _VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] = {
     "sil": ({}, (1.0, 1.0, 1.0, 1.0)),
-    "PP": ({"jawOpen": 0.05, "mouthClose": 0.9, "mouthPress": 0.5}, (8.0, 8.0, 0.3, 0.5)),
-    "FF": ({"jawOpen": 0.1, "mouthClose": 0.3, "mouthUpperUp": 0.25, "mouthPress": 0.1}, (4.0, 4.0, 0.3, 0.5)),
+    "PP": ({"jawOpen": 0.05, "lipClosure": 1.0, "mouthPress": 0.5}, (8.0, 8.0, 0.3, 0.5)),
+    "FF": ({"jawOpen": 0.1, "lipClosure": 0.4, "mouthUpperUp": 0.25, "mouthPress": 0.1}, (4.0, 4.0, 0.3, 0.5)),
     "TH": ({"jawOpen": 0.15, "mouthLowerDown": 0.1}, (0.8, 0.4, 0.2, 0.3)),
     "DD": ({"jawOpen": 0.18, "mouthLowerDown": 0.1}, (0.7, 0.3, 0.2, 0.3)),
     "SS": ({"jawOpen": 0.08, "mouthStretch": 0.3, "mouthSmile": 0.1, "mouthUpperUp": 0.1}, (1.5, 0.4, 0.3, 0.8)),
     "CH": ({"jawOpen": 0.14, "mouthFunnel": 0.55, "mouthPucker": 0.25, "mouthUpperUp": 0.15}, (1.2, 0.4, 2.0, 1.0)),
-    "KK": ({"jawOpen": 0.25}, (0.6, 0.3, 0.15, 0.2)),
-    "HH": ({"jawOpen": 0.25}, (0.1, 0.1, 0.05, 0.05)),
+    "KK": ({"jawOpen": 0.2}, (0.6, 0.3, 0.15, 0.2)),
+    "HH": ({"jawOpen": 0.2}, (0.1, 0.1, 0.05, 0.05)),
     "RR": ({"jawOpen": 0.15, "mouthPucker": 0.35, "mouthFunnel": 0.25}, (0.8, 0.3, 1.0, 0.5)),
     "WW": ({"jawOpen": 0.08, "mouthPucker": 0.85, "mouthFunnel": 0.4}, (1.5, 0.5, 2.0, 1.5)),
     "JJ": ({"jawOpen": 0.12, "mouthStretch": 0.3, "mouthSmile": 0.2}, (0.8, 0.3, 0.5, 1.0)),
-    "AA": ({"jawOpen": 0.75, "mouthLowerDown": 0.35, "mouthUpperUp": 0.1}, (1.0, 1.0, 0.8, 0.8)),
-    "EE": ({"jawOpen": 0.5, "mouthStretch": 0.35, "mouthSmile": 0.15, "mouthLowerDown": 0.2}, (1.0, 1.0, 0.8, 1.0)),
-    "II": ({"jawOpen": 0.2, "mouthSmile": 0.35, "mouthStretch": 0.45}, (1.0, 1.0, 0.8, 1.2)),
-    "OO": ({"jawOpen": 0.55, "mouthFunnel": 0.6, "mouthPucker": 0.3}, (1.0, 1.0, 1.2, 1.0)),
+    "AA": ({"jawOpen": 0.6, "mouthLowerDown": 0.35, "mouthUpperUp": 0.1}, (1.0, 1.0, 0.8, 0.8)),
+    "EE": ({"jawOpen": 0.4, "mouthStretch": 0.35, "mouthSmile": 0.15, "mouthLowerDown": 0.2}, (1.0, 1.0, 0.8, 1.0)),
+    "II": ({"jawOpen": 0.18, "mouthSmile": 0.35, "mouthStretch": 0.45}, (1.0, 1.0, 0.8, 1.2)),
+    "OO": ({"jawOpen": 0.45, "mouthFunnel": 0.6, "mouthPucker": 0.3}, (1.0, 1.0, 1.2, 1.0)),
     "UU": ({"jawOpen": 0.22, "mouthPucker": 0.8, "mouthFunnel": 0.45}, (1.0, 1.0, 1.5, 1.0)),
     "YY": ({"jawOpen": 0.22, "mouthPucker": 0.6, "mouthFunnel": 0.3, "mouthSmile": 0.05}, (1.0, 1.0, 1.3, 1.0)),
-    "SCHWA": ({"jawOpen": 0.4, "mouthLowerDown": 0.1}, (0.9, 0.8, 0.5, 0.5)),
+    "SCHWA": ({"jawOpen": 0.32, "mouthLowerDown": 0.1}, (0.9, 0.8, 0.5, 0.5)),
 }  # fmt: skip
 VOWEL_VISEMES = frozenset({"AA", "EE", "II", "OO", "UU", "YY", "SCHWA"})
 _MIN_EXTENT_S = {"PP": 0.06, "FF": 0.05}
@@ -197,3 +203,43 @@ def is_vowel(symbol: str, alphabet: Alphabet = "ipa") -> bool:
 def alphabet_of(engine: str) -> Alphabet:
     """The phoneme alphabet an engine reports."""
     return "ipa" if engine == "espeak" else "arpa"
+
+
+# Channels that change the inner-lip gap on the rig (mouthSmile etc. do not, measurably).
+_GAP_CHANNELS = ("jawOpen", "mouthClose", "mouthPress", "mouthUpperUp", "mouthLowerDown", "mouthFunnel", "mouthPucker")
+
+
+@cache
+def lip_gap_per_unit() -> dict[str, float]:
+    """Inner-lip gap (canonical face heights) each blendshape adds at 1.0 on the rig's template.
+
+    Measured from :func:`candor.generator.blendshapes.basis` at the inner-lip midpoints, so the
+    labels close the lips on the rig that renders them (jawOpen ~ +0.16, mouthClose ~ -0.13).
+    """
+    from candor.generator import landmarks as L
+    from candor.generator import motion as M
+    from candor.generator.blendshapes import basis
+    from candor.generator.canonical import load_template
+
+    template, _ = load_template()
+    B = basis(template)
+    out = {}
+    for name in _GAP_CHANNELS:
+        k = M.BLENDSHAPES.index(name)
+        out[name] = float(B[k, L.LOWER_LIP_INNER, 1] - B[k, L.UPPER_LIP_INNER, 1])
+    return out
+
+
+def lip_aperture(motion: np.ndarray) -> np.ndarray:
+    """(T,) inner-lip gap of (T, motion.DIM) motion in canonical face heights (<= 0: lips closed)."""
+    from candor.generator import motion as M
+
+    gap = lip_gap_per_unit()
+    return sum(motion[:, M.index(name)] * gap[name] for name in _GAP_CHANNELS)
+
+
+def close_lips(closure: np.ndarray, shapes: dict[str, np.ndarray]) -> np.ndarray:
+    """mouthClose (T,) that closes ``closure`` (0..1) of the gap the other mouth shapes open."""
+    gap = lip_gap_per_unit()
+    opening = sum(shapes.get(name, 0.0) * gap[name] for name in _GAP_CHANNELS if name != "mouthClose")
+    return np.clip(closure * np.maximum(opening, 0.0) / -gap["mouthClose"], 0.0, 1.0).astype(np.float32)
