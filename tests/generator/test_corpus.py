@@ -87,7 +87,7 @@ def test_bilabials_close_the_lips_and_vowels_open_them(espeak):
         assert closure[i] > 0.8 and jaw[i] < 0.15, (t, closure[i], jaw[i])
     open_vowels = [(s + e) / 2 for s, e, p in speech.phonemes if visemes.viseme_sequence(p)[0] == "AA"]
     assert open_vowels
-    assert max(jaw[int(np.argmin(np.abs(times - t)))] for t in open_vowels) > 0.45
+    assert max(jaw[int(np.argmin(np.abs(times - t)))] for t in open_vowels) > 0.35
     # On the rig, the final labels shut the lips at every bilabial, whatever the emotion.
     style = nonverbal.Style.for_speaker("espeak:en-us")
     for controls in (
@@ -101,7 +101,7 @@ def test_bilabials_close_the_lips_and_vowels_open_them(espeak):
         for t in closures:
             i = int(np.argmin(np.abs(times - t)))
             assert gap[i] < 0.02 * full_open, (controls.emotion, t, gap[i])
-        assert gap.max() > 0.4 * full_open
+        assert gap.max() > 0.3 * full_open
 
 
 def test_mouth_close_closes_the_lips_against_an_open_jaw():
