@@ -177,11 +177,17 @@ def _parse_header(line: _Line) -> dict:
     return header
 
 
-def _entry_problem(raw: bytes) -> tuple[int | None, str | None]:
-    """(claimed index, problem) of one entry line; a problem means the bytes cannot be genuine."""
+def _parse_line(raw: bytes) -> object:
+    """The JSON value of a line, or None when it is not UTF-8 JSON (parsed once per line)."""
     try:
-        obj = json.loads(raw)
-    except ValueError:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError:  # also UnicodeDecodeError
+        return None
+
+
+def _entry_problem(raw: bytes, obj: object) -> tuple[int | None, str | None]:
+    """(claimed index, problem) of one entry line; a problem means the bytes cannot be genuine."""
+    if obj is None:
         return None, "is not JSON"
     if not isinstance(obj, dict) or set(obj) != _ENTRY_KEYS:
         return None, "does not have exactly the entry fields"
@@ -255,9 +261,10 @@ def verify_log_export(
     claimed: list[int | None] = []
     signed: list[tuple[_Line, Checkpoint]] = []
     for line in lines[1:]:
-        obj = _checkpoint_text(line.raw)
-        if obj is None:
-            index, problem = _entry_problem(line.raw)
+        parsed = _parse_line(line.raw)
+        note = _checkpoint_text(parsed)
+        if note is None:
+            index, problem = _entry_problem(line.raw, parsed)
             if problem is not None:
                 report.add(
                     Finding("modified", f"entry at position {len(entries)} {problem}", len(entries), line.number)
@@ -265,7 +272,7 @@ def verify_log_export(
             entries.append(line)
             claimed.append(index)
             continue
-        checkpoint = _verify_note(obj, keys, origin, line, report)
+        checkpoint = _verify_note(note, keys, origin, line, report)
         if checkpoint is not None:
             signed.append((line, checkpoint))
     report.entries = report.tree_size = len(entries)
@@ -290,11 +297,7 @@ def verify_log_export(
     return report
 
 
-def _checkpoint_text(raw: bytes) -> str | None:
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        return None
+def _checkpoint_text(obj: object) -> str | None:
     if isinstance(obj, dict) and set(obj) == {"checkpoint"} and isinstance(obj["checkpoint"], str):
         return obj["checkpoint"]
     return None
