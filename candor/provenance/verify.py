@@ -132,6 +132,8 @@ class VerificationReport:
             return "Proven Candor output: trusted Content Credentials"
         if outcome is Outcome.PROVEN:
             return "Proven Candor output: credentials stripped, recovered through the watermark"
+        if outcome is Outcome.NOT_FOUND and self.watermark is None:
+            return "No Content Credentials found (the watermark was not checked)"
         if outcome is Outcome.NOT_FOUND:
             return "No Content Credentials and no Candor watermark found"
         if self.state is ManifestState.INVALID:

@@ -79,6 +79,7 @@ def test_rotation_keeps_earlier_outputs_trusted(signed_video, key_store, prov_se
 def test_unsigned_file_and_missing_file(talking_mp4, prov_settings, tmp_path):
     report = verify_file(talking_mp4, settings=prov_settings, detect_watermark=False)
     assert report.state is ManifestState.ABSENT and report.exit_code == 1
+    assert "not checked" in report.verdict
     with pytest.raises(InvalidVideo, match="no such file"):
         verify_file(tmp_path / "nope.mp4", settings=prov_settings)
     with pytest.raises(InvalidVideo, match="not a readable video"):
