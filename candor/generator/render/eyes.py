@@ -206,6 +206,7 @@ def _eye_kernel(
             bl = frame[y, x, 2] * 1.0
             if lid_h > 0.5 and d_up < 0.5:
                 w = along * min(max((lid_h + d_up) / 2.0 + 0.5, 0.0), 1.0) * min(max(0.5 - d_up, 0.0), 1.0)
+                w *= min(lid_h / 3.0, 1.0)  # fades in with the closure: no pop as the lid starts to move
                 r = r * (1 - w) + smooth[y - y0, x - x0, 0] * w
                 g = g * (1 - w) + smooth[y - y0, x - x0, 1] * w
                 bl = bl * (1 - w) + smooth[y - y0, x - x0, 2] * w

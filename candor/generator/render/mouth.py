@@ -50,7 +50,7 @@ class MouthLayer:
         lips = image[(outer > 0) & (inner == 0)].astype(np.float64)
         lip_rgb = np.median(lips, axis=0) if len(lips) > 8 else np.array([150.0, 80.0, 80.0])
         face = image[int(pts[:, 1].min()) : int(pts[:, 1].max()), int(pts[:, 0].min()) : int(pts[:, 0].max())]
-        light = float(np.clip(face.mean() / 150.0, 0.55, 1.1))  # portrait exposure, for the teeth
+        light = float(np.clip(face.mean() / 140.0, 0.8, 1.08))  # portrait exposure, for the teeth
         self.teeth_rgb = TEETH_RGB * light
         self.cavity_rgb = lip_rgb * np.array([0.22, 0.13, 0.13])
         self.tongue_rgb = lip_rgb * np.array([0.80, 0.55, 0.55])
@@ -124,8 +124,8 @@ def _synth(rgb, x, d_up, d_lo, h, b, edge_b, length, teeth, cavity, tongue, jaw,
     if w > 0.0:
         t = 0.6 + 0.4 * arch
         # Faint gaps between the front teeth.
-        for xb in (0.5, 0.41, 0.59, 0.33, 0.67):
-            t *= 1.0 - 0.2 * np.exp(-(((x - xb) * length) ** 2) / 0.8)
+        for xb in (0.5, 0.41, 0.59):
+            t *= 1.0 - 0.12 * np.exp(-(((x - xb) * length) ** 2) / 0.8)
         _blend(rgb, teeth * t, w)
 
 

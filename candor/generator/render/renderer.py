@@ -17,6 +17,7 @@ from candor.generator.landmarks import N_LANDMARKS
 from candor.generator.render.eyes import EyeLayer
 from candor.generator.render.mouth import MouthLayer
 from candor.generator.render.raster import FRAME
+from candor.generator.render.topology import MOUTH_LOWER, MOUTH_UPPER
 from candor.generator.render.warp import GRID, MeshWarp
 from candor.generator.rig import FaceTarget
 
@@ -51,7 +52,7 @@ class FaceRenderer:
             raise InvalidInput(f"target needs (478, 3) landmarks and a (3, 4) head matrix, got {tgt.shape}, {m.shape}")
         if not (np.isfinite(tgt).all() and np.isfinite(m).all()):
             raise InvalidInput("target geometry contains NaN or infinite values")
-        tgt = self.warp.flatten(tgt, m)
+        tgt = _uncross_lips(self.warp.flatten(tgt, m))
         closure = self.eyes.closure(tgt)
         src = self.warp.src.copy()
         self.eyes.slide_lids(src, closure)
@@ -63,3 +64,24 @@ class FaceRenderer:
         jaw = float(target.motion[_JAW]) if len(target.motion) > _JAW else 0.0
         self.mouth.draw(frame, tgt, m, jaw)
         return frame
+
+
+_UPPER = np.array(MOUTH_UPPER[1:-1])
+_LOWER = np.array(MOUTH_LOWER[1:-1])
+
+
+def _uncross_lips(points: np.ndarray) -> np.ndarray:
+    """Where a target's inner lower lip rises above its upper lip (pressing blendshapes pushed past
+    each other), meet them halfway: lips touch, they never pass through each other."""
+    axis = points[MOUTH_UPPER[-1], :2] - points[MOUTH_UPPER[0], :2]
+    normal = np.array([-axis[1], axis[0]]) / max(float(np.linalg.norm(axis)), 1e-6)
+    if normal[1] < 0:
+        normal = -normal
+    crossed = (points[_LOWER, :2] - points[_UPPER, :2]) @ normal < 0
+    if not crossed.any():
+        return points
+    out = points.copy()
+    mid = (points[_UPPER[crossed]] + points[_LOWER[crossed]]) / 2
+    out[_UPPER[crossed]] = mid
+    out[_LOWER[crossed]] = mid
+    return out
