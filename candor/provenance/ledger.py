@@ -586,4 +586,9 @@ def _fetch_nodes(session: Session, wanted: Sequence[merkle.Node]) -> dict[merkle
     for k, (level, indexes) in enumerate(by_level.items()):
         params[f"l{k}"], params[f"i{k}"] = level, indexes
     rows = session.execute(_nodes_query(len(by_level)), params)
-    return {merkle.Node(level, index): h for level, index, h in rows}
+    found = {merkle.Node(level, index): h for level, index, h in rows}
+    if len(found) < len(set(wanted)):
+        raise ProvenanceError(
+            "generation log subtree rows are missing (damaged or tampered): run `candor audit verify`"
+        )
+    return found

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from candor.db import make_engine, make_session_factory
-from candor.errors import InvalidInput, InvalidProof, NotFound
+from candor.errors import InvalidInput, InvalidProof, NotFound, ProvenanceError
 from candor.provenance import merkle
 from candor.provenance.checkpoint import CheckpointSigner, verify_checkpoint
 from candor.provenance.ledger import (
@@ -315,3 +315,7 @@ def test_tampered_node_row_makes_proofs_fail_verification(engine: Engine):
         merkle.verify_inclusion(0, 8, proof.leaf_hash, proof.hashes, honest_root)
     with pytest.raises(InvalidProof):
         proof.verify()  # the root node itself was not touched, so the proof contradicts it
+    with make_session_factory(engine).begin() as session:
+        session.execute(delete(LogNodeRow).where(LogNodeRow.level == 0, LogNodeRow.node_index == 1))
+    with pytest.raises(ProvenanceError):
+        log.inclusion_proof(0)  # a missing subtree is damage, not a bad request
