@@ -8,6 +8,7 @@ is painted between the lips. Everything is a pure function of the target: same i
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from candor.errors import InvalidInput
@@ -38,6 +39,9 @@ class FaceRenderer:
         landmarks = np.asarray(source.landmarks, np.float32)
         if landmarks.shape != (N_LANDMARKS, 3) or not np.isfinite(landmarks).all():
             raise InvalidInput(f"source landmarks must be finite (478, 3), got {landmarks.shape}")
+        # A render is a few ms of small kernels: OpenCV's thread pool only adds hand-off cost there
+        # and competes with the caller's own parallelism (one process per core renders best).
+        cv2.setNumThreads(1)
         self.source = source
         self.warp = MeshWarp(landmarks, np.asarray(source.person_mask, np.float32), grid=grid)
         self.eyes = EyeLayer(image, landmarks)
