@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -332,10 +332,3 @@ def summarize(entries: list[dict]) -> dict:
         "voices": len({e["voice"] for e in entries}),
         "per_emotion": dict(Counter(e["emotion"] for e in entries)),
     }
-
-
-def spec_dict(spec: UtteranceSpec) -> dict:
-    """A JSON-able view of a spec (for logs and debugging)."""
-    d = asdict(spec)
-    d["voice"] = spec.voice.id
-    return d
