@@ -6,7 +6,7 @@ edges of three different real triangles, around the nostrils): a clique whose th
 border three cliques is not a face of the surface. What remains is a disc with three holes (the mouth
 and the two eye openings), 852 triangles, oriented consistently by walking shared edges.
 
-The derived triangles are stored in ``face_triangles.npy`` next to this module so that rendering
+The derived triangles are stored in ``face_triangles.npz`` next to this module so that rendering
 never imports mediapipe; :func:`derive_triangles` regenerates them and a test checks the two agree.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from candor.generator import landmarks as lm
 
-_STORED = Path(__file__).with_name("face_triangles.npy")
+_STORED = Path(__file__).with_name("face_triangles.npz")
 
 # Inner lip contour, corner to corner, upper and lower lip (they share the two corners).
 MOUTH_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -76,7 +76,8 @@ def _orient_consistently(tris: list[tuple[int, int, int]]) -> np.ndarray:
 @cache
 def face_triangles() -> np.ndarray:
     """The 852 stored surface triangles of the 468-point mesh, (T, 3) int32 (orientation: see orient)."""
-    return np.load(_STORED).astype(np.int32)
+    with np.load(_STORED) as data:
+        return data["triangles"].astype(np.int32)
 
 
 def signed_area(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
