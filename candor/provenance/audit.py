@@ -12,6 +12,10 @@ recomputed root of that prefix (which makes all checkpoints consistent with each
 checkpoints the auditor saved earlier with RFC 9162 consistency proofs, and names the FIRST entry
 that was modified, removed or reordered. The service signs a checkpoint per append, so a changed
 entry is pinned to its exact index; with sparser checkpoints the report gives the range.
+
+Online, with what the ``/v1/audit`` routes return: :func:`verify_entry_inclusion` (an entry and
+its audit path against a signed checkpoint) and :func:`verify_log_growth` (a saved checkpoint, a
+newer one and the consistency proof between them).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import BinaryIO, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from candor.errors import CandorError, InvalidInput
+from candor.errors import CandorError, InvalidInput, InvalidProof
 from candor.provenance import merkle
 from candor.provenance.checkpoint import (
     Checkpoint,
@@ -403,3 +407,50 @@ def _check_trusted(
                     None,
                 )
             )
+
+
+def _verify_with_any(note: str, keys: Sequence[ec.EllipticCurvePublicKey], origin: str | None) -> Checkpoint:
+    """The checkpoint, verified with whichever trusted key signed it; raises InvalidProof."""
+    parsed = parse_checkpoint(note)
+    for key in keys:
+        if key_id(parsed.key_name, key) == parsed.key_id:
+            return verify_checkpoint(note, key, origin=origin)
+    raise InvalidProof(f"checkpoint signed by key {parsed.key_name!r} that is not among the trusted keys")
+
+
+def verify_entry_inclusion(
+    entry: bytes,
+    index: int,
+    audit_path: Sequence[bytes],
+    checkpoint_note: str,
+    public_keys: Sequence[ec.EllipticCurvePublicKey],
+    *,
+    origin: str | None = None,
+) -> Checkpoint:
+    """Online check of one entry (its exact bytes, e.g. ``entry`` from ``GET /v1/audit/entries``) with
+    the audit path for the checkpoint's size: the checkpoint must be signed by a trusted key and
+    the path must lead to its root. Returns the checkpoint; raises InvalidProof."""
+    checkpoint = _verify_with_any(checkpoint_note, public_keys, origin)
+    merkle.verify_inclusion(index, checkpoint.size, merkle.leaf_hash(entry), audit_path, checkpoint.root)
+    return checkpoint
+
+
+def verify_log_growth(
+    old_note: str,
+    new_note: str,
+    consistency: Sequence[bytes],
+    public_keys: Sequence[ec.EllipticCurvePublicKey],
+    *,
+    origin: str | None = None,
+) -> Checkpoint:
+    """Monitor step: a checkpoint saved earlier and a newer one are both signed by trusted keys, and
+    the consistency proof shows the newer tree extends the older one (nothing rewritten). Returns
+    the newer checkpoint, to keep for the next step; raises InvalidProof."""
+    old = _verify_with_any(old_note, public_keys, origin)
+    new = _verify_with_any(new_note, public_keys, origin)
+    if old.size == 0:
+        if consistency:
+            raise InvalidProof("growth from the empty tree needs an empty proof")
+        return new  # the empty tree is a prefix of every tree
+    merkle.verify_consistency(old.size, new.size, old.root, new.root, consistency)
+    return new

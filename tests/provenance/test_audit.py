@@ -12,8 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, update
 
 from candor.db import make_engine, make_session_factory
-from candor.errors import InvalidInput
-from candor.provenance.audit import export_log, verify_log_export, write_export
+from candor.errors import InvalidInput, InvalidProof
+from candor.provenance.audit import (
+    export_log,
+    verify_entry_inclusion,
+    verify_log_export,
+    verify_log_growth,
+    write_export,
+)
 from candor.provenance.checkpoint import CheckpointSigner, TreeHead, parse_checkpoint
 from candor.provenance.ledger import GenerationLog, LogEntryRow, LogEvent, canonical_json, create_log_tables
 from candor.provenance.merkle import MemoryTree
@@ -289,3 +295,29 @@ def test_cli_export_verify_proof_checkpoint(tmp_path, monkeypatch):
         assert runner.invoke(app, ["audit", "proof", "99"]).exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+def test_online_checks_with_api_shaped_material(log, key):
+    """What a partner's monitor does with /v1/audit responses: entry bytes + audit path against a
+    signed checkpoint, and consistency between checkpoints it saw at different times."""
+    keys = [key.public_key()]
+    old = log.latest_checkpoint().note
+    entry = log.entry(6)
+    proof = log.inclusion_proof(6)
+    assert verify_entry_inclusion(entry.body, 6, proof.hashes, old, keys).size == 20
+    with pytest.raises(InvalidProof):
+        verify_entry_inclusion(entry.body.replace(b"partner:0", b"partner:9"), 6, proof.hashes, old, keys)
+    with pytest.raises(InvalidProof):
+        verify_entry_inclusion(entry.body, 7, proof.hashes, old, keys)
+    with pytest.raises(InvalidProof):
+        verify_entry_inclusion(entry.body, 6, proof.hashes, old, [ec.generate_private_key(ec.SECP256R1()).public_key()])
+
+    for i in range(5):
+        log.append("generation.downloaded", actor="partner:2", subject=f"gen-{i}")
+    new = log.latest_checkpoint().note
+    consistency = log.consistency_proof(20, 25).hashes
+    assert verify_log_growth(old, new, consistency, keys).size == 25
+    with pytest.raises(InvalidProof):
+        verify_log_growth(old, new, consistency[:-1], keys)
+    with pytest.raises(InvalidProof):
+        verify_log_growth(new, old, consistency, keys)  # a log never shrinks
