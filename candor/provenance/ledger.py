@@ -80,6 +80,7 @@ class EventType(StrEnum):
     KEY_REVOKED = "key.revoked"
     CONSENT_CREATED = "consent.created"
     CONSENT_REVOKED = "consent.revoked"
+    PORTRAIT_ENROLLED = "portrait.enrolled"
     GENERATION_REQUESTED = "generation.requested"
     GENERATION_DENIED = "generation.denied"
     GENERATION_COMPLETED = "generation.completed"
