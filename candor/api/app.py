@@ -17,7 +17,7 @@ from candor import __version__
 from candor.api.errors import install_error_handlers
 from candor.api.openapi import install_openapi
 from candor.api.ratelimit import make_rate_limiter
-from candor.api.routes import api_router
+from candor.api.routes import ROUTERS
 from candor.config import Settings, get_settings
 
 API_DESCRIPTION = """\
@@ -30,13 +30,16 @@ Every error is an RFC 9457 `application/problem+json` document.
 """
 
 
-def create_app(settings: Settings | None = None, *, start_worker: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
     """Build the Candor HTTP API.
 
     ``settings``: the one Settings (default :func:`candor.config.get_settings`);
-    ``start_worker``: run the in-process generation worker pool for the app's lifetime.
+    ``start_worker``: run the in-process generation worker pool for the app's lifetime
+    (default: ``settings.run_jobs``).
     """
     settings = settings or get_settings()
+    if start_worker is None:
+        start_worker = settings.run_jobs
 
     from candor.api.state import ServiceState  # the store's engine/worker live behind this seam
 
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
     app.state.service = state
     app.state.rate_limiter = make_rate_limiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.redis_url)
     install_error_handlers(app)
-    app.include_router(api_router, prefix="/v1")
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
     install_openapi(app)
     return app

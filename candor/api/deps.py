@@ -7,7 +7,7 @@ functions with ``app.dependency_overrides``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Security
@@ -35,8 +35,12 @@ def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; routes commit explicitly, anything uncommitted rolls back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; routes commit explicitly, anything uncommitted rolls back.
+
+    Async so that opening and closing it costs no threadpool hop: a Session connects lazily, on
+    first use inside a (threadpool) route or dependency, and closing returns that connection.
+    """
     session: Session = request.app.state.service.session_factory()
     try:
         yield session
@@ -71,6 +75,10 @@ def require_scope(scope: Scope) -> Callable[..., Any]:
         from candor.store.services import authenticate_api_key
 
         key = authenticate_api_key(session=session, token=_token(bearer, header_key), scope=scope)
+        # End the read transaction so its pooled connection goes back now: routes whose services
+        # open their own sessions (the generation log) must not hold two connections at once, or
+        # enough concurrent requests deadlock on the pool. expire_on_commit=False keeps key.partner.
+        session.commit()
         decision = request.app.state.rate_limiter.hit(key.prefix)
         if not decision.allowed:
             raise RateLimited(
