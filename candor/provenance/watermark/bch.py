@@ -109,14 +109,9 @@ def decode(word: np.ndarray) -> tuple[np.ndarray, int] | None:
     if r.shape != (N,):
         raise ValueError(f"BCH word must be {N} bits")
     ones = np.flatnonzero(r)
-    # S_j = r(alpha^j), j = 1 .. 2T
-    j = np.arange(1, 2 * T + 1)
-    syn = []
-    for jj in j:
-        s = 0
-        for e in (ones * jj) % N:
-            s ^= int(_EXP[e])
-        syn.append(s)
+    # S_j = r(alpha^j), j = 1 .. 2T, all at once: XOR of alpha^(j * p) over the set positions p
+    powers = _EXP[(np.arange(1, 2 * T + 1)[:, None] * ones[None, :]) % N]
+    syn = [int(v) for v in np.bitwise_xor.reduce(powers, axis=1)] if len(ones) else [0] * (2 * T)
     if not any(syn):
         return r[N - K :].copy(), 0
     # Berlekamp-Massey over GF(2^7)
