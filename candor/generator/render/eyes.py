@@ -204,8 +204,11 @@ def _eye_kernel(
             r = frame[y, x, 0] * 1.0
             g = frame[y, x, 1] * 1.0
             bl = frame[y, x, 2] * 1.0
-            if lid_h > 0.5 and d_up < 0.5:
-                w = along * min(max((lid_h + d_up) / 2.0 + 0.5, 0.0), 1.0) * min(max(0.5 - d_up, 0.0), 1.0)
+            # The smoothed band reaches a little below a nearly shut lid's margin too, where bits of
+            # eye white outside mediapipe's contour would otherwise peek out under the lashes.
+            below = 0.5 + 3.0 * max(closure - 0.5, 0.0)
+            if lid_h > 0.5 and d_up < below:
+                w = along * min(max((lid_h + d_up) / 2.0 + 0.5, 0.0), 1.0) * min(max(below - d_up, 0.0), 1.0)
                 w *= min(lid_h / 3.0, 1.0)  # fades in with the closure: no pop as the lid starts to move
                 r = r * (1 - w) + smooth[y - y0, x - x0, 0] * w
                 g = g * (1 - w) + smooth[y - y0, x - x0, 1] * w

@@ -23,7 +23,7 @@ from candor.generator.render.opening import contour_at, opening, sample
 from candor.generator.render.topology import MOUTH_LOWER, MOUTH_UPPER
 
 OPEN_SOURCE = 0.06  # lip gap / mouth width above which the portrait's own interior is reused
-TEETH_RGB = np.array([226.0, 214.0, 190.0])
+TEETH_RGB = np.array([236.0, 224.0, 204.0])
 UPPER_KEEP = 0.6  # share of the source gap that travels with the upper lip (the rest with the lower)
 
 
@@ -113,20 +113,36 @@ def _synth(rgb, x, d_up, d_lo, h, b, edge_b, length, teeth, cavity, tongue, jaw,
         return
     # Lower teeth: a narrow row just over the lower lip once the jaw is well open.
     low_arch = np.sqrt(max(0.0, 1.0 - ((x - 0.5) / 0.28) ** 2))
-    lower_h = 0.05 * length * min(max((jaw - 0.3) / 0.5, 0.0), 1.0) * low_arch
-    w = min(max(lower_h - d_lo + 0.5, 0.0), 1.0)
+    lower_h = 0.04 * length * min(max((jaw - 0.5) / 0.4, 0.0), 1.0) * low_arch
+    # (A row thinner than ~2 px reads as a grey rim on the lip, not as teeth: fade it in.)
+    w = min(max(lower_h - d_lo + 0.5, 0.0), 1.0) * min(max((lower_h - 1.5) / 1.5, 0.0), 1.0)
     if w > 0.0:
-        _blend(rgb, teeth * (0.62 + 0.2 * low_arch), w)
+        _blend(rgb, teeth * (0.6 + 0.25 * low_arch), w)
     # Upper teeth hang from the head's rigid lip line (plus the incisal show).
     upper_h = (edge_b + 0.08 * length - (b - d_up)) * np.sqrt(arch)
     upper_h = min(upper_h, 0.16 * length)
     w = min(max(upper_h - d_up + 0.5, 0.0), 1.0)
     if w > 0.0:
-        t = 0.6 + 0.4 * arch
-        # Faint gaps between the front teeth.
-        for xb in (0.5, 0.41, 0.59):
-            t *= 1.0 - 0.12 * np.exp(-(((x - xb) * length) ** 2) / 0.8)
+        t = (0.6 + 0.4 * arch) * _tooth_relief(x, length)
+        # The biting edge is a little translucent (darker), the part under the lip in its shadow.
+        t *= 1.0 - 0.12 * min(max(1.0 - (upper_h - d_up) / (0.25 * upper_h + 1.0), 0.0), 1.0)
         _blend(rgb, teeth * t, w)
+
+
+# Tooth boundaries across the mouth (fractions of the corner-to-corner width), centre outward:
+# central incisors, laterals, canines, premolars.
+_TOOTH_EDGES = np.array([0.5, 0.41, 0.59, 0.335, 0.665])
+
+
+@njit(cache=True, nogil=True)
+def _tooth_relief(x, length):
+    """Shading across the teeth at ``x`` (0..1): each tooth is slightly rounded, with a faint gap."""
+    nearest = 1.0
+    for xb in _TOOTH_EDGES:
+        nearest = min(nearest, abs(x - xb))
+    gap = np.exp(-((nearest * length) ** 2) / 0.7)
+    round_ = min(nearest / 0.025, 1.0)
+    return (0.96 + 0.04 * round_) * (1.0 - 0.1 * gap)
 
 
 @njit(cache=True, nogil=True)
