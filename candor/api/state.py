@@ -28,6 +28,7 @@ class ServiceState:
     policy: Any  # candor.policy.Policy
     queue: Any = None  # candor.store.jobs.JobQueue, made on start_worker()
     detector_available: bool = False
+    job_handler: Any = None  # JobContext -> JobOutput; None = candor.store.jobs.run_generation_job
     _started: bool = field(default=False, repr=False)
 
     @classmethod
@@ -62,7 +63,7 @@ class ServiceState:
         self.queue = ThreadJobQueue(
             self.session_factory,
             self.files,
-            run_generation_job,
+            self.job_handler or run_generation_job,
             workers=self.settings.workers,
             log=self.ledger,
             settings=self.settings,

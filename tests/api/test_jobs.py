@@ -1,0 +1,152 @@
+"""Generation jobs through the API with the in-process worker pool running: a job is queued,
+claimed, released as a watermarked C2PA-signed MP4, downloaded (logged) and resolvable by its
+watermark; revoking consent fails a still-queued job.
+
+``stills_handler`` renders the enrolled portrait held still for the audio's length through the
+product's release path (candor.release.release_frames: real watermark, real C2PA signature, real
+manifest repository). The talking-face pipeline replaces it via candor.store.jobs.run_generation_job;
+``test_production_handler_end_to_end`` runs that one as soon as candor.release.release_generation exists.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from api_helpers import Admin, create_consent, enroll, make_settings, upload_audio
+from fastapi.testclient import TestClient
+
+from candor.api.app import create_app
+
+
+def stills_handler(ctx):  # type: ignore[no-untyped-def]
+    from candor.generator.face import analyze_image
+    from candor.provenance.manifest import pseudonymize_partner
+    from candor.release import release_frames
+    from candor.store.jobs import JobOutput
+
+    framed = analyze_image(ctx.portrait_path).image
+    n = max(1, round(ctx.duration_s * ctx.fps))
+    result = release_frames(
+        (framed for _ in range(n)),
+        out_path=ctx.out_path,
+        fps=ctx.fps,
+        settings=ctx.settings,
+        generation_id=ctx.generation_id,
+        partner_pseudonym=pseudonymize_partner(ctx.claim["partner"], ctx.settings.secret_key),
+        portrait=ctx.portrait_path.read_bytes(),
+        audio_path=ctx.audio_path,
+        consent_id=ctx.claim["consent_id"],
+        controls=ctx.controls,
+        serial=ctx.serial,
+        on_frame=lambda i: ctx.progress(i / n),
+    )
+    return JobOutput(
+        path=result.output_path, manifest_id=result.manifest_id, serial=result.serial, duration_s=result.duration_s
+    )
+
+
+def _worker_client(data_dir, handler):  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(data_dir), start_worker=True)
+    app.state.service.job_handler = handler
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def _wait(client, caller, job_id, timeout_s=180.0) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/generations/{job_id}", headers=caller.headers).json()
+        if body["status"] in ("succeeded", "failed"):
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s (last: {body})")
+
+
+def _run_one_generation(client, portrait_png, speech_wav, consent_pdf):  # type: ignore[no-untyped-def]
+    admin = Admin(client.app)
+    partner = admin.partner("Jobs School")
+    caller = admin.key(partner, "generate,detect,audit:read")
+    consent = create_consent(client, caller, consent_pdf)
+    portrait = enroll(client, caller, consent["id"], portrait_png)
+    asset = upload_audio(client, caller, speech_wav)
+    job = client.post(
+        "/v1/generations",
+        headers=caller.headers,
+        data={"consent_id": consent["id"], "portrait_id": portrait["id"], "audio_asset_id": asset["id"]},
+    )
+    assert job.status_code == 202, job.text
+    return caller, consent, _wait(client, caller, job.json()["id"])
+
+
+def _check_released_video(client, caller, done, tmp_path):  # type: ignore[no-untyped-def]
+    from candor.provenance.verify import Outcome, verify_file
+
+    assert done["status"] == "succeeded", done
+    assert done["progress"] == pytest.approx(1.0)
+    assert done["video_url"] == f"/v1/generations/{done['id']}/video"
+    video = client.get(done["video_url"], headers=caller.headers)
+    assert video.status_code == 200
+    assert video.headers["content-type"] == "video/mp4"
+    assert video.headers["etag"].strip('"') == done["output_sha256"]
+    path = tmp_path / "out.mp4"
+    path.write_bytes(video.content)
+    report = verify_file(path, settings=client.app.state.settings)
+    assert report.outcome is Outcome.PROVEN, (report.state, report.failure_codes, report.notes)
+    assert report.summary.manifest_id == done["manifest_id"]
+    assert report.watermark is not None and report.watermark.found
+
+    # The watermark resolves to the same manifest through the soft-binding API.
+    matches = client.get(
+        "/v1/manifests/matches/byBinding",
+        headers=caller.headers,
+        params={"alg": report.watermark.alg, "value": report.watermark.binding_value},
+    ).json()["matches"]
+    assert [m["manifestId"] for m in matches] == [done["manifest_id"]]
+
+    # The download is on the record.
+    size = client.get("/v1/audit/checkpoint", headers=caller.headers).json()["tree_size"]
+    entries = client.get(
+        "/v1/audit/entries", headers=caller.headers, params={"start": max(0, size - 20), "limit": 20}
+    ).json()["entries"]
+    downloads = [e for e in entries if e["event_type"] == "generation.downloaded"]
+    assert any(e["subject"] == done["id"] for e in downloads)
+
+
+@pytest.mark.slow
+def test_job_is_released_downloaded_and_resolvable(tmp_path_factory, tmp_path, portrait_png, speech_wav, consent_pdf):
+    with _worker_client(tmp_path_factory.mktemp("jobs"), stills_handler) as client:
+        caller, _consent, done = _run_one_generation(client, portrait_png, speech_wav, consent_pdf)
+        _check_released_video(client, caller, done, tmp_path)
+
+
+def test_revoking_consent_fails_a_queued_job(tmp_path_factory, portrait_png, speech_wav, consent_pdf):
+    # No worker: the job stays queued, as it would behind a long one.
+    app = create_app(make_settings(tmp_path_factory.mktemp("revoke")), start_worker=False)
+    with TestClient(app) as client:
+        admin = Admin(app)
+        caller = admin.key(admin.partner("Revoker"), "generate")
+        consent = create_consent(client, caller, consent_pdf)
+        portrait = enroll(client, caller, consent["id"], portrait_png)
+        asset = upload_audio(client, caller, speech_wav)
+        job = client.post(
+            "/v1/generations",
+            headers=caller.headers,
+            data={"consent_id": consent["id"], "portrait_id": portrait["id"], "audio_asset_id": asset["id"]},
+        ).json()
+        assert job["status"] == "queued"
+        client.post(f"/v1/consents/{consent['id']}/revoke", headers=caller.headers)
+        after = client.get(f"/v1/generations/{job['id']}", headers=caller.headers).json()
+        assert after["status"] == "failed"
+        assert "revoked" in after["error"]
+        assert client.get(f"/v1/generations/{job['id']}/video", headers=caller.headers).status_code == 409
+
+
+@pytest.mark.slow
+def test_production_handler_end_to_end(tmp_path_factory, tmp_path, portrait_png, speech_wav, consent_pdf):
+    import candor.release
+
+    if not hasattr(candor.release, "release_generation"):
+        pytest.skip("candor.release.release_generation (the talking-face release) has not landed yet")
+    with _worker_client(tmp_path_factory.mktemp("prod"), None) as client:
+        caller, _consent, done = _run_one_generation(client, portrait_png, speech_wav, consent_pdf)
+        _check_released_video(client, caller, done, tmp_path)
