@@ -1,0 +1,83 @@
+"""The operator CLI: partners add/approve/suspend/list and keys issue/revoke/list, checked
+against the API they gate (a key works only while its partner is approved and it is not revoked)."""
+
+from __future__ import annotations
+
+import pytest
+from api_helpers import make_settings
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from candor.api.app import create_app
+from candor.cli import app as cli
+from candor.config import get_settings
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CANDOR_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_vetting_and_key_lifecycle(data_dir):
+    code, out, _ = run("partners", "add", "Acme Learning", "--use-case", "education")
+    assert code == 0 and "pending" in out
+    partner_id = out.split()[0]
+    assert partner_id.startswith("ptn_")
+
+    code, token, err = run("keys", "issue", "Acme Learning", "--scopes", "generate,audit:read")
+    assert code == 0
+    token = token.strip()
+    assert token.startswith("cnd_") and "shown only once" in err and "pending" in err
+
+    with TestClient(create_app(make_settings(data_dir), start_worker=False)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/v1/generations", headers=headers).status_code == 403  # pending
+        assert run("partners", "approve", partner_id)[0] == 0
+        assert client.get("/v1/generations", headers=headers).status_code == 200
+        assert run("partners", "suspend", "Acme Learning")[0] == 0
+        assert client.get("/v1/generations", headers=headers).status_code == 403
+        assert run("partners", "approve", "Acme Learning")[0] == 0
+
+        code, listing, _ = run("keys", "list", "Acme Learning")
+        prefix = "_".join(token.split("_")[:2])  # cnd_<12 hex>; the secret may hold "_"
+        assert code == 0 and prefix in listing and "active" in listing
+        assert token not in listing  # the secret is never shown again
+        assert run("keys", "revoke", prefix)[0] == 0
+        assert client.get("/v1/generations", headers=headers).status_code == 401
+        assert "revoked" in run("keys", "list")[1]
+
+    code, listing, _ = run("partners", "list")
+    assert code == 0 and "Acme Learning" in listing and "approved" in listing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("partners", "approve", "nobody"), "not found"),
+        (("keys", "issue", "nobody"), "not found"),
+        (("keys", "revoke", "cnd_000000000000"), "not found"),
+        (("partners", "add", "X", "--use-case", "Not A Word!"), "use case"),
+    ],
+)
+def test_bad_operator_input_is_a_message_not_a_traceback(data_dir, args, message):
+    code, _, err = run(*args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_duplicate_partner_and_unknown_scope(data_dir):
+    assert run("partners", "add", "Dup", "--use-case", "education")[0] == 0
+    code, _, err = run("partners", "add", "Dup", "--use-case", "education")
+    assert code == 2 and "already exists" in err
+    code, _, err = run("keys", "issue", "Dup", "--scopes", "generate,root")
+    assert code == 2 and "scopes" in err
