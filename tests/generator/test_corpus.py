@@ -292,5 +292,8 @@ def test_from_videos_turns_a_rendered_talking_head_into_the_same_format(tmp_path
         assert np.corrcoef(want, got)[0, 1] > 0.9, name
     assert abs(np.median(motion[:, M.index("yaw")])) < 0.5
     assert np.median(motion[:, M.index("scale")]) == pytest.approx(1.0, abs=0.01)
-    # Resuming makes nothing new.
-    assert build_from_videos(videos, tmp_path / "corpus")["made"] == 0
+    # Resuming through the CLI makes nothing new and reports the skipped video.
+    result = CliRunner().invoke(app, ["corpus", "from-videos", str(videos), "--out", str(tmp_path / "corpus")])
+    assert result.exit_code == 0, result.output
+    assert "0 new, 1 skipped" in result.output and "silent.mp4" in result.output
+    assert len(read_manifest(tmp_path / "corpus")) == 1
