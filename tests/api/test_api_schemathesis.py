@@ -4,7 +4,7 @@ responses must match the documented schemas, status codes and content types.
 Bounded: a fixed number of derandomized examples per operation and no shrinking, so the whole
 run takes well under a minute on the 2-core machine. (schemathesis' own ``from_fixture``
 parametrization breaks on pytest 9, so the operations are driven with hypothesis directly;
-test_authorization asserts the operation list below is every route the app publishes.)"""
+test_api_authorization asserts the operation list below is every route the app publishes.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from api_helpers import Admin, make_settings
 from hypothesis import HealthCheck, Phase, given, settings
-from test_authorization import ENDPOINTS
+from test_api_authorization import ENDPOINTS
 
 from candor.api.app import create_app
 
