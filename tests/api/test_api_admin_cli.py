@@ -81,3 +81,42 @@ def test_duplicate_partner_and_unknown_scope(data_dir):
     assert code == 2 and "already exists" in err
     code, _, err = run("keys", "issue", "Dup", "--scopes", "generate,root")
     assert code == 2 and "scopes" in err
+
+
+@pytest.mark.slow
+def test_candor_serve_answers_on_loopback_and_stops(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path), "CANDOR_ENVIRONMENT": "development"}
+    command = [sys.executable, "-m", "candor.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        health = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert health is not None, server.stderr.read().decode() if server.poll() is not None else "no answer"
+        assert health == {**health, "status": "ok", "database": "ok", "worker": "running"}
+        problem = httpx.get(f"http://127.0.0.1:{port}/v1/nope")
+        assert problem.status_code == 404
+        assert problem.headers["content-type"].startswith("application/problem+json")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught, so -SIGTERM is a clean stop.
+    assert server.returncode in (0, -signal.SIGTERM)
+    assert b"Traceback" not in server.stderr.read()

@@ -203,3 +203,32 @@ def test_octet_stream_audio_is_sniffed(client, caller, speech_wav):
         files={"audio": ("hello.bin", speech_wav, "application/octet-stream")},
     )
     assert response.status_code == 201, response.text
+
+
+# --- policy limits enforced through the API -------------------------------------------------------
+
+
+def test_monthly_quota_is_enforced_by_rule(client, admin, portrait_png, speech_wav, consent_pdf):
+    # 3 s of video a month: the first ~2.3 s clip fits, the second does not.
+    caller = admin.key(admin.partner("Small Quota", monthly_quota_s=3.0), "generate")
+    consent = create_consent(client, caller, consent_pdf)
+    portrait = enroll(client, caller, consent["id"], portrait_png)
+    asset = upload_audio(client, caller, speech_wav)
+    form = {"consent_id": consent["id"], "portrait_id": portrait["id"], "audio_asset_id": asset["id"]}
+    assert client.post("/v1/generations", headers=caller.headers, data=form).status_code == 202
+    denied = client.post("/v1/generations", headers=caller.headers, data={**form, "seed": "1"})
+    assert denied.status_code == 403
+    assert denied.json()["rule_id"] == "quota.remaining"
+    assert denied.json()["type"].endswith("/quota-exceeded")
+
+
+def test_audio_longer_than_the_policy_maximum_is_denied(client, caller, subject, tmp_path):
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed")
+    path = tmp_path / "long.wav"
+    command = ["sox", "-n", "-r", "8000", "-b", "8", "-c", "1", str(path), "synth", "61", "sine", "220"]
+    subprocess.run(command, check=True)
+    asset = upload_audio(client, caller, path.read_bytes())  # under the 120 s upload limit
+    denied = client.post("/v1/generations", headers=caller.headers, data={**subject, "audio_asset_id": asset["id"]})
+    assert denied.status_code == 403
+    assert denied.json()["rule_id"] == "request.duration_max"
