@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,7 +83,8 @@ class GenerationOutcome:
 
 
 def month_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
+    """The UTC calendar month ("YYYY-MM") quotas are counted in."""
+    return moment.astimezone(UTC).strftime("%Y-%m")
 
 
 def quota_used(*, session: Session, partner_id: str, month: str) -> float:
