@@ -53,7 +53,12 @@ class Eye:
         disc = np.zeros_like(self.mask)
         cx, cy = np.round(self.centre * 16).astype(int)
         cv2.circle(disc, (cx, cy), int(16 * IRIS_PAD * self.radius), 255, -1, cv2.LINE_AA, shift=4)
-        self.hole = (self.mask.astype(np.float32) / 255) * (disc.astype(np.float32) / 255)
+        # Feathered, so a hole edge uncovered by parallax (the iris sits in front of the lids) is soft.
+        soft = cv2.GaussianBlur(disc.astype(np.float32) / 255, (0, 0), 1.0)
+        # Kept ~2 px inside the lid contour: the coarse flow blurs the contour by about that much,
+        # and a fill that bleeds past it shows as a pale arc over the lid.
+        inner = cv2.erode(self.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        self.hole = (inner.astype(np.float32) / 255) * np.maximum(soft, disc.astype(np.float32) / 255)
         self.iris_rgb = self._mean(image, disc > 128, self.mask > 128)
         self.sclera_rgb = self._sclera(image, landmarks)
         band = self._lash_band(landmarks)
@@ -94,13 +99,30 @@ class Eye:
             # Hardly any white visible (squint, glasses glare): a light, slightly warm grey.
             return np.array([215.0, 205.0, 200.0]) * image[self.mask > 128].mean() / 128.0
         luma = pix @ np.array([0.299, 0.587, 0.114])
-        return np.median(pix[luma >= np.percentile(luma, 70)], axis=0)
+        # The brighter part: the visible white also holds lashes and lid shadow.
+        white = np.median(pix[luma >= np.percentile(luma, 70)], axis=0)
+        # Where hardly any white shows (small eyes, tinted lenses) that is still iris or lid:
+        # keep its light but take most of its colour out, as an eye white has little.
+        grey = float(white @ np.array([0.299, 0.587, 0.114]))
+        sat = (white.max() - white.min()) / max(white.max(), 1.0)
+        if sat > 0.25:
+            keep = 0.25 / sat
+            white = grey + (white - grey) * keep
+            white = white * max(1.0, _skin_luma(image, self.mask) / max(grey, 1.0))
+        return np.clip(white, 0, 255)
 
     def _lash_band(self, landmarks: np.ndarray) -> np.ndarray:
         band = np.zeros((512, 512), np.uint8)
         pts = np.round(landmarks[self.upper_idx, :2] * 16).astype(np.int32)
         cv2.polylines(band, [pts], False, 255, max(2, round(0.06 * self.width)), cv2.LINE_8, shift=4)
         return band
+
+
+def _skin_luma(image: np.ndarray, eye_mask: np.ndarray) -> float:
+    """Median luma of the skin in a ring around an eye (its local lighting)."""
+    eye = (eye_mask > 128).astype(np.uint8)
+    ring = cv2.dilate(eye, np.ones((15, 15), np.uint8)) > cv2.dilate(eye, np.ones((5, 5), np.uint8))
+    return float(np.median(image[ring].astype(np.float64) @ np.array([0.299, 0.587, 0.114])))
 
 
 class EyeLayer:
@@ -221,10 +243,15 @@ def _eye_kernel(
                     sx = cs[0] + (x - ct[0]) * k
                     sy = cs[1] + (y - ct[1]) * k
                     mx, my = 2 * cs[0] - sx, 2 * cs[1] - sy
-                    if _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, sy, -0.5):
+                    # A source point the portrait's lid covered: just under the target's upper lid
+                    # keep that lid's shadow and lashes (they sit over the iris in any gaze);
+                    # further down use the opposite side of the iris; in the padding ring, nothing.
+                    core = (x - ct[0]) ** 2 + (y - ct[1]) ** 2 <= (rt / IRIS_PAD) ** 2
+                    if _inside(s_origin, s_axis, s_normal, s_upper, s_lower, sx, sy, -0.5) or d_up < 0.35 * rt:
                         sample(src, sx, sy, rgb)
+                    elif not core:
+                        ai = 0.0
                     elif _inside(s_origin, s_axis, s_normal, s_upper, s_lower, mx, my, 0.5):
-                        # The source lid covered this part of the iris: use the opposite side of it.
                         sample(src, mx, my, rgb)
                     else:
                         rgb[0], rgb[1], rgb[2] = iris_rgb[0], iris_rgb[1], iris_rgb[2]
