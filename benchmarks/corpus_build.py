@@ -41,6 +41,8 @@ def label_stats(corpus: Path) -> dict:
     entries = read_manifest(corpus)
     full_open = lip_gap_per_unit()["jawOpen"]
     minutes, blinks, durations, closes, opens, deltas, poses = 0.0, 0, [], [], [], [], []
+    speak_speed: list[np.ndarray] = []
+    pause_speed: list[np.ndarray] = []
     for e in entries:
         with np.load(corpus / e["file"]) as z:
             m, phon, fps = z["motion"], json.loads(str(z["phonemes"])), e["fps"]
@@ -57,6 +59,15 @@ def label_stats(corpus: Path) -> dict:
                 opens.append(m[i, M.index("jawOpen")])
         pose = m[:, :3]
         poses.append(pose)
+        # Head speed while speaking vs in pauses (frame centres inside a non-silence phoneme).
+        tc = (np.arange(len(m)) + 0.5) / fps
+        talking = np.zeros(len(m), bool)
+        for s, t, p in phon:
+            if p != "_":
+                talking |= (tc >= s) & (tc < t)
+        speed = np.abs(np.diff(pose, axis=0)).sum(axis=1)
+        speak_speed.append(speed[talking[1:]])
+        pause_speed.append(speed[~talking[1:]])
         deltas.append(np.abs(np.diff(pose, axis=0)).mean(axis=0))
     pose = np.concatenate(poses)
     return {
@@ -72,6 +83,10 @@ def label_stats(corpus: Path) -> dict:
         "pose_std_deg_yaw_pitch_roll": np.round(pose.std(axis=0), 2).tolist(),
         "pose_p5_p95_deg": np.round(np.percentile(pose, [5, 95], axis=0), 1).tolist(),
         "mean_abs_frame_delta_deg": np.round(np.mean(deltas, axis=0), 3).tolist(),
+        "head_speed_deg_per_frame_speaking_vs_pause": [
+            round(float(np.concatenate(speak_speed).mean()), 3),
+            round(float(np.concatenate(pause_speed).mean()), 3),
+        ],
     }
 
 

@@ -114,13 +114,15 @@ class Prosody:
 
 
 def _bump(t: np.ndarray, t0: float, tau: float) -> np.ndarray:
-    """A gamma-shaped pulse (0 before t0, peak 1 at t0 + tau, decaying after)."""
+    """A gamma-shaped pulse: 0 before t0, rising with zero slope (no kink), peak 1 at t0 + tau."""
     x = np.maximum(0.0, t - t0) / tau
-    return x * np.exp(1.0 - x)
+    return x * x * np.exp(2.0 * (1.0 - x))
 
 
 def _ou(n: int, fps: float, tau: float, std: float, rng: np.random.Generator) -> np.ndarray:
-    """An Ornstein-Uhlenbeck path: smooth wandering with time constant tau (s) and stationary std."""
+    """Slow wandering: an Ornstein-Uhlenbeck path (time constant tau s, stationary std) smoothed
+    over ~0.2 s, because a raw OU path is rough frame to frame (Brownian increments) and real
+    posture drift is not."""
     a = np.exp(-1.0 / (fps * tau))
     noise = rng.standard_normal(n) * std * np.sqrt(1 - a * a)
     out = np.empty(n)
@@ -128,7 +130,7 @@ def _ou(n: int, fps: float, tau: float, std: float, rng: np.random.Generator) ->
     for i in range(n):
         x = a * x + noise[i]
         out[i] = x
-    return out
+    return _smooth(out, 0.2 * fps)
 
 
 def _smooth(x: np.ndarray, frames: float) -> np.ndarray:
