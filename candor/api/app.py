@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from candor import __version__
+from candor.api.bodylimit import BodySizeLimit
 from candor.api.errors import install_error_handlers
 from candor.api.openapi import install_openapi
 from candor.api.ratelimit import make_rate_limiter
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.state.service = state
     app.state.rate_limiter = make_rate_limiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.redis_url)
     install_error_handlers(app)
+    # Refuse oversized bodies as they stream in, before they are spooled to disk: room for the two
+    # evidence files a consent may carry plus the form fields.
+    app.add_middleware(BodySizeLimit, max_bytes=2 * settings.max_upload_bytes + (1 << 20))
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
     install_openapi(app)

@@ -71,10 +71,14 @@ def problem(
     body: dict[str, Any] = {"type": type_uri, "title": title, "status": status}
     if detail is not None:
         body["detail"] = detail
-    # The decoded path may hold characters a URI may not; re-encode so `instance` is a URI reference.
-    body["instance"] = quote(request.url.path, safe="/:@!$&'()*+,;=-._~")
+    body["instance"] = instance_uri(request.url.path)
     body.update({k: v for k, v in extensions.items() if v is not None})
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def instance_uri(path: str) -> str:
+    """The request path as a URI reference (RFC 9457 ``instance``): re-encode what decoding let in."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def problem_type(slug: str) -> str:

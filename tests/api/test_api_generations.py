@@ -232,3 +232,22 @@ def test_audio_longer_than_the_policy_maximum_is_denied(client, caller, subject,
     denied = client.post("/v1/generations", headers=caller.headers, data={**subject, "audio_asset_id": asset["id"]})
     assert denied.status_code == 403
     assert denied.json()["rule_id"] == "request.duration_max"
+
+
+def test_oversized_request_bodies_are_413_problems(strict_client):
+    caller = _strict_caller(strict_client, "Streamer")
+    # Declared length over the whole-body limit (2 x 64 KiB + 1 MiB): refused before reading.
+    files = {"audio": ("a.wav", b"x" * (2 << 20), "audio/wav")}
+    declared = strict_client.post("/v1/assets/audio", headers=caller.headers, files=files)
+    assert declared.status_code == 413
+    assert declared.headers["content-type"].startswith("application/problem+json")
+
+    # Chunked, no Content-Length: refused as soon as the stream passes the limit.
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"y" * 65536
+
+    headers = {**caller.headers, "content-type": "multipart/form-data; boundary=xyz"}
+    streamed = strict_client.post("/v1/assets/audio", headers=headers, content=chunks())
+    assert streamed.status_code == 413
+    assert streamed.json()["type"].endswith("/payload-too-large")
