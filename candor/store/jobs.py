@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -92,6 +94,36 @@ def run_generation_job(ctx: JobContext) -> JobOutput:
         serial=result.serial,
         duration_s=result.duration_s,
     )
+
+
+_SUFFIXES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tif",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/webm": ".webm",
+}
+
+
+def _suffix(media_type: str) -> str:
+    return _SUFFIXES.get((media_type or "").split(";")[0].strip().lower(), "")
+
+
+def _link(source: Path, target: Path) -> Path:
+    try:
+        os.link(source, target)  # same filesystem: no copy (handlers treat inputs as read-only)
+    except OSError:
+        shutil.copyfile(source, target)
+    return target
 
 
 class JobQueue(Protocol):
@@ -293,30 +325,41 @@ class ThreadJobQueue:
         except CandorError as exc:  # bad input: deterministic, retrying cannot help
             heartbeat.stop()
             self._fail_or_retry(generation_id, exc.detail, retry=False)
-            ctx.out_path.unlink(missing_ok=True)
+            shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
             return
         except Exception as exc:
             heartbeat.stop()
             logger.exception("generation %s failed on attempt %d", generation_id, attempt)
             self._fail_or_retry(generation_id, f"{type(exc).__name__}: {exc}", retry=attempt < self.max_attempts)
-            ctx.out_path.unlink(missing_ok=True)
+            shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
             return
         heartbeat.stop()
         try:
             self._publish(generation_id, output)
         finally:
-            ctx.out_path.unlink(missing_ok=True)
+            shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
         self._send_webhook(generation_id)
 
     def _context(self, session: Session, generation: Generation) -> JobContext:
         portrait = session.get(Portrait, generation.portrait_id)
         audio = session.get(Asset, generation.audio_asset_id)
         assert portrait is not None and audio is not None
+        # A private work dir with the inputs linked under their real extensions (decoders and
+        # MIME guessing look at suffixes; store names have none) and the output beside them.
+        work = Path(tempfile.mkdtemp(prefix=f"job-{generation.id}-", dir=self.files.tmp_dir))
+        try:
+            portrait_path = _link(
+                self.files.path(portrait.image_sha256), work / f"portrait{_suffix(portrait.media_type)}"
+            )
+            audio_path = _link(self.files.path(audio.sha256), work / f"audio{_suffix(audio.media_type)}")
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         return JobContext(
             generation_id=generation.id,
-            portrait_path=self.files.path(portrait.image_sha256),
-            audio_path=self.files.path(audio.sha256),
-            out_path=self.files.temp_path(f"-{generation.id}.mp4"),
+            portrait_path=portrait_path,
+            audio_path=audio_path,
+            out_path=work / "output.mp4",
             controls=dict(generation.controls),
             seed=generation.seed,
             fps=generation.fps,

@@ -55,8 +55,17 @@ def expected_for(files, world, g: Generation) -> bytes:  # type: ignore[no-untyp
 def test_job_runs_and_publishes_atomically(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
     gid = enqueue(factory, log, policy, world)
     assert fetch(factory, gid).status == "queued"  # committed before any work
-    queue = make_queue(factory, files, log=log)
+    seen: list[JobContext] = []
+
+    def recording(ctx: JobContext) -> JobOutput:
+        seen.append(ctx)
+        return fingerprint_job(ctx)
+
+    queue = make_queue(factory, files, recording, log=log)
     assert queue.run_pending() == 1
+    # inputs arrive under their real extensions; the claim names generation, partner and consent
+    assert (seen[0].portrait_path.suffix, seen[0].audio_path.suffix) == (".png", ".wav")
+    assert seen[0].claim == {"generation_id": gid, "partner": world.partner.id, "consent_id": world.consent.id}
     g = fetch(factory, gid)
     assert (g.status, g.progress, g.attempts, g.lease_owner) == ("succeeded", 1.0, 1, None)
     assert g.manifest_id == f"urn:test:{gid}" and g.watermark_serial == 7
