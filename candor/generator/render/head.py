@@ -109,6 +109,7 @@ class HeadRings:
         r3 = np.maximum(r3, r2 + 1.0)
 
         rings = [centre + r[:, None] * dirs for r in (r1, r2, r3)]
+        self.room = (r3 - r2).astype(np.float32)  # px ring 2 may travel before meeting ring 3
         self.src = np.concatenate(rings).astype(np.float32)
         self.oval_offset = (rings[0] - oval).astype(np.float32)  # ring 1 relative to its oval point
         self.oval_depth = (landmarks[:, 2] if depth is None else depth)[OVAL].astype(np.float32)
@@ -136,6 +137,13 @@ class HeadRings:
         ring1 = oval_t[:, :2] + self.oval_offset @ m[:2, :2].T
         ring2_src = np.concatenate([self.src[N_RAY : 2 * N_RAY], self.oval_depth[:, None]], axis=1)
         ring2 = ring2_src @ m[:, :3].T + m[:, 3]
+        # A large translation or zoom would push ring 2 through the fixed ring 3 (a fold in the
+        # background): beyond 80% of the room there the hair stops following rigidly.
+        move = ring2[:, :2] - self.src[N_RAY : 2 * N_RAY]
+        length = np.linalg.norm(move, axis=1)
+        limit = 0.8 * self.room
+        soft = limit * np.tanh(length / np.maximum(limit, 1e-3))  # smooth, so motion stays continuous
+        ring2[:, :2] = self.src[N_RAY : 2 * N_RAY] + move * (soft / np.maximum(length, 1e-6))[:, None]
         ring3 = self.src[2 * N_RAY :]
         xy = np.concatenate([ring1, ring2[:, :2], ring3]).astype(np.float32)
         depth = np.concatenate([oval_t[:, 2], ring2[:, 2], self.oval_depth]).astype(np.float32)
