@@ -98,8 +98,11 @@ def test_small_motion_changes_give_small_pixel_changes(face, renderer):
 
 @pytest.mark.parametrize(
     "pose",
-    [{"yaw": -20.0}, {"yaw": 20.0}, {"pitch": -15.0}, {"pitch": 15.0}, {"roll": -10.0}, {"roll": 10.0}],
-    ids=lambda p: "_".join(f"{k}{v:+.0f}" for k, v in p.items()),
+    [
+        *({"yaw": -20.0}, {"yaw": 20.0}, {"pitch": -15.0}, {"pitch": 15.0}, {"roll": -10.0}, {"roll": 10.0}),
+        *({"tx": -0.08, "ty": 0.05}, {"scale": 1.2}, {"yaw": 15.0, "pitch": -10.0, "roll": 8.0}),
+    ],
+    ids=lambda p: "_".join(f"{k}{v:+g}" for k, v in p.items()),
 )
 def test_extreme_poses_have_no_holes_or_folds(face, renderer, pose):
     target = pose_target(face, vector(face, **pose))
