@@ -1,13 +1,14 @@
 """Eyes: the iris moves inside the opening, clipped by the lids; a blink closes skin over the eye.
 
-Per portrait: each iris is cut out of the source eye (the hole is filled with the eye's sclera
-colour), giving an "eyeless" source that the mesh warp samples everywhere. Per frame the iris is
+Per portrait: each iris is cut out of the source eye (the hole is filled with the eye's white,
+shaded), giving an "eyeless" source that the mesh warp samples everywhere. Per frame the iris is
 drawn back as a disc at its target centre (the rig rotates it for gaze), sampled from the source
 iris and clipped to the target lid opening, so gaze never drags the sclera or the lids along.
 
-A blink: as the lids close, the source positions of the upper-lid vertices slide up by a few
-pixels, so the stretched lid samples eyelid skin instead of smearing the lash line across the
-eye, and a thin lash line is drawn along the closing lid margin.
+A blink: as the lids close, the source positions of the upper-lid margin vertices slide toward the
+vertices above them, so the stretched lid samples eyelid skin instead of smearing the lash line
+across the eye; the stretched lid is smoothed along the eye axis (no streaks) and a thin lash line
+is drawn along the closing margin.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Eye:
         return image[sel].astype(np.float64).mean(axis=0) if sel.sum() > 3 else image[b].mean(axis=0)
 
     def _sclera(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """Median of the brighter half of the visible eye white (outside the iris), RGB."""
+        """The eye white's colour (RGB): the brighter part of the opening outside the iris."""
         far = np.zeros(image.shape[:2], np.uint8)
         cv2.circle(far, tuple(np.round(self.centre).astype(int)), int(round(1.4 * self.radius)), 255, -1)
         sel = (self.mask > 200) & (far == 0)
@@ -112,7 +113,8 @@ class Eye:
         return np.clip(white, 0, 255)
 
     def _lash_band(self, landmarks: np.ndarray) -> np.ndarray:
-        band = np.zeros((512, 512), np.uint8)
+        """Mask of a thin band along the upper lid margin (where the lashes are)."""
+        band = np.zeros(self.mask.shape, np.uint8)
         pts = np.round(landmarks[self.upper_idx, :2] * 16).astype(np.int32)
         cv2.polylines(band, [pts], False, 255, max(2, round(0.06 * self.width)), cv2.LINE_8, shift=4)
         return band

@@ -29,7 +29,8 @@ class FaceRenderer:
     """Renders one portrait under any target geometry (see :func:`candor.generator.rig.pose_target`).
 
     Construction precomputes everything that depends only on the portrait (triangles, head
-    anchors, the eyeless source, mouth colours): ~tens of ms. ``render`` then costs a few ms.
+    anchors, the eyeless source, mouth colours): about 0.1 s. ``render`` then costs ~3 ms of one
+    core (see ``benchmarks/render.py``).
     """
 
     def __init__(self, source: SourceFace, grid: int = GRID) -> None:
