@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import PASSPHRASE
+from provenance_media import PASSPHRASE
 from typer.testing import CliRunner
 
 from candor.cli import app

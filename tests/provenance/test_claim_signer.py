@@ -3,10 +3,10 @@ import io
 import socket
 
 import pytest
-from conftest import PASSPHRASE
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from provenance_media import PASSPHRASE
 
 from candor.errors import SigningCertificateRejected, SigningFailed, TimestampAuthorityUnavailable
 from candor.provenance.keys import SigningIdentity, make_signing_certificate

@@ -2,11 +2,11 @@ import datetime as dt
 import stat
 
 import pytest
-from conftest import PASSPHRASE
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from provenance_media import PASSPHRASE
 
 from candor.config import Settings
 from candor.errors import KeyStoreError, SigningCertificateRejected

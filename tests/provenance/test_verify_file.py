@@ -4,7 +4,7 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import PASSPHRASE, make_talking_mp4
+from provenance_media import PASSPHRASE, make_talking_mp4
 
 from candor.config import Settings
 from candor.errors import InvalidVideo
