@@ -28,6 +28,7 @@ EYES = (
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
 LID_SLIDE = 0.7  # share of the way to the vertex above that the lid margin's source slides at a full blink
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
+LID_TONE = 0.45  # how far a shut lid is pulled toward the skin tone above the crease
 
 
 def _aperture(o: Opening) -> float:
@@ -61,6 +62,7 @@ class Eye:
         inner = cv2.erode(self.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         self.hole = (inner.astype(np.float32) / 255) * np.maximum(soft, disc.astype(np.float32) / 255)
         self.iris_rgb = self._mean(image, disc > 128, self.mask > 128)
+        self.lid_rgb = self._lid_skin(image, landmarks)
         self.sclera_rgb = self._sclera(image, landmarks)
         band = self._lash_band(landmarks)
         pix = image[band > 0].reshape(-1, 3).astype(np.float32)
@@ -84,6 +86,17 @@ class Eye:
             lift = [(-(pts[j] - pts[u]) @ o.normal - abs((pts[j] - pts[u]) @ o.axis), j) for j in options]
             out.append(max(lift)[1])
         return np.array(out)
+
+    def _lid_skin(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """Median colour of the lid skin above the crease: what a shut upper lid mostly shows."""
+        margin = landmarks[self.upper_idx[1:-1], :2].astype(np.float64)
+        above = landmarks[self.above_idx, :2].astype(np.float64)
+        top = above + (above - margin)
+        poly = np.concatenate([above, top[::-1]])
+        mask = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+        pix = image[mask > 0].astype(np.float64)
+        return np.median(pix, axis=0) if len(pix) > 8 else image[self.mask > 128].mean(axis=0)
 
     @staticmethod
     def _mean(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -187,6 +200,10 @@ class EyeLayer:
                 y0 = max(int(np.floor(y0 - lid_h)), 0)
                 k = max(3, int(0.18 * t.length) | 1)
                 smooth = cv2.blur(frame[y0 : y1 + 1, x0 : x1 + 1], (k, 1), borderType=cv2.BORDER_REPLICATE)
+                # ... and pulled toward the lid's own skin tone (the crease shadow stretched over a
+                # shut eye otherwise reads as a dark, half-open eye).
+                pull = LID_TONE * c
+                smooth = (smooth * (1 - pull) + eye.lid_rgb * pull + 0.5).astype(np.uint8)
             else:
                 smooth = np.ascontiguousarray(frame[y0 : y1 + 1, x0 : x1 + 1])
             _eye_kernel(
