@@ -51,7 +51,10 @@ class MouthLayer:
         lip_rgb = np.median(lips, axis=0) if len(lips) > 8 else np.array([150.0, 80.0, 80.0])
         face = image[int(pts[:, 1].min()) : int(pts[:, 1].max()), int(pts[:, 0].min()) : int(pts[:, 0].max())]
         light = float(np.clip(face.mean() / 140.0, 0.8, 1.08))  # portrait exposure, for the teeth
-        self.teeth_rgb = TEETH_RGB * light
+        # The photo's colour cast (warm studio light, old film) tints the teeth as it does the skin.
+        mean = face.reshape(-1, 3).mean(axis=0)
+        cast = mean / max(float(mean.mean()), 1.0)
+        self.teeth_rgb = np.clip(TEETH_RGB * light * (0.6 + 0.4 * cast), 0, 255)
         self.cavity_rgb = lip_rgb * np.array([0.22, 0.13, 0.13])
         self.tongue_rgb = lip_rgb * np.array([0.80, 0.55, 0.55])
         if self.reuse:
