@@ -140,3 +140,65 @@ def release_frames(
         duration_s=n_frames / fps,
         sha256=file_sha256(out_path),
     )
+
+
+def release_generation(
+    *,
+    portrait_path: str | Path,
+    audio_path: str | Path,
+    out_path: str | Path,
+    controls: Any,
+    seed: int,
+    fps: int,
+    claim: dict[str, Any],
+    serial: int | None,
+    settings: Settings,
+    progress: Callable[[float], None] | None = None,
+    checkpoint: str | Path | None = None,
+) -> ReleaseResult:
+    """One generation job end to end: portrait + audio + controls -> released MP4.
+
+    ``controls``: a :class:`candor.generator.controls.Controls`; ``claim``: ``generation_id``,
+    ``partner`` (raw partner id, pseudonymised here with the service secret) or
+    ``partner_pseudonym``, and ``consent_id``. ``progress(fraction)`` is called as frames are made.
+    """
+    import math
+
+    from candor.generator.audio import SAMPLE_RATE, load_audio
+    from candor.generator.face import analyze_image
+    from candor.generator.motion_generator import DEFAULT_CHECKPOINT
+    from candor.generator.pipeline import TalkingFacePipeline
+    from candor.provenance.manifest import pseudonymize_partner
+
+    portrait_path, audio_path = Path(portrait_path), Path(audio_path)
+    samples = load_audio(audio_path, settings.max_audio_seconds)
+    analysis = analyze_image(portrait_path, max_megapixels=settings.max_image_megapixels)
+    pipeline = TalkingFacePipeline.for_portrait(analysis, checkpoint)
+    n_frames = max(1, math.ceil(len(samples) / SAMPLE_RATE * fps))
+    frames = pipeline.frames(samples, controls, seed=seed, fps=fps)
+    pseudonym = claim.get("partner_pseudonym") or pseudonymize_partner(str(claim["partner"]), settings.secret_key)
+    used = {
+        "gaze_yaw": controls.gaze_yaw,
+        "gaze_pitch": controls.gaze_pitch,
+        "distance": controls.distance,
+        "emotion": controls.emotion,
+        "intensity": controls.intensity,
+        "seed": seed,
+        "fps": fps,
+    }
+    return release_frames(
+        frames,
+        out_path=out_path,
+        fps=fps,
+        settings=settings,
+        generation_id=str(claim["generation_id"]),
+        partner_pseudonym=pseudonym,
+        consent_id=claim.get("consent_id"),
+        portrait=portrait_path.read_bytes(),
+        portrait_mime=_mime(portrait_path, "image/png"),
+        audio_path=audio_path,
+        controls=used,
+        model_checkpoint_sha256=file_sha256(Path(checkpoint or DEFAULT_CHECKPOINT)),
+        serial=serial,
+        on_frame=(lambda n: progress(min(1.0, n / n_frames))) if progress else None,
+    )

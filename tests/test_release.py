@@ -72,3 +72,40 @@ def test_a_failed_render_leaves_nothing_behind(settings, tmp_path):
             portrait=_png(),
         )
     assert list(out.parent.iterdir()) == []
+
+
+def test_generation_job_end_to_end(settings, tmp_path):
+    """The job the API runs: a real portrait and real speech -> a proven Candor video."""
+    import subprocess
+
+    from candor.generator.controls import Controls
+    from candor.generator.video import probe
+    from candor.provenance.verify import verify_file
+    from candor.release import release_generation
+
+    portrait = tmp_path / "portrait.png"
+    portrait.write_bytes(_png())
+    speech = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(speech), "Good morning, this is a consented generation."], check=True)
+    fractions = []
+    result = release_generation(
+        portrait_path=portrait,
+        audio_path=speech,
+        out_path=tmp_path / "out" / "generation.mp4",
+        controls=Controls(emotion="happy", intensity=0.5),
+        seed=7,
+        fps=25,
+        claim={"generation_id": "gen_e2e", "partner": "partner-123", "consent_id": "consent-9"},
+        serial=None,
+        settings=settings,
+        progress=fractions.append,
+    )
+    info = probe(result.output_path)
+    assert info.frames == result.frames and info.audio_duration is not None
+    assert fractions and fractions[-1] == pytest.approx(1.0, abs=0.05)
+    report = verify_file(result.output_path, settings=settings).to_dict()
+    assert report["outcome"] == "proven"
+    generation = report["summary"]["generation"]
+    assert generation["generation_id"] == "gen_e2e" and generation["consent_id"] == "consent-9"
+    assert generation["partner"].startswith("pp_") and "partner-123" not in generation["partner"]
+    assert generation["controls"]["emotion"] == "happy"
