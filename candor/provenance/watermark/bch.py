@@ -149,3 +149,66 @@ def decode(word: np.ndarray) -> tuple[np.ndarray, int] | None:
     fixed = r.copy()
     fixed[errors] ^= 1
     return fixed[N - K :].copy(), int(length)
+
+
+def _mul_table() -> np.ndarray:
+    a = np.arange(N + 1)
+    table = _EXP[(_LOG[a][:, None] + _LOG[a][None, :]) % N].astype(np.uint8)
+    table[0, :] = 0
+    table[:, 0] = 0
+    return table
+
+
+_MUL = _mul_table()
+_INV = np.array(
+    [0] + [_inv(a) for a in range(1, N + 1)], dtype=np.uint8
+)  # (128, 128): the whole GF(2^7) multiplication table, one gather per product
+
+
+def _gf_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise product in GF(2^7) of integer arrays (broadcasting)."""
+    return _MUL[a, b]
+
+
+_SYN_POWERS = _EXP[(np.arange(1, 2 * T + 1)[:, None] * np.arange(N)[None, :]) % N]  # (2T, N)
+_CHIEN_POWERS = _EXP[(-np.arange(2 * T + 2)[:, None] * np.arange(N)[None, :]) % N].astype(np.uint8)
+
+
+def decode_batch(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode many words at once (the same algorithm as :func:`decode`, vectorized over rows).
+
+    ``words`` (P, N) of 0/1 -> (ok (P,) bool, messages (P, K) uint8, errors corrected (P,) int).
+    """
+    r = np.asarray(words, dtype=np.uint8)
+    p = r.shape[0]
+    # syndromes: XOR over the set positions of alpha^(j * position)
+    syn = np.bitwise_xor.reduce(r[:, None, :] * _SYN_POWERS[None].astype(np.uint8), axis=2)  # (P, 2T)
+    width = 2 * T + 2
+    lam = np.zeros((p, width), dtype=np.uint8)
+    lam[:, 0] = 1
+    bx = np.zeros((p, width), dtype=np.uint8)  # x^m B(x), kept already shifted
+    bx[:, 1] = 1
+    length = np.zeros(p, dtype=np.int64)
+    b = np.ones(p, dtype=np.uint8)
+    for n in range(2 * T):
+        d = syn[:, n].copy()
+        for i in range(1, n + 1):
+            d ^= _gf_mul(lam[:, i], syn[:, n - i])
+        nonzero = d != 0
+        coef = _gf_mul(d, _INV[b])  # d / b
+        new = lam ^ _gf_mul(coef[:, None], bx)
+        grow = nonzero & (2 * length <= n)
+        shifted_lam = np.roll(lam, 1, axis=1)
+        shifted_lam[:, 0] = 0
+        shifted_bx = np.roll(bx, 1, axis=1)
+        shifted_bx[:, 0] = 0
+        bx = np.where(grow[:, None], shifted_lam, shifted_bx)
+        length = np.where(grow, n + 1 - length, length)
+        b = np.where(grow, d, b).astype(np.uint8)
+        lam = np.where(nonzero[:, None], new, lam)
+    # Chien search over all positions: lam(alpha^-pos) == 0
+    values = np.bitwise_xor.reduce(_gf_mul(lam[:, :, None], _CHIEN_POWERS[None]), axis=1)  # (P, N)
+    roots = values == 0
+    ok = (length <= T) & (roots.sum(axis=1) == length)
+    fixed = r ^ roots.astype(np.uint8)
+    return ok, fixed[:, N - K :], np.where(ok, length, -1)

@@ -37,6 +37,8 @@ WATERMARK_RMS = 1.2  # rms of the fixed pattern in 8-bit luma units (before host
 # faint pattern at CRF 28 (measured on head-motion clips at ~40 dB: CRF 28 clip bit accuracy
 # 0.82 -> 0.95-0.99 from lambda 1.5 to 2.5 with the ring at 10-26 cycles per tile).
 ISS_LAMBDA = 2.5
+PSNR_FLOOR = 40.3  # dB the luma change may not go below (0.3 dB of margin for rounding and clipping)
+_MAX_TILE_ENERGY = TILE**2 * (255.0**2 / 10 ** (PSNR_FLOOR / 10) - 1 / 12)  # 1/12: rounding noise
 
 _KY = np.fft.fftfreq(TILE, 1.0 / TILE)[:, None]  # (128, 1) signed row frequency
 _KX = np.arange(TILE // 2 + 1)[None, :]  # (1, 65) rfft column frequency
@@ -134,9 +136,18 @@ class WatermarkEmbedder:
         coords = tile_coords(fold(y))
         s, _ = self.layout.statistics(coords)
         proj = s / self.layout.slots_per_bit  # the host's mean chip-weighted coordinate per bit
-        harm = np.minimum(proj * self._bits, 0.0) * self._bits  # only the part opposing the bit
-        n_tiles = h * w / TILE**2
-        correction = -ISS_LAMBDA * harm[self.layout.bit] * self.layout.chip / n_tiles
+        # per-slot boost, per tile, that removes lambda x the part of the host opposing each bit
+        boost = ISS_LAMBDA * np.maximum(-proj * self._bits, 0.0) / (h * w / TILE**2)
+        # PSNR floor: each fixed bit costs M_i ((alpha + boost_i)^2 - alpha^2) of tile energy. Fix the
+        # cheapest bits first and give up on the few that would cost most (BCH corrects those).
+        m = self.layout.slots_per_bit
+        extra = m * ((ALPHA + boost) ** 2 - ALPHA**2)
+        room = _MAX_TILE_ENERGY - float(np.sum(m) * ALPHA**2)
+        order = np.argsort(extra, kind="stable")
+        fixed = np.zeros(CODE_BITS, dtype=bool)
+        fixed[order[np.cumsum(extra[order]) <= room]] = True
+        boost = np.where(fixed, boost, 0.0)
+        correction = (boost * self._bits)[self.layout.bit] * self.layout.chip
         return self._tile + tile_from_coords(correction)
 
     def embed(self, frame: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ words it tries per clip (Chase decoding tries several words per hypothesis).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
 from math import comb, log2
 
@@ -29,8 +30,8 @@ from candor.provenance.watermark.key import WatermarkKey
 SERIAL_BITS = 32
 CHECK_BITS = bch.K - SERIAL_BITS  # 18
 CODE_BITS = bch.N  # 127
-CHASE_BITS = 12  # least reliable bits a Chase decode may flip
-CHASE_FLIPS = 3  # at most this many at once: 1 + 12 + 66 + 220 = 299 words
+CHASE_BITS = 14  # least reliable bits a Chase decode may flip
+CHASE_FLIPS = 4  # at most this many at once: 1 + 14 + 91 + 364 + 1001 = 1471 words
 
 
 def check_serial(serial: int) -> int:
@@ -72,6 +73,18 @@ def _try_word(key: WatermarkKey, word: np.ndarray) -> tuple[int, int] | None:
     return serial, n_errors
 
 
+@lru_cache(maxsize=1)
+def _chase_flips() -> np.ndarray:
+    """(patterns, CHASE_BITS) 0/1: every set of at most CHASE_FLIPS positions, fewest first."""
+    rows = [np.zeros(CHASE_BITS, dtype=np.uint8)]
+    for n_flip in range(1, CHASE_FLIPS + 1):
+        for idx in combinations(range(CHASE_BITS), n_flip):
+            row = np.zeros(CHASE_BITS, dtype=np.uint8)
+            row[list(idx)] = 1
+            rows.append(row)
+    return np.stack(rows)
+
+
 def chase_patterns(n_least_reliable: int = CHASE_BITS, max_flips: int = CHASE_FLIPS) -> int:
     """How many words one Chase decode tries (the plain word included)."""
     return sum(comb(n_least_reliable, f) for f in range(max_flips + 1))
@@ -91,16 +104,16 @@ def decode_payload(key: WatermarkKey, soft: np.ndarray, *, chase: bool = False) 
     tried = 1
     found = _try_word(key, word)
     if found is None and chase:
+        patterns = _chase_flips()
         weak = np.argsort(np.abs(soft), kind="stable")[:CHASE_BITS]
-        for n_flip in range(1, CHASE_FLIPS + 1):
-            for idx in combinations(weak, n_flip):
-                test = word.copy()
-                test[list(idx)] ^= 1
-                tried += 1
-                found = _try_word(key, test)
-                if found is not None:
-                    break
-            if found is not None:
+        flips = np.zeros((len(patterns), CODE_BITS), dtype=np.uint8)
+        flips[:, weak] = patterns
+        ok, messages, _ = bch.decode_batch(flips[1:] ^ word[None])  # row 0 is the plain word
+        tried += len(patterns) - 1
+        for row in np.flatnonzero(ok):  # fewest flips first
+            serial = _bits_int(messages[row, :SERIAL_BITS])
+            if _bits_int(messages[row, SERIAL_BITS:]) == key.tag(serial.to_bytes(4, "big"), CHECK_BITS):
+                found = (serial, -1)
                 break
     if found is None:
         return None, tried
