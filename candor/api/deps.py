@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +18,8 @@ from candor.api.errors import RateLimited
 from candor.api.state import ServiceState
 from candor.config import Settings
 from candor.errors import Unauthorized
+from candor.store.models import Partner
+from candor.store.services import authenticate_api_key
 
 Scope = Literal["generate", "detect", "audit:read", "admin"]
 
@@ -62,7 +64,7 @@ def _token(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) 
 
 
 @functools.cache  # one function per scope, so tests can override it by identity
-def require_scope(scope: Scope) -> Callable[..., Any]:
+def require_scope(scope: Scope) -> Callable[..., Partner]:
     """A dependency returning the calling partner when their key is valid, their partner approved,
     the key holds ``scope`` and its rate limit allows one more request."""
 
@@ -71,8 +73,7 @@ def require_scope(scope: Scope) -> Callable[..., Any]:
         session: SessionDep,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
         header_key: Annotated[str | None, Security(_api_key_header)],
-    ) -> Any:
-        from candor.store.services import authenticate_api_key
+    ) -> Partner:
 
         key = authenticate_api_key(session=session, token=_token(bearer, header_key), scope=scope)
         # End the read transaction so its pooled connection goes back now: routes whose services
@@ -85,16 +86,15 @@ def require_scope(scope: Scope) -> Callable[..., Any]:
                 f"rate limit of key {key.prefix} exceeded; retry in {decision.retry_after_s:.2f} s",
                 retry_after_s=decision.retry_after_s,
             )
-        request.state.api_key_prefix = key.prefix
         return key.partner
 
     dependency.__name__ = f"require_scope_{scope.replace(':', '_')}"
     return dependency
 
 
-# The partner behind the request, per scope (the store's Partner model; it never leaves the API).
-GeneratePartner = Annotated[Any, Depends(require_scope("generate"))]
-DetectPartner = Annotated[Any, Depends(require_scope("detect"))]
-AuditPartner = Annotated[Any, Depends(require_scope("audit:read"))]
-AdminPartner = Annotated[Any, Depends(require_scope("admin"))]
+# The partner behind the request, per scope (the store's Partner row; it never leaves the API).
+GeneratePartner = Annotated[Partner, Depends(require_scope("generate"))]
+DetectPartner = Annotated[Partner, Depends(require_scope("detect"))]
+AuditPartner = Annotated[Partner, Depends(require_scope("audit:read"))]
+AdminPartner = Annotated[Partner, Depends(require_scope("admin"))]
 CurrentPartner = GeneratePartner  # the default scope of partner-owned resources
