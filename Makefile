@@ -28,8 +28,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job on embedded defaults: a bundled public-domain portrait speaks a bundled clip; the
+# output is watermarked and carries signed Content Credentials, which `candor verify` checks.
 demo: $(STAMP)
-	$(BIN)/candor demo -o $(DEMO_OUT)
+	$(BIN)/candor generate --image bundled:astronaut --audio candor/generator/data/demo_speech.wav \
+	  -o $(DEMO_OUT) --contact-sheet $(basename $(DEMO_OUT)).png
+	$(BIN)/candor verify $(DEMO_OUT)
+	@echo "demo video: $(abspath $(DEMO_OUT))  (contact sheet: $(abspath $(basename $(DEMO_OUT)).png))"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
