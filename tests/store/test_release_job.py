@@ -4,6 +4,7 @@ C2PA-signed MP4 that verifies as Trusted and names this generation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from candor.db import make_engine, make_session_factory
 from candor.provenance.ledger import GenerationLog
 from candor.store import services
 from candor.store.filestore import FileStore
-from candor.store.jobs import ThreadJobQueue, run_generation_job
+from candor.store.jobs import JobContext, JobOutput, ThreadJobQueue, run_generation_job
 from candor.store.migrations import upgrade_database
 from candor.store.models import Generation
 
@@ -43,14 +44,13 @@ def test_generation_job_releases_a_signed_watermarked_mp4(tmp_path: Path, portra
 
     progress: list[float] = []
 
-    def handler(ctx):  # type: ignore[no-untyped-def]
-        # the production handler, watching the progress it reports
+    def handler(ctx: JobContext) -> JobOutput:
+        """The production handler, watching the progress it reports."""
+        forward = ctx.progress
+
         def report(fraction: float) -> None:
             progress.append(fraction)
-            ctx_progress(fraction)
-
-        ctx_progress = ctx.progress
-        from dataclasses import replace
+            forward(fraction)
 
         return run_generation_job(replace(ctx, progress=report))
 
