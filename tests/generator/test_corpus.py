@@ -297,3 +297,35 @@ def test_from_videos_turns_a_rendered_talking_head_into_the_same_format(tmp_path
     assert result.exit_code == 0, result.output
     assert "0 new, 1 skipped" in result.output and "silent.mp4" in result.output
     assert len(read_manifest(tmp_path / "corpus")) == 1
+
+
+def test_nonverbal_motion_follows_prosody(espeak):
+    """Nods land on stressed syllables, brows rise on pitch accents, blinks favour pauses."""
+    import dataclasses
+
+    sentence = " ".join(text.sentence("en", np.random.default_rng(i), clauses=3) for i in range(10))
+    speech = espeak.synth(sentence, "en-us+m2", rate=160)
+    times = labels.frame_times(speech.duration)
+    pro = labels.prosody(speech.audio, speech.phonemes, times, "ipa")
+    assert len(pro.stresses) > 20 and len(pro.accents) > 5 and len(pro.pauses) > 5
+    style = dataclasses.replace(nonverbal.Style.for_speaker("espeak:en-us+m2"), nod_prob=1.0, brow_prob=1.0)
+    rng = np.random.default_rng(0)
+    pose = nonverbal.head_pose(times, pro, style, Controls(), rng)
+
+    # The chin dips across a stressed vowel's onset (pitch 100 ms after minus 80 ms before), unlike
+    # at random times.
+    def dip(onsets: list[float]) -> float:
+        return float(
+            np.mean([np.interp(t + 0.1, times, pose[:, 1]) - np.interp(t - 0.08, times, pose[:, 1]) for t in onsets])
+        )
+
+    assert dip([t for t, _ in pro.stresses]) < dip(list(rng.uniform(0, speech.duration, 300))) - 0.5
+    brow = nonverbal.brows(times, pro, style, rng)
+    at_accents = np.mean([brow[min(len(brow) - 1, int((t + 0.2) * 25))] for t, _ in pro.accents])
+    assert at_accents > 2 * brow.mean()
+    # Blinks: a larger share of them falls in pauses than the pauses' share of time.
+    apexes: list[float] = []
+    for seed in range(6):
+        apexes += nonverbal.blinks(times, pro, style, Controls(), np.random.default_rng(seed))[1]
+    in_pause = np.mean([any(s <= a < e for s, e, p in speech.phonemes if p == tts.SILENCE) for a in apexes])
+    assert in_pause > 1.5 * (1 - pro.speaking.mean())
