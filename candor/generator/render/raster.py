@@ -24,33 +24,38 @@ def rasterize_flow(
     tris: np.ndarray,  # (T, 3) int32 vertex indices, positive area = front-facing
     layer: np.ndarray,  # (T,) float32 depth offset: a lower layer always wins over a higher one
     cull: np.ndarray,  # (T,) uint8: 1 = send the triangle behind everything when it faces away
-    flow: np.ndarray,  # (R, R, 2) float32 out: source position per cell, pre-filled (identity)
-    zbuf: np.ndarray,  # (R, R) float32 scratch, pre-filled with +inf
-    owner: np.ndarray,  # (R, R) int32 out: triangle drawn in each cell, pre-filled with -1
+    flow: np.ndarray,  # (H, W, 2) float32 out: source position per cell, pre-filled (e.g. identity)
+    zbuf: np.ndarray,  # (H, W) float32 scratch, pre-filled with +inf
+    owner: np.ndarray,  # (H, W) int32 out: triangle drawn in each cell, pre-filled with -1
+    left: float,  # frame x of the grid's left edge, px
+    top: float,  # frame y of the grid's top edge, px
+    cell: float,  # grid spacing, px
 ) -> None:
-    """Rasterize ``tris`` into ``flow`` at the centres of an R x R grid over the 512-pixel frame."""
-    res = flow.shape[0]
-    cell = FRAME / res
+    """Rasterize ``tris`` into ``flow`` at the cell centres of an H x W grid laid on the frame.
+
+    Cell (i, j) is centred on frame pixel (left + (j + 0.5) * cell - 0.5, top + (i + 0.5) * cell - 0.5):
+    the whole frame at 4 px a cell for the coarse map, or a 1-px window where detail matters.
+    """
+    rows, cols = flow.shape[0], flow.shape[1]
     for t in range(tris.shape[0]):
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-        # Grid coordinates: cell (i, j) is centred on frame pixel ((j + 0.5) * cell - 0.5, ...).
-        x0 = (tgt[i0, 0] + 0.5) / cell - 0.5
-        y0 = (tgt[i0, 1] + 0.5) / cell - 0.5
-        x1 = (tgt[i1, 0] + 0.5) / cell - 0.5
-        y1 = (tgt[i1, 1] + 0.5) / cell - 0.5
-        x2 = (tgt[i2, 0] + 0.5) / cell - 0.5
-        y2 = (tgt[i2, 1] + 0.5) / cell - 0.5
+        x0 = (tgt[i0, 0] + 0.5 - left) / cell - 0.5
+        y0 = (tgt[i0, 1] + 0.5 - top) / cell - 0.5
+        x1 = (tgt[i1, 0] + 0.5 - left) / cell - 0.5
+        y1 = (tgt[i1, 1] + 0.5 - top) / cell - 0.5
+        x2 = (tgt[i2, 0] + 0.5 - left) / cell - 0.5
+        y2 = (tgt[i2, 1] + 0.5 - top) / cell - 0.5
         area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-        if abs(area) < 1e-9:
+        lo_x = max(int(np.floor(min(x0, x1, x2))), 0)
+        hi_x = min(int(np.ceil(max(x0, x1, x2))), cols - 1)
+        lo_y = max(int(np.floor(min(y0, y1, y2))), 0)
+        hi_y = min(int(np.ceil(max(y0, y1, y2))), rows - 1)
+        if abs(area) < 1e-9 or lo_x > hi_x or lo_y > hi_y:
             continue
         # A surface triangle seen from behind only fills what nothing else covers (no holes, and
         # never a mirrored strip over the face or the hair).
         back = BACKFACE if (cull[t] and area <= 0.0) else 0.0
         inv = 1.0 / area
-        lo_x = max(int(np.floor(min(x0, x1, x2))), 0)
-        hi_x = min(int(np.ceil(max(x0, x1, x2))), res - 1)
-        lo_y = max(int(np.floor(min(y0, y1, y2))), 0)
-        hi_y = min(int(np.ceil(max(y0, y1, y2))), res - 1)
         z0 = depth[i0] + layer[t] + back
         z1 = depth[i1] + layer[t] + back
         z2 = depth[i2] + layer[t] + back

@@ -63,6 +63,7 @@ class FaceRenderer:
         self.eyes.slide_lids(src, closure)
         coarse = self.warp.coarse_flow(tgt, m, src=src, flattened=True)
         self.flow = self.warp.upsample(coarse)
+        self.warp.refine(self.flow)
         frame = self.warp.apply(self.eyes.eyeless, self.flow)
         scale = float(np.cbrt(abs(np.linalg.det(m[:, :3].astype(np.float64)))))
         self.eyes.draw(frame, tgt, scale, closure)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from candor.generator import landmarks as lm
 from candor.generator.landmarks import N_LANDMARKS
 from candor.generator.render.head import HeadRings
 from candor.generator.render.raster import FRAME, identity_flow, rasterize_flow
@@ -19,6 +20,15 @@ GRID = 128
 HOLE_LAYER = 2.0  # px behind the surface
 BAND_LAYER = 1.0e4
 FILLER_LAYER = 1.0e5
+FEATHER = 4.0  # px over which a full-resolution window blends into the coarse map
+DETAIL_PAD = 6  # px around a detail region's landmarks
+DETAIL_REACH = 60.0  # px a triangle's source may lie from a detail region and still reach it
+# Regions re-rasterized at full resolution: the lips, and each eye up to the brow's lower edge.
+DETAIL = (
+    np.array(lm.LIPS_OUTER),
+    np.array(lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER + lm.RIGHT_BROW[5:]),
+    np.array(lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER + lm.LEFT_BROW[5:]),
+)
 # Depth beyond FLAT_FROM px behind the head-centre plane counts only FLAT_KEEP of itself.
 FLAT_FROM = 10.0
 FLAT_KEEP = 0.35
@@ -57,6 +67,8 @@ class MeshWarp:
         self._border_identity = (ident[:m], ident[-m:], ident[:, :m], ident[:, -m:])
         self.owner = np.full((grid, grid), -1, np.int32)
         self.coarse = self._identity.copy()
+        self._frame_geometry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._detail = self._detail_tables(list(DETAIL))
 
     def coarse_flow(
         self,
@@ -89,7 +101,11 @@ class MeshWarp:
             flow,
             zbuf,
             self.owner,
+            0.0,
+            0.0,
+            FRAME / self.grid,
         )
+        self._frame_geometry = (tgt, depth, self.src if src is None else src.astype(np.float32))
         # The frame border stays put exactly (the outer ring may touch it between grid cells).
         flow[0], flow[-1], flow[:, 0], flow[:, -1] = (
             self._identity[0],
@@ -123,6 +139,49 @@ class MeshWarp:
         full[:, :m] = self._border_identity[2]
         full[:, -m:] = self._border_identity[3]
         return full
+
+    def refine(self, flow: np.ndarray) -> None:
+        """Re-rasterize the last frame's mesh at full resolution around the lips and eyes, in place.
+
+        The coarse map rounds every triangle edge to the 4-px grid, which shows on the thin, moving
+        parts (lip and lid edges, a compressed mouth interior). Each detail box gets the exact
+        piecewise-affine map, feathered over 4 px into the coarse one.
+        """
+        tgt, depth, src = self._frame_geometry
+        for idx, (tris, layer, cull) in self._detail:
+            lo = np.floor(tgt[idx].min(axis=0)).astype(int) - DETAIL_PAD
+            hi = np.ceil(tgt[idx].max(axis=0)).astype(int) + DETAIL_PAD + 1
+            x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+            x1, y1 = min(int(hi[0]), FRAME), min(int(hi[1]), FRAME)
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            coarse = flow[y0:y1, x0:x1]
+            fine = coarse.copy()
+            zbuf = np.full(fine.shape[:2], np.inf, np.float32)
+            owner = np.full(fine.shape[:2], -1, np.int32)
+            rasterize_flow(tgt, depth, src, tris, layer, cull, fine, zbuf, owner, float(x0), float(y0), 1.0)
+            ramp_y = np.minimum(np.arange(y1 - y0), np.arange(y1 - y0)[::-1]).astype(np.float32)
+            ramp_x = np.minimum(np.arange(x1 - x0), np.arange(x1 - x0)[::-1]).astype(np.float32)
+            w = np.clip(np.minimum(ramp_y[:, None], ramp_x[None, :]) / FEATHER, 0.0, 1.0)[:, :, None]
+            flow[y0:y1, x0:x1] = coarse + (fine - coarse) * w
+
+    def _detail_tables(self, regions: list[np.ndarray]) -> list:
+        """Per detail region: its landmark indices and the face/hole triangles that can reach its
+        box (a source vertex within DETAIL_REACH px of it), so a window rasterizes only those."""
+        out = []
+        corners = self.src[self.triangles]  # (T, 3, 2)
+        for idx in regions:
+            x0, y0 = self.src[idx].min(axis=0) - DETAIL_REACH
+            x1, y1 = self.src[idx].max(axis=0) + DETAIL_REACH
+            inside = (corners[..., 0] > x0) & (corners[..., 0] < x1) & (corners[..., 1] > y0) & (corners[..., 1] < y1)
+            keep = np.flatnonzero(inside.any(axis=1) & (self.kinds != 3))
+            tables = (
+                np.ascontiguousarray(self.triangles[keep]),
+                np.ascontiguousarray(self.layer[keep]),
+                np.ascontiguousarray(self.cull[keep]),
+            )
+            out.append((np.asarray(idx), tables))
+        return out
 
     @staticmethod
     def apply(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
