@@ -6,18 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Path, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
 from candor.api.media import AUDIO_TYPES, media_type_of, read_upload
 from candor.api.openapi import problem_responses
 from candor.api.schemas.assets import AssetPublic
 from candor.api.schemas.common import AssetId
+from candor.api.state import ServiceState
 from candor.store import services
+from candor.store.models import Asset, Partner
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
 
-async def store_audio(session, state, partner, audio: UploadFile) -> object:  # type: ignore[no-untyped-def]
+async def store_audio(session: Session, state: ServiceState, partner: Partner, audio: UploadFile) -> Asset:
     """Check, read and store one audio upload (size 413, type 415, duration/decoding 422); uncommitted."""
     media_type = media_type_of(audio, AUDIO_TYPES, "audio")
     data = await read_upload(audio, state.settings.max_upload_bytes, "audio")

@@ -6,22 +6,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-# Resource ids are the store's prefixed random strings (``cns_…``); the pattern keeps junk out of
-# the database layer and gives fuzzers (and readers) the shape.
-ID_PATTERN = r"^[a-z]{3}_[a-z2-7]{1,40}$"
-
-
-def id_type(prefix: str) -> type[str]:
-    """A path/form id that must start with ``prefix_`` (e.g. ``cns``)."""
-    return Annotated[  # type: ignore[return-value]
-        str, StringConstraints(pattern=rf"^{prefix}_[a-z2-7]{{1,40}}$", max_length=48)
-    ]
-
-
-ConsentId = id_type("cns")
-PortraitId = id_type("prt")
-AssetId = id_type("ast")
-GenerationId = id_type("gen")
+# Resource ids are the store's prefixed random strings (``cns_…``): the patterns keep junk away
+# from the database layer and give fuzzers (and readers) their shape.
+ConsentId = Annotated[str, StringConstraints(pattern=r"^cns_[a-z2-7]{1,40}$")]
+PortraitId = Annotated[str, StringConstraints(pattern=r"^prt_[a-z2-7]{1,40}$")]
+AssetId = Annotated[str, StringConstraints(pattern=r"^ast_[a-z2-7]{1,40}$")]
+GenerationId = Annotated[str, StringConstraints(pattern=r"^gen_[a-z2-7]{1,40}$")]
 
 
 class PublicModel(BaseModel):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
-from candor.api.schemas.common import PageInfo, PublicModel
+from candor.api.schemas.common import AssetId, ConsentId, PageInfo, PortraitId, PublicModel
 from candor.generator.controls import EMOTIONS
 
 if TYPE_CHECKING:
@@ -20,9 +20,9 @@ class GenerationCreate(BaseModel):
     """Form fields of ``POST /v1/generations``. The audio is either ``audio_asset_id`` (uploaded
     before with ``POST /v1/assets/audio``) or an ``audio`` file part in the same request."""
 
-    consent_id: str = Field(pattern=r"^cns_[a-z2-7]{1,40}$", description="the subject's consent record")
-    portrait_id: str = Field(pattern=r"^prt_[a-z2-7]{1,40}$", description="a portrait enrolled under it")
-    audio_asset_id: str | None = Field(None, pattern=r"^ast_[a-z2-7]{1,40}$")
+    consent_id: ConsentId = Field(description="the subject's consent record")
+    portrait_id: PortraitId = Field(description="a portrait enrolled under it")
+    audio_asset_id: AssetId | None = Field(None, description="an uploaded clip (or send `audio`)")
     use: str | None = Field(
         None,
         min_length=1,
