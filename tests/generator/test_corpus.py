@@ -225,6 +225,7 @@ def test_tiny_build_writes_a_valid_resumable_corpus(tmp_path):
     assert not list((out / "utts").glob(".*tmp*"))
     with pytest.raises(InvalidInput, match="seed"):
         build_corpus(out, hours=1.0, seed=5, workers=1, max_utterances=1)
+    assert json.loads((out / "build.json").read_text())["complete"] is False  # 6 utterances < 1 h
 
 
 def test_same_seed_same_utterance(tmp_path):

@@ -240,9 +240,14 @@ def build_corpus(
     (out / "utts").mkdir(exist_ok=True)
     info_path = out / BUILD_INFO
     if info_path.is_file():
-        previous = json.loads(info_path.read_text())
+        try:
+            previous = json.loads(info_path.read_text())
+        except json.JSONDecodeError:
+            raise InvalidInput(f"{info_path} is not valid JSON; remove it to rebuild the build summary") from None
         if previous.get("seed") != seed:
             raise InvalidInput(f"{out} was built with seed {previous.get('seed')}; resume with that seed")
+    else:  # recorded up front so an interrupted build is resumed with the same seed
+        _write_json(info_path, {"seed": seed, "target_hours": hours, "complete": False})
     for stale in (out / "utts").glob(".*.tmp-*"):
         stale.unlink()
     entries = read_manifest(out)
@@ -311,10 +316,15 @@ def build_corpus(
         failed=len(failures),
         festival_voices=festival_voices,
     )
-    tmp = out / f".{BUILD_INFO}.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, info_path)
+    summary["complete"] = have >= target
+    _write_json(info_path, summary)
     return summary
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
 
 
 def summarize(entries: list[dict]) -> dict:
