@@ -31,10 +31,17 @@ from candor.generator.audio import (
 from candor.generator.controls import Controls
 from candor.generator.diffusion.model import LoadedModel, load_checkpoint
 from candor.generator.diffusion.scheduler import DDIMScheduler
-from candor.generator.motion import DIM, LOWER, UPPER, MotionSequence
+from candor.generator.motion import BLENDSHAPE_SLICE, DIM, GAZE_SLICE, LOWER, POSE_SLICE, UPPER, MotionSequence
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit.pt"
 MIN_WINDOW = 8  # shorter windows are padded with silence (what follows the end of a clip)
+
+# How fast (frames) a window's first frame is eased onto the previous window's trajectory:
+# slow fields (head pose, gaze) ease over longer spans than fast ones (mouth, lids).
+_JOIN_TAU = np.ones(DIM, np.float32)
+_JOIN_TAU[POSE_SLICE] = 8.0
+_JOIN_TAU[BLENDSHAPE_SLICE] = 3.0
+_JOIN_TAU[GAZE_SLICE] = 6.0
 
 
 @dataclass
@@ -238,6 +245,7 @@ class _StreamState:
         K = gen.config.prev_frames
         self.prev_motion = np.zeros((0, DIM), np.float32)
         self.prev_audio = silence_features(K)  # before the clip starts there is silence
+        self.last = np.zeros((0, DIM), np.float32)  # the last two emitted frames (raw units)
 
     def next_window(self, feats: np.ndarray) -> np.ndarray:
         """(n, A) features -> (n, DIM) relative motion; n may be anything from 1 to the window."""
@@ -247,9 +255,28 @@ class _StreamState:
             feats = np.concatenate([feats, silence_features(MIN_WINDOW - n)])
         noise = torch.randn(len(feats), DIM, generator=self.rng)
         x = self.gen.sample_window(feats, self.prev_motion, self.prev_audio, self.controls, noise, self.settings)[:n]
-        self.prev_motion = np.concatenate([self.prev_motion, x])[-K:]
+        out = self.gen.denormalize(x)
+        if len(self.last) == 2:
+            out = ease_join(self.last, out)
+        self.last = np.concatenate([self.last, out])[-2:]
+        # The next window is conditioned on exactly what was emitted.
+        self.prev_motion = np.concatenate([self.prev_motion, self.gen.normalize(out)])[-K:]
         self.prev_audio = np.concatenate([self.prev_audio, feats[:n]])[-K:]
-        return self.gen.denormalize(x)
+        return out
+
+
+def ease_join(last: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Ease a new window onto the trajectory of the two frames before it.
+
+    The first frame's deviation from the previous frames' linear continuation fades out over
+    ``_JOIN_TAU`` frames per field, so a window boundary never steps further than the motion
+    inside a window does; later frames are the model's own.
+    """
+    expected = last[-1] + 0.5 * (last[-1] - last[-2])  # damped linear continuation
+    offset = window[0] - expected
+    fade = np.exp(-np.arange(len(window), dtype=np.float32)[:, None] / _JOIN_TAU[None])
+    # Keep a share of the first step so a real onset (a blink, a syllable) is not erased.
+    return np.clip(window - 0.8 * offset[None] * fade, LOWER, UPPER).astype(np.float32)
 
 
 def resample(seq: MotionSequence, fps: float) -> MotionSequence:

@@ -49,7 +49,7 @@ class TrainConfig:
     p_drop_control: float = 0.1
     p_drop_prev: float = 0.15
     prev_noise: float = 0.05  # noise on the previous frames (normalized units): robust to own errors
-    min_window: int = 8
+    min_window: int = 4  # shortest training window: streaming may sample windows this short
     val_every: int = 250
     ckpt_every: int = 250
     threads: int = 1  # CPU: on a shared machine one thread beat two by 2.6x (no spin-waiting)
