@@ -114,6 +114,8 @@ def test_expiry_must_be_in_the_future(client, caller, consent_pdf):
         ("no_face", 422, "no-face", "no face"),
         ("corrupt", 422, "invalid-image", "corrupt"),
         ("text", 422, "invalid-image", "not an image"),
+        ("bomb", 413, "image-too-large", "400 MP"),
+        ("tiny", 422, "invalid-image", "too small"),
         ("truncated", 422, "invalid-image", "corrupt"),
     ],
 )
@@ -125,6 +127,8 @@ def test_bad_portraits_are_clear_4xx(client, caller, consent_pdf, portrait_png, 
         "no_face": lambda: _png(data.coffee()),
         "corrupt": lambda: b"\x89PNG\r\n\x1a\n" + b"not really" * 10,
         "text": lambda: b"hello, I am not a picture",
+        "bomb": lambda: _png(np.zeros((20000, 20000), np.uint8)),  # 400 MP that compresses to ~400 KB
+        "tiny": lambda: _png(np.zeros((8, 8, 3), np.uint8)),
         "truncated": lambda: portrait_png[: len(portrait_png) // 2],
     }
     consent = create_consent(client, caller, consent_pdf)

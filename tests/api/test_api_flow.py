@@ -28,3 +28,17 @@ def test_consent_portrait_audio_generation(client: TestClient, admin, portrait_p
     polled = client.get(f"/v1/generations/{generation['id']}", headers=caller.headers)
     assert polled.status_code == 200
     assert polled.json()["id"] == generation["id"]
+
+
+def test_openapi_document_and_docs_page(client: TestClient):
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"BearerKey", "HeaderKey"} <= spec["components"]["securitySchemes"].keys()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            errors = {k: v for k, v in operation["responses"].items() if k == "default" or k.startswith(("4", "5"))}
+            assert errors, f"{method} {path} documents no error responses"
+            for response in errors.values():
+                assert "application/problem+json" in response["content"], (method, path)
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
