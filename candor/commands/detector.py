@@ -1,0 +1,138 @@
+"""Detector commands: `detect VIDEO` and `detector dataset|train|eval`.
+
+`candor detect` exit codes, for scripts:
+  0  no evidence of synthesis (not proof of authenticity)
+  1  synthetic (classifier): no credentials or record, but the classifier flags the face
+  2  usage or input error (missing file, file too large)
+  3  Candor-generated (proven): trusted credentials, or the watermark's generation record
+  4  cannot analyse: unreadable video, no decodable frames, or no face found
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from candor.commands._common import cli_errors, console, err_console, progress_bar
+
+detector_app = typer.Typer(help="Train and evaluate the synthetic-face classifier.", no_args_is_help=True)
+
+
+def detect(
+    video: Path = typer.Argument(..., help="Video file to scan (MP4, MOV, WebM...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    report: Path | None = typer.Option(None, "--report", help="Also write an HTML report here."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Classifier checkpoint (default: shipped)."),
+) -> None:
+    """Is the face in VIDEO synthetic? Credentials, watermark and classifier evidence, strongest first."""
+    from candor.config import get_settings
+    from candor.detector.model import load_classifier
+    from candor.detector.verdict import detect_video
+
+    result = detect_video(video, settings=get_settings(), classifier=load_classifier(checkpoint))
+    if report is not None:
+        from candor.detector.report import write_report
+
+        write_report(result, report)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        console.print(f"[bold]{result.label}[/]  ({result.reason})", highlight=False)
+        for i, ev in enumerate(result.evidence, 1):
+            console.print(f"  {i}. [{ev.strength}] {ev.kind}: {ev.finding}", highlight=False, markup=False)
+        if result.classifier is not None and result.classifier.timeline:
+            line = " ".join(f"{p['probability']:.2f}" for p in result.classifier.timeline[:30])
+            console.print(f"  timeline (P per second): {line}", highlight=False)
+        if report is not None:
+            err_console.print(f"report written to {report}")
+    raise typer.Exit(result.exit_code)
+
+
+def dataset(
+    out: Path = typer.Option(Path("data/detector"), "--out", help="Dataset directory."),
+    external: Path | None = typer.Option(None, "--external", help="A folder with real/ and fake/ videos to import."),
+    lfw_faces: int = typer.Option(70, help="How many of skimage's LFW faces to use (at most 100)."),
+    seconds: float = typer.Option(2.0, help="Seconds per clip."),
+    clips: int = typer.Option(2, help="Clips per identity and label (train/validation)."),
+    workers: int = typer.Option(2, help="Worker processes."),
+    limit: int | None = typer.Option(None, help="Only the first N identities of each split (a quick build)."),
+) -> None:
+    """Build training features and held-out test videos (Candor renders vs filmed stills)."""
+    from candor.detector.dataset import DatasetConfig, build_dataset, import_external
+
+    if external is not None:
+        with progress_bar("importing videos", None) as advance:
+            counts = import_external(external, out, on_video=lambda _: advance(1))
+        console.print(f"imported into {out}: {counts}")
+        return
+    if not 1 <= lfw_faces <= 100:
+        raise typer.BadParameter("--lfw-faces must be within 1-100")
+    cfg = DatasetConfig(lfw_faces=lfw_faces, seconds=seconds, clips_per_identity=clips)
+    from candor.detector.dataset import identities
+
+    total = len(identities(cfg)) if limit is None else 3 * limit
+    with progress_bar("rendering and filming identities", total) as advance:
+        index = build_dataset(out, cfg, workers=workers, limit=limit, on_identity=lambda _: advance(1))
+    skipped = [s for s in index["summaries"] if "skipped" in s]
+    console.print(
+        f"dataset in {out}: {len(index['summaries']) - len(skipped)} identities, {len(skipped)} without a face"
+    )
+
+
+def train(
+    data: Path = typer.Option(Path("data/detector"), "--data", help="Dataset directory."),
+    out: Path = typer.Option(Path("candor/detector/checkpoints/detector.pt"), "--out", help="Checkpoint to write."),
+    epochs: int = typer.Option(14, min=1),
+    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+) -> None:
+    """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
+    from candor.detector.train import TrainConfig
+    from candor.detector.train import train as run
+
+    with progress_bar("training", epochs) as advance:
+
+        def on_epoch(epoch: int, stats: dict[str, float]) -> None:
+            advance(1)
+            err_console.print(f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}")
+
+        classifier = run(data, out, TrainConfig(epochs=epochs), device=device, on_epoch=on_epoch)
+    m = classifier.metrics
+    console.print(
+        f"checkpoint {out}: validation AUC {m['val_auc']:.4f}, TPR {m['val_tpr_at_threshold']:.3f} / "
+        f"FPR {m['val_fpr_at_threshold']:.3f} at threshold {classifier.calibration.threshold:.3f}; "
+        f"{m['train_seconds']:.0f} s on {m['device']}"
+    )
+
+
+def evaluate(
+    data: Path = typer.Option(Path("data/detector"), "--data", help="Dataset directory (its test/ videos)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Video-level AUC and TPR at 1 % FPR on the held-out test videos, per variant."""
+    from candor.detector.evaluate import evaluate as run
+    from candor.detector.model import load_classifier
+
+    classifier = load_classifier(checkpoint)
+    with progress_bar("scanning test videos", None) as advance:
+        results = run(data, classifier, on_video=lambda _: advance(1))
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    for name, row in results["variants"].items():
+        console.print(
+            f"{name:12s} AUC {row['auc']:.4f}  TPR@1%FPR {row['tpr_at_1pct_fpr']:.3f}  "
+            f"flagged fake {row['fake_flagged']:.3f}  flagged real {row['real_flagged']:.3f}  "
+            f"watermark found {row['watermark_found']:.3f}",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    app.command("detect")(cli_errors(detect))
+    detector_app.command("dataset")(cli_errors(dataset))
+    detector_app.command("train")(cli_errors(train))
+    detector_app.command("eval")(cli_errors(evaluate))
+    app.add_typer(detector_app, name="detector")

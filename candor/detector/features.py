@@ -1,0 +1,298 @@
+"""What the classifier sees of a video: aligned face crops plus temporal cues, sampled a few times a second.
+
+One code path for training data and for detection: :func:`extract_video` decodes a file once,
+keeps a frame (and the frame right after it) every ``1 / sample_fps`` seconds, runs mediapipe's face
+mesh on it and returns a :class:`ClipFeatures`:
+
+- ``crops`` (N, 96, 96, 3) uint8: the face similarity-aligned on eye centres and mouth centre.
+- ``temporal`` (N, D) float32, :data:`TEMPORAL_NAMES`: landmark motion between consecutive samples
+  split into rigid (head) and non-rigid (expression) parts, mouth and eye apertures and their changes,
+  and the frame-difference energy of adjacent frames in the mouth, eyes, rest of the face and the
+  background (a warped still renders a background that does not change; a camera sees noise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from candor.errors import InvalidVideo
+from candor.generator import landmarks as L
+
+CROP = 96
+DEFAULT_SAMPLE_FPS = 4.0
+# Where the aligned crop puts the subject's eye centres and mouth centre, in crop pixels (96 px).
+_TEMPLATE = np.float32([[33.0, 38.0], [63.0, 38.0], [48.0, 70.0]])
+TEMPORAL_NAMES = (
+    "nonrigid_all",  # mean landmark residual after a similarity fit to the previous sample, / eye distance
+    "nonrigid_mouth",
+    "nonrigid_eyes",
+    "rigid_translation",  # / eye distance
+    "rigid_scale",  # |log scale change|
+    "rigid_rotation",  # |radians|
+    "mouth_aperture",  # inner-lip gap / mouth width
+    "mouth_aperture_change",
+    "eye_aperture",  # mean lid gap / eye width
+    "eye_aperture_change",
+    "diff_mouth",  # mean |luma difference| of adjacent frames, 0..255
+    "diff_eyes",
+    "diff_face",
+    "diff_background",
+    "log_ratio_mouth_face",
+    "log_ratio_eyes_face",
+    "log_ratio_face_background",
+)
+TEMPORAL_DIM = len(TEMPORAL_NAMES)
+_EPS = 0.05  # grey levels: keeps log-ratios finite on perfectly still (rendered) regions
+
+
+@dataclass
+class ClipFeatures:
+    """Samples of one video. ``times`` in seconds; ``boxes`` (N, 4) x0, y0, x1, y1 in frame pixels;
+    ``thumbs`` (N, 64, 64, 3) uint8 small views of the sampled frames (for reports)."""
+
+    crops: np.ndarray
+    temporal: np.ndarray
+    times: np.ndarray
+    boxes: np.ndarray
+    thumbs: np.ndarray
+    frames_decoded: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def n(self) -> int:
+        return len(self.times)
+
+
+def _eye_centres(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    right = pts[list(L.RIGHT_EYE_UPPER + L.RIGHT_EYE_LOWER), :2].mean(0)
+    left = pts[list(L.LEFT_EYE_UPPER + L.LEFT_EYE_LOWER), :2].mean(0)
+    return right, left
+
+
+def align_crop(frame: np.ndarray, pts: np.ndarray, size: int = CROP) -> np.ndarray:
+    """(size, size, 3) uint8: ``frame`` warped so the eyes and mouth of ``pts`` (478, 3 px) land on a template."""
+    import cv2
+
+    right, left = _eye_centres(pts)
+    mouth = pts[list(L.LIPS_OUTER), :2].mean(0)
+    src = np.float32([right, left, mouth])  # image-left eye first (the subject's right)
+    M, _ = cv2.estimateAffinePartial2D(src, _TEMPLATE * (size / CROP))
+    if M is None:  # degenerate landmarks: fall back to the face box
+        x0, y0 = pts[:, :2].min(0)
+        x1, y1 = pts[:, :2].max(0)
+        k = size / max(x1 - x0, y1 - y0, 1.0)
+        M = np.float32([[k, 0, -k * x0], [0, k, -k * y0]])
+    return cv2.warpAffine(frame, M, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+
+
+def _similarity_residual(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    """Fit b ~ s R a + t (2-D points). Returns (per-point residual, |t|, |log s|, |angle|)."""
+    ma, mb = a.mean(0), b.mean(0)
+    a0, b0 = a - ma, b - mb
+    # complex-number least squares: b0 = z * a0 with z = s e^{i theta}
+    za = a0[:, 0] + 1j * a0[:, 1]
+    zb = b0[:, 0] + 1j * b0[:, 1]
+    z = np.vdot(za, zb) / max(np.vdot(za, za).real, 1e-9)
+    fitted = z * za
+    residual = np.abs(zb - fitted)
+    return residual, float(np.linalg.norm(mb - ma)), float(abs(np.log(max(abs(z), 1e-6)))), float(abs(np.angle(z)))
+
+
+def _aperture(pts: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...], corners: tuple[int, int]) -> float:
+    width = np.linalg.norm(pts[corners[0], :2] - pts[corners[1], :2])
+    gap = np.linalg.norm(pts[list(upper), :2] - pts[list(lower), :2], axis=1).mean()
+    return float(gap / max(width, 1e-6))
+
+
+def _region_masks(shape: tuple[int, int], pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean masks (mouth, eyes, rest of face, background) at ``shape`` from the landmarks."""
+    import cv2
+
+    h, w = shape
+    face = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(face, [np.round(pts[list(L.FACE_OVAL), :2]).astype(np.int32)], 1)
+    mouth = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mouth, [cv2.convexHull(np.round(pts[list(L.LIPS_OUTER), :2]).astype(np.int32))], 1)
+    mouth = cv2.dilate(mouth, np.ones((5, 5), np.uint8))
+    eyes = np.zeros((h, w), np.uint8)
+    for ring in (L.RIGHT_EYE_UPPER + L.RIGHT_EYE_LOWER, L.LEFT_EYE_UPPER + L.LEFT_EYE_LOWER):
+        cv2.fillPoly(eyes, [cv2.convexHull(np.round(pts[list(ring), :2]).astype(np.int32))], 1)
+    eyes = cv2.dilate(eyes, np.ones((5, 5), np.uint8))
+    rest = (face > 0) & (mouth == 0) & (eyes == 0)
+    background = face == 0
+    return mouth > 0, eyes > 0, rest, background
+
+
+def _masked_mean(diff: np.ndarray, mask: np.ndarray) -> float:
+    return float(diff[mask].mean()) if mask.any() else 0.0
+
+
+class _Sequence:
+    """Accumulates samples; each needs the previous sample's landmarks for its motion cues."""
+
+    def __init__(self) -> None:
+        self.crops: list[np.ndarray] = []
+        self.temporal: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.boxes: list[np.ndarray] = []
+        self.thumbs: list[np.ndarray] = []
+        self._prev: np.ndarray | None = None
+
+    def add(self, t: float, frame: np.ndarray, following: np.ndarray, pts: np.ndarray) -> None:
+        import cv2
+
+        right, left = _eye_centres(pts)
+        iod = max(float(np.linalg.norm(left - right)), 1.0)
+        f = np.zeros(TEMPORAL_DIM, np.float32)
+        if self._prev is not None:
+            res, trans, scale, rot = _similarity_residual(self._prev[: L.N_SURFACE, :2], pts[: L.N_SURFACE, :2])
+            f[0] = res.mean() / iod
+            f[1] = res[list(L.LIPS_OUTER + L.LIPS_INNER)].mean() / iod
+            f[2] = res[list(L.RIGHT_EYE_UPPER + L.RIGHT_EYE_LOWER + L.LEFT_EYE_UPPER + L.LEFT_EYE_LOWER)].mean() / iod
+            f[3], f[4], f[5] = trans / iod, scale, rot
+        mouth_ap = _aperture(pts, L.UPPER_LIP[9:], L.LOWER_LIP[9:], (L.MOUTH_CORNER_RIGHT, L.MOUTH_CORNER_LEFT))
+        eye_ap = 0.5 * (
+            _aperture(pts, L.RIGHT_EYE_UPPER[1:-1], L.RIGHT_EYE_LOWER[1:-1], L.RIGHT_EYE_CORNERS)
+            + _aperture(pts, L.LEFT_EYE_UPPER[1:-1], L.LEFT_EYE_LOWER[1:-1], L.LEFT_EYE_CORNERS)
+        )
+        f[6], f[8] = mouth_ap, eye_ap
+        if self._prev is not None:
+            f[7], f[9] = abs(mouth_ap - self.temporal[-1][6]), abs(eye_ap - self.temporal[-1][8])
+        g0 = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        g1 = cv2.cvtColor(following, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        diff = np.abs(g1 - g0)
+        mouth, eyes, rest, background = _region_masks(diff.shape, pts)
+        f[10], f[11], f[12], f[13] = (_masked_mean(diff, m) for m in (mouth, eyes, rest, background))
+        f[14] = np.log((f[10] + _EPS) / (f[12] + _EPS))
+        f[15] = np.log((f[11] + _EPS) / (f[12] + _EPS))
+        f[16] = np.log((f[12] + _EPS) / (f[13] + _EPS))
+        self.temporal.append(f)
+        self.crops.append(align_crop(frame, pts))
+        self.times.append(t)
+        x0, y0 = pts[:, :2].min(0)
+        x1, y1 = pts[:, :2].max(0)
+        self.boxes.append(np.float32([x0, y0, x1, y1]))
+        self.thumbs.append(cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA))
+        self._prev = pts
+
+    def lose_track(self) -> None:
+        """No face in this sample: the next one starts a new track (no motion across the gap)."""
+        self._prev = None
+
+    def finish(self, frames_decoded: int, fps: float, width: int, height: int) -> ClipFeatures:
+        temporal = np.array(self.temporal, np.float32).reshape(-1, TEMPORAL_DIM)
+        # The first sample of a track has no motion cues yet: borrow the next sample's.
+        for i in range(len(temporal) - 1):
+            if not temporal[i, :6].any() and temporal[i + 1, :6].any():
+                temporal[i, [0, 1, 2, 3, 4, 5, 7, 9]] = temporal[i + 1, [0, 1, 2, 3, 4, 5, 7, 9]]
+        n = len(self.times)
+        return ClipFeatures(
+            crops=np.array(self.crops, np.uint8).reshape(n, CROP, CROP, 3),
+            temporal=temporal,
+            times=np.array(self.times, np.float32),
+            boxes=np.array(self.boxes, np.float32).reshape(n, 4),
+            thumbs=np.array(self.thumbs, np.uint8).reshape(n, 64, 64, 3),
+            frames_decoded=frames_decoded,
+            fps=fps,
+            width=width,
+            height=height,
+        )
+
+
+def extract_frames(frames: Iterable[np.ndarray], *, fps: float, sample_fps: float = DEFAULT_SAMPLE_FPS) -> ClipFeatures:
+    """Features from an iterable of (H, W, 3) uint8 RGB frames at ``fps`` (used for arrays in memory)."""
+    return _extract(((i, f) for i, f in enumerate(frames)), fps=fps, sample_fps=sample_fps)
+
+
+def _largest_face(frame: np.ndarray) -> np.ndarray | None:
+    from candor.generator.face import detect_landmarks
+
+    found = detect_landmarks(frame)
+    return found[0] if found else None
+
+
+def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fps: float) -> ClipFeatures:
+    """Sample every ``fps / sample_fps`` frames; a sample's successor frame gives its frame difference.
+    Frames that are :data:`_SKIPPED` (not converted to RGB by the decoder) are only counted."""
+    step = max(fps / sample_fps, 1.0)
+    seq = _Sequence()
+    next_sample = 0.0
+    pending: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, frame, landmarks) waiting for i + 1
+    n = width = height = 0
+    for i, frame in indexed:
+        n = i + 1
+        if frame is _SKIPPED:
+            continue
+        height, width = frame.shape[:2]
+        if pending is not None:
+            j, previous, pts = pending
+            seq.add(j / fps, previous, frame, pts)
+            pending = None
+        if i >= next_sample:
+            next_sample += step
+            pts = _largest_face(frame)
+            if pts is None:
+                seq.lose_track()
+            else:
+                pending = (i, frame, pts)
+    if pending is not None:  # the last frame has no successor: compare it with itself
+        j, previous, pts = pending
+        seq.add(j / fps, previous, previous, pts)
+    return seq.finish(n, fps, width, height)
+
+
+_SKIPPED = np.zeros((2, 2, 3), np.uint8)  # stands for a decoded frame nobody looks at
+
+
+def _decode(path: Path, fps: float, sample_fps: float, max_seconds: float | None) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, RGB frame) for the sampled frames and the frame after each; others stay undecoded to RGB."""
+    import av
+
+    step = max(fps / sample_fps, 1.0)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
+        raise InvalidVideo(f"cannot read video {path.name}: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise InvalidVideo(f"{path.name} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        next_sample = 0.0
+        want_next = False
+        i = -1
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                if max_seconds is not None and i / fps >= max_seconds:
+                    break
+                if i >= next_sample or want_next:
+                    want_next = i >= next_sample
+                    if want_next:
+                        next_sample += step
+                    yield i, frame.to_ndarray(format="rgb24")
+                else:
+                    yield i, _SKIPPED
+        except av.FFmpegError as exc:
+            raise InvalidVideo(f"{path.name} is corrupt after frame {i + 1}: {exc}") from None
+        if i < 0:
+            raise InvalidVideo(f"{path.name} has no decodable frames")
+
+
+def extract_video(
+    path: str | Path, *, sample_fps: float = DEFAULT_SAMPLE_FPS, max_seconds: float | None = None
+) -> ClipFeatures:
+    """Decode ``path`` once and sample it (see the module docstring). Raises InvalidVideo when the
+    file is missing, not a video or has no decodable frames."""
+    from candor.generator.video import video_fps
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidVideo(f"no such file: {path}")
+    fps = video_fps(path) or 25.0
+    return _extract(_decode(path, fps, sample_fps, max_seconds), fps=fps, sample_fps=sample_fps)

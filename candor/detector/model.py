@@ -1,0 +1,176 @@
+"""The synthetic-face classifier: a small CNN on aligned face crops joined with temporal cues.
+
+One sample = one aligned 96x96 crop + the temporal feature vector at that instant
+(:mod:`candor.detector.features`); the model gives a logit per sample, a video's score is the mean
+logit of its samples mapped through the calibration fitted on held-out clips (:class:`Calibration`).
+The checkpoint is one dict (config, weights, feature normalisation, calibration, metrics) and
+:func:`load_classifier` is the only function that reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from candor.detector.features import CROP, TEMPORAL_DIM, TEMPORAL_NAMES, ClipFeatures
+from candor.errors import CandorError
+
+CHECKPOINT = Path(__file__).parent / "checkpoints" / "detector.pt"
+
+
+@dataclass
+class DetectorConfig:
+    """Every size of the model lives here."""
+
+    crop: int = CROP
+    channels: tuple[int, ...] = (24, 32, 48, 64, 96)
+    temporal_dim: int = TEMPORAL_DIM
+    temporal_hidden: int = 32
+    hidden: int = 64
+    dropout: float = 0.2
+
+
+class CropEncoder(nn.Module):
+    """Strided conv stages then global average pooling: a face crop -> one vector."""
+
+    def __init__(self, channels: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in channels:
+            # one strided conv per stage: small enough to train on two busy CPU cores
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            c_in = c
+        self.body = nn.Sequential(*layers)
+        self.out_dim = c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 3, 96, 96) in [-1, 1] -> (B, C)
+        return self.body(x).mean(dim=(2, 3))
+
+
+class SyntheticFaceClassifier(nn.Module):
+    def __init__(self, cfg: DetectorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.crops = CropEncoder(cfg.channels)
+        self.temporal = nn.Sequential(nn.Linear(cfg.temporal_dim, cfg.temporal_hidden), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(self.crops.out_dim + cfg.temporal_hidden, cfg.hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.hidden, 1),
+        )
+
+    def forward(self, crops: torch.Tensor, temporal: torch.Tensor) -> torch.Tensor:
+        # crops: (B, 3, H, W) in [-1, 1]; temporal: (B, D) normalised -> logits (B,)
+        return self.head(torch.cat([self.crops(crops), self.temporal(temporal)], dim=1)).squeeze(1)
+
+
+def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [-1, 1]."""
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+@dataclass
+class Calibration:
+    """Platt scaling of a video's mean sample logit: p = sigmoid(a * logit + b), fitted on held-out
+    clips; ``threshold`` is the calibrated probability above which the verdict says synthetic."""
+
+    a: float = 1.0
+    b: float = 0.0
+    threshold: float = 0.5
+    method: str = "platt (scikit-learn LogisticRegression on the validation split's video logits)"
+    fitted_on: int = 0  # validation videos
+
+    def probability(self, logit: float | np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.a * np.asarray(logit, np.float64) + self.b)))
+
+
+@dataclass
+class Classifier:
+    """A loaded model ready to score clips (CPU or CUDA, inference mode)."""
+
+    model: SyntheticFaceClassifier
+    config: DetectorConfig
+    temporal_mean: np.ndarray
+    temporal_std: np.ndarray
+    calibration: Calibration
+    sample_fps: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    device: str = "cpu"
+
+    def sample_logits(self, features: ClipFeatures, batch: int = 128) -> np.ndarray:
+        """(N,) logits, one per sample of ``features``."""
+        out = []
+        temporal = (features.temporal - self.temporal_mean) / self.temporal_std
+        with torch.inference_mode():
+            for i in range(0, features.n, batch):
+                crops = crops_to_tensor(features.crops[i : i + batch]).to(self.device)
+                t = torch.from_numpy(temporal[i : i + batch]).float().to(self.device)
+                out.append(self.model(crops, t).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def video_probability(self, logits: np.ndarray) -> float:
+        """Calibrated probability that the video's face is synthetic, from its sample logits."""
+        return float(self.calibration.probability(float(np.mean(logits))))
+
+
+def save_checkpoint(path: str | Path, classifier: Classifier, *, step: int) -> Path:
+    """Write the one-dict checkpoint (weights in float16 to stay small), atomically."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in classifier.model.state_dict().items()}
+    blob = {
+        "config": asdict(classifier.config),
+        "model": state,
+        "step": step,
+        "metrics": classifier.metrics,
+        "temporal_names": list(TEMPORAL_NAMES),
+        "temporal_mean": classifier.temporal_mean.tolist(),
+        "temporal_std": classifier.temporal_std.tolist(),
+        "calibration": asdict(classifier.calibration),
+        "sample_fps": classifier.sample_fps,
+    }
+    fd, tmp = tempfile.mkstemp(suffix=".pt", prefix=f".{path.stem}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_classifier(path: str | Path | None = None, *, device: str = "cpu") -> Classifier:
+    """Load a checkpoint (default: the one shipped in the package). Raises CandorError if absent."""
+    path = Path(path) if path is not None else CHECKPOINT
+    if not path.is_file():
+        raise CandorError(f"detector checkpoint not found: {path} (train one with `candor detector train`)")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if list(blob["temporal_names"]) != list(TEMPORAL_NAMES):
+        raise CandorError(f"{path} was trained on other temporal features; retrain it")
+    cfg = DetectorConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
+    model = SyntheticFaceClassifier(cfg)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["model"].items()})
+    model.eval().to(device)
+    return Classifier(
+        model=model,
+        config=cfg,
+        temporal_mean=np.asarray(blob["temporal_mean"], np.float32),
+        temporal_std=np.asarray(blob["temporal_std"], np.float32),
+        calibration=Calibration(**blob["calibration"]),
+        sample_fps=float(blob["sample_fps"]),
+        metrics=blob.get("metrics", {}),
+        path=str(path),
+        device=device,
+    )

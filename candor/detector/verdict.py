@@ -1,0 +1,345 @@
+"""``detect_video``: is the face in this video synthetic, and if Candor made it, which generation?
+
+Evidence, strongest first:
+
+1. C2PA Content Credentials embedded in the file, valid and signed by a trusted Candor key, with
+   the AI-generated assertion (``trainedAlgorithmicMedia``) and Candor's generation record.
+2. The Candor watermark decoded from the pixels and the generation record it points to in the
+   manifest repository (survives re-encoding and stripped metadata).
+3. The classifier: calibrated probability that the face is synthetic, a per-second timeline, the
+   face track it looked at, and how it was calibrated. Statistical evidence, never proof.
+
+Verdicts (:class:`Verdict`) and the CLI's exit codes (:data:`EXIT_CODES`):
+
+- ``candor_proven`` (3) "Candor-generated (proven)": 1 or 2 holds and names a generation.
+- ``synthetic_classifier`` (1) "synthetic (classifier)": no proof, but the classifier's probability is
+  over its calibrated threshold (or a Candor watermark decoded whose record this repository lacks).
+- ``no_evidence`` (0) "no evidence of synthesis": none of the above. Not proof of authenticity.
+- ``cannot_analyse`` (4) "cannot analyse": unreadable video, no frames, or no face; ``reason`` says which.
+
+(Exit 2 stays a usage error, as for every ``candor`` command.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from candor.config import Settings
+from candor.errors import InvalidVideo, PayloadTooLarge
+
+
+class Verdict(StrEnum):
+    CANDOR_PROVEN = "candor_proven"
+    SYNTHETIC_CLASSIFIER = "synthetic_classifier"
+    NO_EVIDENCE = "no_evidence"
+    CANNOT_ANALYSE = "cannot_analyse"
+
+
+LABELS = {
+    Verdict.CANDOR_PROVEN: "Candor-generated (proven)",
+    Verdict.SYNTHETIC_CLASSIFIER: "synthetic (classifier)",
+    Verdict.NO_EVIDENCE: "no evidence of synthesis",
+    Verdict.CANNOT_ANALYSE: "cannot analyse",
+}
+EXIT_CODES = {
+    Verdict.NO_EVIDENCE: 0,
+    Verdict.SYNTHETIC_CLASSIFIER: 1,
+    Verdict.CANDOR_PROVEN: 3,
+    Verdict.CANNOT_ANALYSE: 4,
+}
+DEFAULT_MAX_BYTES = 2 * 1024**3  # the CLI's ceiling; the API passes its own upload limit
+DEFAULT_MAX_SECONDS = 3600.0  # longer videos are scanned over their first hour only
+
+
+@dataclass
+class Evidence:
+    """One line of evidence. ``kind``: credentials | watermark | classifier; ``strength``: proof |
+    strong | statistical | none."""
+
+    kind: str
+    strength: str
+    finding: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClassifierResult:
+    probability: float  # calibrated, video level, 0..1
+    threshold: float
+    flagged: bool
+    timeline: list[dict[str, float]]  # [{"second", "probability", "samples"}]
+    samples: int  # frames with a face the classifier scored
+    sampled_frames: int  # frames looked at (``sample_fps`` per second)
+    sample_fps: float
+    face_track: dict[str, Any]  # coverage, mean box, first/last second with a face
+    calibration: dict[str, Any]
+    checkpoint: str | None
+    suspicious: list[dict[str, float]]  # the most suspicious samples: [{"second", "probability"}]
+
+
+@dataclass
+class DetectionReport:
+    path: str
+    verdict: Verdict
+    reason: str | None  # why, in one line (always set for cannot_analyse)
+    generation: dict[str, Any] | None  # the proven generation: id, partner pseudonym, time, consent id
+    evidence: list[Evidence]
+    credentials: dict[str, Any] | None  # the provenance verification report (candor verify)
+    classifier: ClassifierResult | None
+    video: dict[str, Any]  # frames, fps, width, height, duration_s
+    unreadable: bool = False
+    seconds: float = 0.0  # time the scan took
+    # the aligned crops of the most suspicious samples, for the HTML report (not serialised)
+    suspicious_crops: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.verdict]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("suspicious_crops")
+        data["verdict_label"] = self.label
+        data["exit_code"] = self.exit_code
+        return json.loads(json.dumps(data, default=str))
+
+
+def _generation_record(summary: dict[str, Any] | None, manifest_id: str | None, settings: Settings) -> dict[str, Any]:
+    from candor.provenance.repository import ManifestRepository
+
+    generation = (summary or {}).get("generation") or {}
+    record: dict[str, Any] = {
+        "generation_id": generation.get("generation_id"),
+        "partner_pseudonym": generation.get("partner"),
+        "consent_id": generation.get("consent_id"),
+        "manifest_id": manifest_id,
+        "signed_at": (summary or {}).get("signed_at"),
+        "signer": (summary or {}).get("signer"),
+    }
+    if manifest_id:
+        repository = ManifestRepository.from_settings(settings)
+        try:
+            stored = repository.manifest_by_id(manifest_id)
+        finally:
+            repository.dispose()
+        if stored is not None:
+            record["signed_at"] = record["signed_at"] or stored.get("signedAt")
+            record["in_repository"] = True
+    return record
+
+
+def _provenance(path: Path, settings: Settings) -> tuple[list[Evidence], dict[str, Any] | None, dict[str, Any]]:
+    """Credentials and watermark evidence, the proven generation (or None) and the raw report."""
+    from candor.provenance.verify import ManifestState, Outcome, verify_file
+
+    report = verify_file(path, settings=settings)
+    raw = report.to_dict()
+    evidence: list[Evidence] = []
+    generation = None
+    summary = raw.get("summary")
+    if report.state is ManifestState.TRUSTED:
+        ai = bool(summary and summary.get("ai_generated"))
+        evidence.append(
+            Evidence(
+                "credentials",
+                "proof",
+                f"trusted C2PA manifest signed by {summary.get('signer') if summary else '?'}"
+                + ("; asserts AI-generated (trainedAlgorithmicMedia)" if ai else ""),
+                {"state": report.state.value, "ai_generated": ai, "manifest_id": summary and summary["manifest_id"]},
+            )
+        )
+        if report.outcome is Outcome.PROVEN:
+            generation = _generation_record(summary, summary and summary["manifest_id"], settings)
+    elif report.state is not ManifestState.ABSENT:
+        evidence.append(
+            Evidence(
+                "credentials",
+                "none",
+                f"C2PA manifest present but {report.state.value}: {', '.join(report.failure_codes) or 'unverifiable'}",
+                {"state": report.state.value, "failure_codes": report.failure_codes},
+            )
+        )
+    else:
+        evidence.append(Evidence("credentials", "none", "no C2PA manifest in the file", {"state": "Absent"}))
+    watermark = raw.get("watermark")
+    if watermark and watermark.get("found"):
+        recovered = raw.get("recovered")
+        if recovered and report.outcome is Outcome.PROVEN and generation is None:
+            generation = _generation_record(recovered["summary"], recovered["manifest_id"], settings)
+        where = (
+            "its generation record is in the manifest repository"
+            if generation is not None
+            else "no generation record for it in this repository"
+        )
+        evidence.append(
+            Evidence(
+                "watermark",
+                "proof" if generation is not None else "strong",
+                f"Candor watermark decoded (serial {watermark['serial']}, "
+                f"confidence {watermark['confidence']:.6f}); {where}",
+                {k: watermark[k] for k in ("serial", "binding_value", "confidence", "bit_accuracy", "frames_used")},
+            )
+        )
+    elif watermark is not None:
+        evidence.append(
+            Evidence("watermark", "none", "no Candor watermark decoded", {"frames_used": watermark["frames_used"]})
+        )
+    else:
+        evidence.append(Evidence("watermark", "none", "watermark not checked: " + "; ".join(report.notes)))
+    return evidence, generation, raw
+
+
+def _timeline(times: np.ndarray, logits: np.ndarray, classifier, duration: float) -> list[dict[str, float]]:
+    out = []
+    for second in range(int(np.ceil(max(duration, 1e-6)))):
+        sel = (times >= second) & (times < second + 1)
+        if sel.any():
+            prob = float(classifier.calibration.probability(float(logits[sel].mean())))
+            out.append({"second": float(second), "probability": round(prob, 4), "samples": int(sel.sum())})
+    return out
+
+
+def _classify(
+    path: Path, classifier, max_seconds: float
+) -> tuple[ClassifierResult | None, dict[str, Any], list[np.ndarray]]:
+    from candor.detector.features import extract_video
+
+    features = extract_video(path, sample_fps=classifier.sample_fps, max_seconds=max_seconds)
+    duration = features.frames_decoded / features.fps if features.fps else 0.0
+    video = {
+        "frames": features.frames_decoded,
+        "fps": features.fps,
+        "width": features.width,
+        "height": features.height,
+        "duration_s": round(duration, 3),
+    }
+    if features.n == 0:
+        return None, video, []
+    logits = classifier.sample_logits(features)
+    probability = classifier.video_probability(logits)
+    sampled = int(np.ceil(duration * classifier.sample_fps)) if duration else features.n
+    boxes = features.boxes
+    order = np.argsort(-logits)[:6]
+    result = ClassifierResult(
+        probability=round(probability, 4),
+        threshold=classifier.calibration.threshold,
+        flagged=probability >= classifier.calibration.threshold,
+        timeline=_timeline(features.times, logits, classifier, duration),
+        samples=features.n,
+        sampled_frames=max(sampled, features.n),
+        sample_fps=classifier.sample_fps,
+        face_track={
+            "coverage": round(features.n / max(sampled, features.n), 3),
+            "first_second": float(features.times[0]),
+            "last_second": float(features.times[-1]),
+            "mean_box_xyxy": [round(float(v), 1) for v in boxes.mean(0)],
+            "face": "the largest face mediapipe finds in each sampled frame",
+        },
+        calibration=asdict(classifier.calibration),
+        checkpoint=classifier.path,
+        suspicious=[
+            {
+                "second": round(float(features.times[i]), 2),
+                "probability": round(float(classifier.calibration.probability(logits[i])), 4),
+            }
+            for i in order
+        ],
+    )
+    return result, video, [features.crops[i] for i in order]
+
+
+def detect_video(
+    path: str | Path,
+    *,
+    settings: Settings,
+    classifier=None,  # candor.detector.model.Classifier; default: the shipped checkpoint
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> DetectionReport:
+    """Scan one video file; see the module docstring for the verdicts.
+
+    Raises InvalidVideo for a missing file and PayloadTooLarge over ``max_bytes``; an unreadable
+    file or one without frames gives a ``cannot_analyse`` report with ``unreadable=True``. The
+    classifier looks at ``classifier.sample_fps`` frames per second of the first ``max_seconds``.
+    """
+    import time
+
+    started = time.perf_counter()
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidVideo(f"no such file: {path}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise PayloadTooLarge(f"{path.name} is {size} bytes; the limit is {max_bytes} bytes")
+
+    def unreadable(reason: str) -> DetectionReport:
+        return DetectionReport(
+            str(path), Verdict.CANNOT_ANALYSE, reason, None, [], None, None, {}, unreadable=True,
+            seconds=round(time.perf_counter() - started, 3),
+        )  # fmt: skip
+
+    try:
+        evidence, generation, credentials = _provenance(path, settings)
+    except InvalidVideo as exc:
+        return unreadable(exc.detail)
+    if classifier is None:
+        from candor.detector.model import load_classifier
+
+        classifier = load_classifier()
+    try:
+        result, video, crops = _classify(path, classifier, max_seconds)
+    except InvalidVideo as exc:
+        return unreadable(exc.detail)
+    if video["frames"] == 0:
+        return unreadable(f"{path.name} has no decodable frames")
+
+    if result is not None:
+        strength = "statistical" if result.flagged else "none"
+        finding = (
+            f"classifier: P(synthetic) = {result.probability:.3f} "
+            f"({'over' if result.flagged else 'under'} the calibrated threshold {result.threshold:.3f}) "
+            f"over {result.samples} face samples"
+        )
+        evidence.append(Evidence("classifier", strength, finding, {"probability": result.probability}))
+    else:
+        evidence.append(
+            Evidence("classifier", "none", f"no face found in any of the sampled frames of {video['frames']}")
+        )
+    rank = {"proof": 0, "strong": 1, "statistical": 2, "none": 3}
+    evidence.sort(key=lambda e: rank[e.strength])  # stable: credentials before watermark before classifier
+
+    watermark_only = any(e.kind == "watermark" and e.strength == "strong" for e in evidence)
+    if generation is not None:
+        verdict, reason = Verdict.CANDOR_PROVEN, f"generation {generation['generation_id']}"
+    elif result is None:
+        verdict, reason = (
+            Verdict.CANNOT_ANALYSE,
+            f"no face found in {video['frames']} frames ({classifier.sample_fps:g} sampled per second)",
+        )
+    elif result.flagged or watermark_only:
+        why = "a Candor watermark without a generation record" if watermark_only else "the classifier"
+        verdict, reason = Verdict.SYNTHETIC_CLASSIFIER, f"flagged by {why} (P = {result.probability:.3f})"
+    else:
+        verdict, reason = Verdict.NO_EVIDENCE, f"P(synthetic) = {result.probability:.3f} under {result.threshold:.3f}"
+    return DetectionReport(
+        path=str(path),
+        verdict=verdict,
+        reason=reason,
+        generation=generation,
+        evidence=evidence,
+        credentials=credentials,
+        classifier=result,
+        video=video,
+        seconds=round(time.perf_counter() - started, 3),
+        suspicious_crops=crops,
+    )
