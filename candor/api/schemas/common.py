@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+
 # Resource ids are the store's prefixed random strings (``cns_…``): the patterns keep junk away
 # from the database layer and give fuzzers (and readers) their shape.
-ConsentId = Annotated[str, StringConstraints(pattern=r"^cns_[a-z2-7]{1,40}$")]
-PortraitId = Annotated[str, StringConstraints(pattern=r"^prt_[a-z2-7]{1,40}$")]
-AssetId = Annotated[str, StringConstraints(pattern=r"^ast_[a-z2-7]{1,40}$")]
-GenerationId = Annotated[str, StringConstraints(pattern=r"^gen_[a-z2-7]{1,40}$")]
+def id_type(prefix: str) -> Any:
+    """The id type of one resource: ``prefix_`` + the store's lowercase base32 (see new_id)."""
+    return Annotated[str, StringConstraints(pattern=rf"^{prefix}_[a-z2-7]{{1,40}}$")]
+
+
+ConsentId = id_type("cns")
+PortraitId = id_type("prt")
+AssetId = id_type("ast")
+GenerationId = id_type("gen")
 
 
 class PublicModel(BaseModel):
