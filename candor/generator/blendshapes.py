@@ -38,8 +38,13 @@ def _region_weights(template: np.ndarray) -> dict[str, np.ndarray]:
     chin_y = template[L.CHIN, 1]
     nose_y = template[2, 1]  # subnasale
     half_width = abs(template[L.CHEEK_LEFT, 0])
-    # Lower jaw: everything below the lip line, fading above it, and toward the jaw angle.
-    lower = _smoothstep((y - mouth_y + 0.015) / 0.03)
+    # Lower jaw: everything below the lip line, fading above it, and toward the jaw angle. Beside
+    # the mouth the skin stretches over a taller band (cheeks), so the transition widens and
+    # moves down with the distance from the mouth: no vertical streaks at the corners.
+    corner_x = abs(template[L.MOUTH_CORNER_LEFT, 0])
+    excess = np.maximum(np.abs(x) - 0.6 * corner_x, 0.0)
+    band = 0.03 + 1.2 * excess
+    lower = _smoothstep((y - mouth_y - 0.3 * excess + band / 2) / band)
     lateral = 1.0 - _smoothstep((np.abs(x) - 0.55 * half_width) / (0.45 * half_width))
     jaw = lower * np.maximum(lateral, _smoothstep((y - mouth_y) / (chin_y - mouth_y)))
     lip_pts = list(set(L.LIPS_OUTER) | set(L.LIPS_INNER))

@@ -61,7 +61,12 @@ class FaceRig:
     def canonical_shape(self, v: np.ndarray) -> np.ndarray:
         """The expressive shape (478, 3) in the canonical frame for motion vector ``v``."""
         base = self.source.baseline
-        delta = v[_BS] - base[_BS]
+        coeffs = v[_BS].copy()
+        # mouthClose brings the lips together over an open jaw; beyond the jaw's opening it would
+        # push each lip through the other.
+        close, jaw = motion.index("mouthClose") - _BS.start, motion.index("jawOpen") - _BS.start
+        coeffs[close] = min(coeffs[close], coeffs[jaw])
+        delta = coeffs - base[_BS]
         shape = self.source.fit.canonical + (delta @ self._basis_flat).reshape(-1, 3)
         gy, gp = motion.index("gazeYaw"), motion.index("gazePitch")
         return rotate_irises(shape, float(v[gy] - base[gy]), float(v[gp] - base[gp]))
