@@ -28,7 +28,8 @@ EYES = (
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
 LID_SLIDE = 0.7  # share of the way to the vertex above that the lid margin's source slides at a full blink
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
-LID_TONE = 0.45  # how far a shut lid is pulled toward the skin tone above the crease
+LID_TONE = 0.3  # how far a shut lid is pulled toward the (shaded) skin tone above the crease
+LID_SHADE = 0.9  # a shut lid sits in the eye socket, a little darker than the skin above it
 
 
 def _aperture(o: Opening) -> float:
@@ -203,7 +204,7 @@ class EyeLayer:
                 # ... and pulled toward the lid's own skin tone (the crease shadow stretched over a
                 # shut eye otherwise reads as a dark, half-open eye).
                 pull = LID_TONE * c
-                smooth = (smooth * (1 - pull) + eye.lid_rgb * pull + 0.5).astype(np.uint8)
+                smooth = (smooth * (1 - pull) + (LID_SHADE * eye.lid_rgb) * pull + 0.5).astype(np.uint8)
             else:
                 smooth = np.ascontiguousarray(frame[y0 : y1 + 1, x0 : x1 + 1])
             _eye_kernel(
