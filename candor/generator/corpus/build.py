@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -208,6 +209,17 @@ class ManifestWriter:
         self._file.close()
 
 
+def _watch_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the builder process is gone (killed), instead of lingering."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _work(spec: UtteranceSpec, out_dir: str) -> dict:
     """One utterance, or ``{"failed": id, "reason": ...}`` when its engine cannot speak it."""
     try:
@@ -291,7 +303,8 @@ def build_corpus(
                 budget -= 1
         else:
             avg = 4.0  # seconds per utterance, refined as results come in
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            pool_args = {"mp_context": get_context("spawn"), "initializer": _watch_parent, "initargs": (os.getpid(),)}
+            with ProcessPoolExecutor(workers, **pool_args) as pool:
                 pending: set[Future] = set()
                 while True:
                     while len(pending) < 2 * workers and have + avg * len(pending) < target and budget > 0:
