@@ -134,6 +134,22 @@ def wait_ready(port: int, server: subprocess.Popen, timeout_s: float = 60.0) -> 
     raise SystemExit("the server did not become ready")
 
 
+def _process_group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of every live process in ``pgid`` (the server and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: the process group
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
 def stop_server(server: subprocess.Popen) -> None:
     if server.poll() is None:
         os.killpg(server.pid, signal.SIGTERM)
@@ -167,8 +183,13 @@ async def _connection(
         writer.close()
 
 
-def load(port: int, path: str, token: str, *, connections: int, requests: int, seconds: float) -> dict:
-    """Closed-loop load: ``connections`` keep-alive connections, one request in flight on each."""
+def load(
+    port: int, path: str, token: str, *, connections: int, requests: int, seconds: float, server_pgid: int
+) -> dict:
+    """Closed-loop load: ``connections`` keep-alive connections, one request in flight on each.
+
+    Also measures the server's CPU time per request, which does not depend on how busy the rest of
+    the machine is (the requests/s figure does)."""
     request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
     latencies: list[float] = []
     errors: list[str] = []
@@ -182,7 +203,9 @@ def load(port: int, path: str, token: str, *, connections: int, requests: int, s
         )
         return time.perf_counter() - started
 
+    cpu_before = _process_group_cpu_s(server_pgid)
     elapsed = asyncio.run(run())
+    server_cpu_s = _process_group_cpu_s(server_pgid) - cpu_before
     ordered = sorted(latencies)
 
     def pct(q: float) -> float:
@@ -197,6 +220,7 @@ def load(port: int, path: str, token: str, *, connections: int, requests: int, s
         "p99_ms": pct(0.99),
         "mean_ms": statistics.fmean(ordered) * 1000,
         "errors": len(errors),
+        "server_cpu_ms": server_cpu_s / max(1, len(latencies)) * 1000,
     }
 
 
@@ -204,7 +228,8 @@ def report(name: str, figures: dict) -> None:
     print(
         f"{name}: {figures['rps']:.0f} req/s over {figures['requests']} requests in {figures['seconds']:.1f} s; "
         f"latency p50 {figures['p50_ms']:.2f} ms, p90 {figures['p90_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms; "
-        f"non-200: {figures['errors']}"
+        f"non-200: {figures['errors']}; server CPU {figures['server_cpu_ms']:.2f} ms/request "
+        f"(= {1000 / figures['server_cpu_ms']:.0f} req/s per fully available core)"
     )
 
 
@@ -229,12 +254,12 @@ def main() -> None:
             f"client: {args.connections} connections, {os.cpu_count()} CPU cores shared"
         )
         path = f"/v1/generations/{generation_id}"
-        load(port, path, token, connections=args.connections, requests=1_000, seconds=5)  # warm-up
-        report(f"GET {path}", load(port, path, token, connections=args.connections,
-                                   requests=args.requests, seconds=args.seconds))  # fmt: skip
+        common = {"connections": args.connections, "seconds": args.seconds, "server_pgid": server.pid}
+        load(port, path, token, **{**common, "seconds": 5.0}, requests=1_000)  # warm-up
+        report(f"GET {path}", load(port, path, token, **common, requests=args.requests))
         proof = "/v1/audit/proofs/inclusion?index=0"
-        report(f"GET {proof}", load(port, proof, token, connections=args.connections,
-                                    requests=args.proof_requests, seconds=args.seconds))  # fmt: skip
+        report(f"GET {proof}", load(port, proof, token, **common, requests=args.proof_requests))
+        print(f"machine load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if server is not None:
             stop_server(server)
