@@ -19,7 +19,7 @@ from candor.generator import landmarks as L
 from candor.generator import motion
 from candor.generator.blendshapes import basis
 from candor.generator.face import EYEBALL_RADIUS, PoseFit, SourceFace, estimate_baseline, fit_pose
-from candor.generator.rig import _EYES
+from candor.generator.rig import _EYES, follow_gaze_with_lids, rotate_irises
 
 _BS = motion.BLENDSHAPE_SLICE
 _SURFACE = slice(0, L.N_SURFACE)
@@ -63,13 +63,19 @@ class MotionExtractor:
         pf = fit_pose(points)
         v = motion.neutral_vector()
         v[motion.POSE_SLICE] = pf.pose_vector(frame_size)
-        delta = (pf.canonical[_SURFACE] - self.ref_shape[_SURFACE]).reshape(-1).astype(np.float64)
+        # Gaze first (from the irises alone), so the lid movement that follows it is not read as
+        # a blink or a wide eye.
+        d = (_iris_offsets(pf.canonical) - self._ref_iris).mean(0) / EYEBALL_RADIUS
+        d_yaw = np.degrees(np.arcsin(np.clip(d[0], -0.95, 0.95)))
+        d_pitch = -np.degrees(np.arcsin(np.clip(d[1], -0.95, 0.95)))
+        gy, gp = motion.index("gazeYaw"), motion.index("gazePitch")
+        v[gy], v[gp] = self.base[gy] + d_yaw, self.base[gp] + d_pitch
+        turned = rotate_irises(self.ref_shape, float(d_yaw), float(d_pitch))
+        irises = [iris[0] for iris, _ in _EYES]
+        lids = follow_gaze_with_lids(turned, turned[irises, 1] - self.ref_shape[irises, 1]) - turned
+        delta = (pf.canonical[_SURFACE] - self.ref_shape[_SURFACE] - lids[_SURFACE]).reshape(-1).astype(np.float64)
         sol = lsq_linear(self._A, delta, bounds=(self._lower, self._upper), method="bvls")
         v[_BS] = self.base[_BS] + sol.x
-        d = (_iris_offsets(pf.canonical) - self._ref_iris).mean(0) / EYEBALL_RADIUS
-        gy, gp = motion.index("gazeYaw"), motion.index("gazePitch")
-        v[gy] = self.base[gy] + np.degrees(np.arcsin(np.clip(d[0], -0.95, 0.95)))
-        v[gp] = self.base[gp] - np.degrees(np.arcsin(np.clip(d[1], -0.95, 0.95)))
         return v
 
 

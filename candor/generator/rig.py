@@ -50,6 +50,24 @@ def rotate_irises(shape: np.ndarray, d_yaw: float, d_pitch: float) -> np.ndarray
     return out
 
 
+_LIDS = ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER), (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER))
+
+
+def follow_gaze_with_lids(shape: np.ndarray, iris_dy: np.ndarray) -> np.ndarray:
+    """Lids ride with the eyeball: looking down lowers the upper lid, looking up raises it (the
+    lower lid follows less). ``iris_dy``: vertical iris shift per eye (right, left), canonical units."""
+    if not np.any(iris_dy):
+        return shape
+    out = shape.copy()
+    for (upper, lower), dy in zip(_LIDS, iris_dy, strict=True):
+        inner_upper, inner_lower = list(upper[1:-1]), list(lower[1:-1])
+        # Strongest at the middle of the lid, nothing at the corners.
+        weight = np.sin(np.linspace(0, np.pi, len(inner_upper) + 2)[1:-1])
+        out[inner_upper, 1] += 0.6 * dy * weight
+        out[inner_lower, 1] += 0.25 * dy * weight
+    return out
+
+
 class FaceRig:
     """Precomputes a subject's blendshape basis; ``target(v)`` poses the face for a motion vector."""
 
@@ -69,7 +87,8 @@ class FaceRig:
         delta = coeffs - base[_BS]
         shape = self.source.fit.canonical + (delta @ self._basis_flat).reshape(-1, 3)
         gy, gp = motion.index("gazeYaw"), motion.index("gazePitch")
-        return rotate_irises(shape, float(v[gy] - base[gy]), float(v[gp] - base[gp]))
+        moved = rotate_irises(shape, float(v[gy] - base[gy]), float(v[gp] - base[gp]))
+        return follow_gaze_with_lids(moved, moved[[i[0] for i, _ in _EYES], 1] - shape[[i[0] for i, _ in _EYES], 1])
 
     def target(self, vector: np.ndarray) -> FaceTarget:
         v = np.clip(np.asarray(vector, np.float32), motion.LOWER, motion.UPPER)
