@@ -238,6 +238,20 @@ def test_same_seed_same_utterance(tmp_path):
                 np.testing.assert_array_equal(za[key], zb[key])
 
 
+@pytest.mark.slow
+def test_two_worker_processes_build_the_same_utterances_as_one(tmp_path):
+    build_corpus(tmp_path / "one", 1.0, seed=9, workers=1, max_utterances=3)
+    build_corpus(tmp_path / "two", 1.0, seed=9, workers=2, max_utterances=3)
+    one = {e["id"]: e for e in read_manifest(tmp_path / "one")}
+    two = {e["id"]: e for e in read_manifest(tmp_path / "two")}
+    assert set(one) == set(two) and len(one) == 3
+    for uid, entry in one.items():
+        assert entry == two[uid]
+        with np.load(tmp_path / "one" / entry["file"]) as za, np.load(tmp_path / "two" / entry["file"]) as zb:
+            np.testing.assert_array_equal(za["motion"], zb["motion"])
+            np.testing.assert_array_equal(za["audio"], zb["audio"])
+
+
 def test_cli_build_and_bad_input(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["corpus", "build", "--hours", "0.001", "--out", str(tmp_path / "c"), "--workers", "1"])
