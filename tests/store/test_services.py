@@ -393,3 +393,13 @@ def test_listing_pages_newest_first(factory, log, files, policy, world) -> None:
         gens = services.list_generations(session=session, partner=world.partner, limit=2)
         older = services.list_generations(session=session, partner=world.partner, before=gens[-1].created_at)
         assert [g.seed for g in gens + older] == [2, 1, 0]
+
+
+def test_garbage_collection_keeps_every_referenced_file(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
+    orphan = files.put_bytes(b"an upload whose request rolled back")
+    with factory() as session:
+        assert services.collect_garbage(session=session, files=files) == 0  # too young to judge
+        assert services.collect_garbage(session=session, files=files, older_than_s=0) == 1
+    assert not files.exists(orphan.sha256)
+    for sha in (world.portrait.image_sha256, world.audio.sha256, world.consent.evidence_document_sha256):
+        assert files.exists(sha)

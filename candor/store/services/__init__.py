@@ -30,6 +30,7 @@ from candor.store.services.generations import (
     record_download,
     release_quota,
 )
+from candor.store.services.maintenance import collect_garbage, referenced_files
 from candor.store.services.partners import (
     IssuedKey,
     authenticate_api_key,
@@ -48,6 +49,7 @@ __all__ = [
     "GenerationRequest",
     "IssuedKey",
     "authenticate_api_key",
+    "collect_garbage",
     "create_audio_asset",
     "create_consent",
     "create_generation",
@@ -70,6 +72,7 @@ __all__ = [
     "quota_limit",
     "quota_used",
     "record_download",
+    "referenced_files",
     "release_quota",
     "revoke_api_key",
     "revoke_consent",
