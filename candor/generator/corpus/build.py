@@ -26,7 +26,14 @@ from candor.generator.controls import EMOTIONS, Controls
 from candor.generator.corpus import labels, text, tts
 from candor.generator.corpus.nonverbal import Style
 from candor.generator.corpus.visemes import alphabet_of
-from candor.generator.corpus.voices import F0_MEAN, Voice, sample_voice
+from candor.generator.corpus.voices import (
+    F0_MEAN,
+    VAL_ENGINE,
+    VAL_ESPEAK_VARIANTS,
+    VAL_FLITE_VOICES,
+    Voice,
+    sample_voice,
+)
 
 MAX_WORKERS = 2
 MANIFEST = "manifest.jsonl"
@@ -353,5 +360,16 @@ def summarize(entries: list[dict]) -> dict:
         "per_engine": dict(Counter(e["engine"] for e in entries)),
         "per_language": dict(Counter(e["language"] for e in entries)),
         "voices": len({e["voice"] for e in entries}),
+        "voices_per_split": {
+            split: len({e["voice"] for e in entries if e["split"] == split}) for split in ("train", "val")
+        },
+        "engines_per_split": {
+            split: sorted({e["engine"] for e in entries if e["split"] == split}) for split in ("train", "val")
+        },
+        "held_out": {
+            "engine": VAL_ENGINE,
+            "espeak_variants": list(VAL_ESPEAK_VARIANTS),
+            "flite_voices": list(VAL_FLITE_VOICES),
+        },
         "per_emotion": dict(Counter(e["emotion"] for e in entries)),
     }
