@@ -56,21 +56,16 @@ class Policy:
             policy = cls(
                 version=int(doc.get("version", 1)),
                 allowed_use_cases=tuple(
-                    str(u).strip().lower()
-                    for u in partner.get("allowed_use_cases", defaults.allowed_use_cases)
+                    str(u).strip().lower() for u in partner.get("allowed_use_cases", defaults.allowed_use_cases)
                 ),
-                consent_max_validity_days=int(
-                    consent.get("max_validity_days", defaults.consent_max_validity_days)
-                ),
+                consent_max_validity_days=int(consent.get("max_validity_days", defaults.consent_max_validity_days)),
                 require_evidence=bool(consent.get("require_evidence", defaults.require_evidence)),
                 max_duration_s=float(request.get("max_duration_s", defaults.max_duration_s)),
                 min_fps=int(request.get("min_fps", defaults.min_fps)),
                 max_fps=int(request.get("max_fps", defaults.max_fps)),
                 max_width=int(request.get("max_width", defaults.max_width)),
                 max_height=int(request.get("max_height", defaults.max_height)),
-                default_monthly_seconds=float(
-                    quota.get("default_monthly_seconds", defaults.default_monthly_seconds)
-                ),
+                default_monthly_seconds=float(quota.get("default_monthly_seconds", defaults.default_monthly_seconds)),
                 source=source,
             )
         except (TypeError, ValueError) as exc:

@@ -112,9 +112,7 @@ def request_fps_range(f: GenerationFacts, p: Policy) -> Check:
 def request_resolution_max(f: GenerationFacts, p: Policy) -> Check:
     r = f.request
     ok = 0 < r.width <= p.max_width and 0 < r.height <= p.max_height
-    return Check(
-        "request.resolution_max", ok, f"{r.width}x{r.height} px, limit {p.max_width}x{p.max_height} px"
-    )
+    return Check("request.resolution_max", ok, f"{r.width}x{r.height} px, limit {p.max_width}x{p.max_height} px")
 
 
 def quota_remaining(f: GenerationFacts, p: Policy) -> Check:
@@ -129,9 +127,7 @@ def quota_remaining(f: GenerationFacts, p: Policy) -> Check:
 
 def release_watermark_required(f: GenerationFacts, p: Policy) -> Check:
     ok = f.request.watermark
-    return Check(
-        "release.watermark_required", ok, "watermark embedded" if ok else "the watermark cannot be turned off"
-    )
+    return Check("release.watermark_required", ok, "watermark embedded" if ok else "the watermark cannot be turned off")
 
 
 def release_credentials_required(f: GenerationFacts, p: Policy) -> Check:
