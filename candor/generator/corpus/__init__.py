@@ -8,7 +8,8 @@ Format (full text: /work/notes/corpus-format.md; additions only, backward compat
                          file ("utts/<id>.npz"); extra keys may appear, readers ignore them.
     DIR/utts/<id>.npz    audio int16 (N,) mono 16 kHz; sr = 16000;
                          motion float32 (T, motion.DIM) at 25 fps in motion.LAYOUT order,
-                         T = ceil(duration_s * 25), frame t covers [t/25, (t+1)/25);
+                         T = ceil(len(audio) / 640) (= ceil(duration_s * 25)),
+                         frame t covers [t/25, (t+1)/25);
                          controls float32 (controls.CONTROL_DIM,) = Controls(...).to_vector();
                          phonemes: 0-d str, JSON [[start_s, end_s, symbol], ...] ("[]" for video);
                          mouth_open float32 (T,): viseme mouth opening before non-verbal additions.

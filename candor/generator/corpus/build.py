@@ -142,7 +142,7 @@ def make_utterance(spec: UtteranceSpec, out_dir: Path) -> dict:
         "voice": spec.voice.id,
         "language": spec.voice.language,
         "text": spec.text,
-        "duration_s": round(len(speech.audio) / tts.SAMPLE_RATE, 4),
+        "duration_s": round(len(speech.audio) / tts.SAMPLE_RATE, 7),  # exact: samples / 16000
         "fps": labels.FPS,
         "emotion": c.emotion,
         "intensity": round(c.intensity, 4),

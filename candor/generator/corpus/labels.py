@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from candor.generator import motion as M
@@ -15,9 +13,14 @@ from candor.generator.corpus.visemes import CHANNELS, Alphabet, close_lips, is_v
 FPS = 25
 
 
+def frame_count(samples: int, fps: int = FPS) -> int:
+    """T = ceil(samples * fps / 16000) in exact integers (float ceil misfires on exact multiples)."""
+    return -(-samples * fps // SAMPLE_RATE)
+
+
 def frame_times(duration: float, fps: int = FPS) -> np.ndarray:
-    """Frame-centre times (s) of the T = ceil(duration * fps) frames covering ``duration``."""
-    return (np.arange(math.ceil(duration * fps - 1e-9)) + 0.5) / fps
+    """Frame-centre times (s) of the T frames covering ``duration`` seconds of 16 kHz audio."""
+    return (np.arange(frame_count(round(duration * SAMPLE_RATE), fps)) + 0.5) / fps
 
 
 def prosody(

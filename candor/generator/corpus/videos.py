@@ -19,7 +19,7 @@ from candor.errors import CandorError, InvalidInput, InvalidVideo
 from candor.generator import motion as M
 from candor.generator.controls import Controls
 from candor.generator.corpus.build import ManifestWriter, read_manifest, write_utterance
-from candor.generator.corpus.labels import FPS, frame_times
+from candor.generator.corpus.labels import FPS, frame_count
 from candor.generator.corpus.tts import SAMPLE_RATE
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -119,7 +119,7 @@ def build_from_videos(
                     on_skip(video.name, exc.detail)
                 continue
             duration = len(audio) / SAMPLE_RATE
-            n = len(frame_times(duration))
+            n = frame_count(len(audio))
             # Resampled to 25 fps over the audio's length (containers often differ by a frame).
             motion = resample_motion(relative_motion(seq.values), seq.fps, n)
             gaze = np.median(motion[:, M.GAZE_SLICE], axis=0)
@@ -141,7 +141,7 @@ def build_from_videos(
                     "voice": f"video:{video.stem}",
                     "language": "und",
                     "text": "",
-                    "duration_s": round(duration, 4),
+                    "duration_s": round(duration, 7),
                     "fps": FPS,
                     "emotion": "neutral",
                     "intensity": 0.0,
