@@ -75,9 +75,6 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.add_middleware(BodySizeLimit, max_bytes=2 * settings.max_upload_bytes + (1 << 20))
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
-    from candor.api.routes import detections  # the companion detector's scan API
-
-    app.include_router(detections.router, prefix="/v1")
-    state.detector_available = True
+    state.detector_available = any(router.prefix == "/detections" for router in ROUTERS)
     install_openapi(app)
     return app
