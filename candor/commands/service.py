@@ -96,6 +96,9 @@ def partners_add(
             session=session, log=log, name=name, use_case=use_case, monthly_quota_s=quota_seconds
         )
         _print_partner(partner)
+        secret = partner.webhook_secret
+    # The partner verifies our completion webhooks (Candor-Signature: HMAC-SHA256) with this.
+    err_console.print(f"webhook signing secret (give it to the partner): {secret}", highlight=False, soft_wrap=True)
 
 
 def _set_state(partner: str, state: str) -> None:

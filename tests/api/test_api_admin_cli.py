@@ -28,8 +28,9 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_vetting_and_key_lifecycle(data_dir):
-    code, out, _ = run("partners", "add", "Acme Learning", "--use-case", "education")
+    code, out, err = run("partners", "add", "Acme Learning", "--use-case", "education")
     assert code == 0 and "pending" in out
+    assert "webhook signing secret" in err
     partner_id = out.split()[0]
     assert partner_id.startswith("ptn_")
 

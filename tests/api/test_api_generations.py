@@ -251,3 +251,30 @@ def test_oversized_request_bodies_are_413_problems(strict_client):
     streamed = strict_client.post("/v1/assets/audio", headers=headers, content=chunks())
     assert streamed.status_code == 413
     assert streamed.json()["type"].endswith("/payload-too-large")
+
+
+def test_rate_limit_is_shared_through_redis(tmp_path_factory):
+    import socket
+    import uuid
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        pytest.skip("no Redis server on 127.0.0.1:6379")
+    data_dir = tmp_path_factory.mktemp("redis")
+    settings = make_settings(data_dir, redis_url="redis://127.0.0.1:6379/0", rate_limit_per_s=0.5, rate_limit_burst=2)
+    first, second = create_app(settings, start_worker=False), create_app(settings, start_worker=False)
+    # Two app instances stand for two server processes; keys are fresh so old buckets do not matter.
+    with TestClient(first) as a, TestClient(second) as b:
+        from api_helpers import Admin
+
+        admin = Admin(first)
+        caller = admin.key(admin.partner(f"Shared {uuid.uuid4().hex[:6]}"), "generate")
+        statuses = [
+            a.get("/v1/generations", headers=caller.headers).status_code,
+            b.get("/v1/generations", headers=caller.headers).status_code,
+            a.get("/v1/generations", headers=caller.headers).status_code,
+        ]
+        assert statuses == [200, 200, 429]
+        limited = b.get("/v1/generations", headers=caller.headers)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
