@@ -6,30 +6,32 @@ dependencies in :mod:`candor.api.deps`.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from candor.config import Settings
 
-log = logging.getLogger("candor.api")
+if TYPE_CHECKING:
+    from candor.policy import Policy
+    from candor.provenance.ledger import GenerationLog
+    from candor.store.filestore import FileStore
+    from candor.store.jobs import JobHandler, JobQueue
 
 
 @dataclass
 class ServiceState:
     settings: Settings
     engine: Engine
-    session_factory: sessionmaker
-    files: Any  # candor.store.filestore.FileStore
-    ledger: Any  # candor.provenance.ledger.GenerationLog
-    policy: Any  # candor.policy.Policy
-    queue: Any = None  # candor.store.jobs.JobQueue, made on start_worker()
+    session_factory: sessionmaker[Session]
+    files: FileStore
+    ledger: GenerationLog
+    policy: Policy
+    queue: JobQueue | None = None  # set while the in-process worker pool runs
     detector_available: bool = False
-    job_handler: Any = None  # JobContext -> JobOutput; None = candor.store.jobs.run_generation_job
-    _started: bool = field(default=False, repr=False)
+    job_handler: JobHandler | None = None  # None: candor.store.jobs.run_generation_job
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
@@ -41,11 +43,10 @@ class ServiceState:
         from candor.store.filestore import FileStore
         from candor.store.session import get_engine, session_factory
 
-        engine = get_engine(settings)
         factory = session_factory(settings)
         return cls(
             settings=settings,
-            engine=engine,
+            engine=get_engine(settings),
             session_factory=factory,
             files=FileStore.from_settings(settings),
             ledger=generation_log(settings, factory),
@@ -54,13 +55,15 @@ class ServiceState:
 
     def migrate(self) -> None:
         """Bring the schema to head (idempotent)."""
-        migrate_database(self.engine)
+        from candor.store.migrations import upgrade_database
+
+        upgrade_database(self.engine)
 
     def start_worker(self) -> None:
-        """Run migrations, then start the in-process job queue (recovering interrupted jobs)."""
+        """Start the in-process job queue; starting also re-queues jobs a dead worker left running."""
         from candor.store.jobs import ThreadJobQueue, run_generation_job
 
-        self.queue = ThreadJobQueue(
+        queue = ThreadJobQueue(
             self.session_factory,
             self.files,
             self.job_handler or run_generation_job,
@@ -68,37 +71,19 @@ class ServiceState:
             log=self.ledger,
             settings=self.settings,
         )
-        self.queue.start()
-        self._started = True
+        queue.start()
+        self.queue = queue
 
     def close(self) -> None:
-        if self.queue is not None and self._started:
+        """Stop the worker pool (a job still running is re-run after its lease expires)."""
+        if self.queue is not None:
             self.queue.stop()
-            self._started = False
+            self.queue = None
 
 
-def generation_log(settings: Settings, sessions: sessionmaker) -> Any:
-    """The service's tamper-evident log, its checkpoints signed with the service's key."""
-    from candor.provenance import ledger
+def generation_log(settings: Settings, sessions: sessionmaker[Session]) -> GenerationLog:
+    """The service's tamper-evident log, every checkpoint signed with the service's key."""
+    from candor.provenance.checkpoint import checkpoint_signer_from_settings
+    from candor.provenance.ledger import GenerationLog
 
-    factory = getattr(ledger, "open_generation_log", None)
-    if factory is not None:
-        return factory(settings)
-    from candor.provenance.checkpoint import CheckpointSigner
-    from candor.provenance.keys import load_signing_identity
-
-    signer = CheckpointSigner.from_private_key(load_signing_identity(settings).private_key)
-    return ledger.GenerationLog(sessions, signer=signer)
-
-
-def migrate_database(engine: Engine) -> None:
-    try:
-        from candor.store.migrations import upgrade_database
-    except ModuleNotFoundError:  # until the store's Alembic history lands
-        from candor.db import Base
-        from candor.provenance import ledger, repository  # noqa: F401 - register their tables
-        from candor.store import models  # noqa: F401
-
-        Base.metadata.create_all(engine)
-        return
-    upgrade_database(engine)
+    return GenerationLog(sessions, signer=checkpoint_signer_from_settings(settings))

@@ -22,14 +22,17 @@ SCOPE_HELP = "comma-separated scopes: generate, detect, audit:read, admin"
 @contextmanager
 def _admin() -> Iterator[tuple[Any, Any]]:
     """(session, log) for one operator action: migrated database, one committed transaction."""
-    from candor.api.state import generation_log, migrate_database
     from candor.config import get_settings
+    from candor.provenance.checkpoint import checkpoint_signer_from_settings
+    from candor.provenance.ledger import GenerationLog
+    from candor.store.migrations import upgrade_database
     from candor.store.session import get_engine, session_factory, session_scope
 
     settings = get_settings()
-    migrate_database(get_engine(settings))
+    upgrade_database(get_engine(settings))
     factory = session_factory(settings)
-    log = generation_log(settings, factory)
+    # Operator actions go on the same signed log as the API's events.
+    log = GenerationLog(factory, signer=checkpoint_signer_from_settings(settings))
     with session_scope(factory) as session:
         yield session, log
 
