@@ -216,6 +216,7 @@ class ThreadJobQueue:
         waiting for the lease), sweep stale temp files and retry undelivered webhooks. Jobs of other
         hosts are re-claimed when their lease expires."""
         requeued = 0
+        abandoned: list[Path] = []
         with self.session_factory() as session:
             rows = session.execute(
                 select(Generation.id, Generation.lease_owner).where(
@@ -228,6 +229,8 @@ class ThreadJobQueue:
                 except (IndexError, ValueError):
                     continue
                 if pid != os.getpid() and not _pid_alive(pid):
+                    # Listed while the dead worker still holds the job, so no live worker's dir is among them.
+                    abandoned += self.files.tmp_dir.glob(f"job-{generation_id}-*")
                     result = session.execute(
                         update(Generation)
                         .where(Generation.id == generation_id, Generation.lease_owner == owner)
@@ -235,7 +238,9 @@ class ThreadJobQueue:
                     )
                     requeued += result.rowcount  # type: ignore[attr-defined]
             session.commit()
-        # Temp files younger than an hour may belong to a live worker of another process.
+        for path in abandoned:  # the dead worker's half-written output and input links
+            shutil.rmtree(path, ignore_errors=True)
+        # Other temp files younger than an hour may belong to a live worker of another process.
         self.files.sweep_temp(older_than_s=3600.0)
         for generation_id in self._undelivered_webhooks():
             self._send_webhook(generation_id)

@@ -187,6 +187,7 @@ def test_killed_worker_is_recovered_without_loss(database, factory, log, files, 
 
     restarted = make_queue(factory, files, log=log, lease_s=60.0)
     assert restarted.recover() == 1  # the dead worker's job is queued again at once, no lease wait
+    assert not partial.exists() and list(files.tmp_dir.iterdir()) == []  # its half-written work is cleared
     assert fetch(factory, gid).status == "queued"
     assert restarted.run_pending() == 1
     g = fetch(factory, gid)
