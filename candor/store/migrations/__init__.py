@@ -65,3 +65,21 @@ def current_revision(url_or_engine: str | Engine) -> str | None:
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def new_revision(message: str, rev_id: str) -> Path:
+    """Autogenerate the next revision from the models' current tables (for developers):
+
+        .venv/bin/python -c "from candor.store.migrations import new_revision as n; n('add x', '0004')"
+
+    Diffs the models against a scratch SQLite database at head; review the file, then ruff-format it.
+    """
+    import tempfile
+
+    from alembic import command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'scratch.db'}"
+        upgrade_database(url)
+        script = command.revision(alembic_config(url), message=message, autogenerate=True, rev_id=rev_id)
+    return Path(script.path)  # type: ignore[union-attr]
