@@ -26,7 +26,7 @@ Candor turns one enrolled portrait and one audio clip into a talking-face video,
 partners only. Every output carries signed C2PA Content Credentials and an invisible watermark,
 and every security-relevant decision is appended to a tamper-evident generation log.
 
-Authenticate with `Authorization: Bearer <prefix>.<secret>` or `X-API-Key: <prefix>.<secret>`.
+Authenticate with `Authorization: Bearer cnd_...` or `X-API-Key: cnd_...` (a key from `candor keys issue`).
 Every error is an RFC 9457 `application/problem+json` document.
 """
 

@@ -10,8 +10,6 @@ from api_helpers import create_consent, enroll, upload_audio
 from fastapi.testclient import TestClient
 
 ALL_SCOPES = "generate,detect,audit:read,admin"
-SCOPE_OF = {"consents": "generate", "assets": "generate", "generations": "generate"}
-OTHER_SCOPE = {"generate": "detect", "detect": "generate", "audit:read": "generate"}
 
 
 @dataclass
@@ -35,7 +33,7 @@ def world(client: TestClient, admin, portrait_png, speech_wav, consent_pdf, test
     suspended = admin.key(s, ALL_SCOPES)
     admin.set_state(s, "suspended")
     scopes = ALL_SCOPES.split(",")
-    narrow = {sc: admin.key(a, ",".join(x for x in scopes if x != sc)) for sc in ("generate", "detect", "audit:read")}
+    narrow = {sc: admin.key(a, ",".join(x for x in scopes if x != sc)) for sc in scopes}
 
     def resources(caller) -> dict:  # type: ignore[no-untyped-def]
         consent = create_consent(client, caller, consent_pdf)
@@ -114,6 +112,7 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/manifests/{manifest_id}", "detect"),
     Endpoint("POST", "/v1/detections", "detect"),
     Endpoint("GET", "/v1/detections/{detection_id}", "detect", "detection_id"),
+    Endpoint("GET", "/v1/admin/partners", "admin"),
 ]
 PROTECTED = [e for e in ENDPOINTS if e.scope is not None]
 OWNED = [e for e in ENDPOINTS if e.owned is not None]
@@ -217,6 +216,15 @@ def test_lists_show_only_own_rows(client, world):
     assert world.theirs["consent_id"] not in {c["id"] for c in consents}
     assert world.mine["generation_id"] in {g["id"] for g in generations}
     assert world.theirs["generation_id"] not in {g["id"] for g in generations}
+
+
+def test_admin_sees_partners_without_secrets(client, world):
+    body = client.get("/v1/admin/partners", headers=world.owner.headers).json()
+    states = {p["name"]: p["state"] for p in body["items"]}
+    assert states["Matrix A"] == "approved" and states["Matrix S"] == "suspended"
+    assert "webhook_secret" not in str(body)
+    mine = next(p for p in body["items"] if p["name"] == "Matrix A")
+    assert mine["quota_used_s"] > 0  # the generation in the world fixture reserved seconds
 
 
 def test_health_needs_no_key(client):
