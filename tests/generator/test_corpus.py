@@ -46,6 +46,17 @@ def test_espeak_phonemes_are_monotonic_and_cover_the_audio(espeak):
     assert len(speech.audio) == pytest.approx(speech.duration * 16000)
 
 
+def test_espeak_output_depends_only_on_its_inputs(espeak):
+    # espeak-ng keeps state between utterances (voice flutter, libc rand() for breathy variants):
+    # the same request must give the same samples whatever was spoken before.
+    first = espeak.synth("Мама мыла раму.", "ru+f3", 170, 50, 50)
+    for voice in ("de+klatt", "en-us+f3", "fr+m1"):
+        espeak.synth("Something else entirely.", voice, 210, 30, 80)
+    again = espeak.synth("Мама мыла раму.", "ru+f3", 170, 50, 50)
+    np.testing.assert_array_equal(first.audio, again.audio)
+    assert first.phonemes == again.phonemes
+
+
 @pytest.mark.parametrize("language", text.LANGUAGES)
 def test_every_language_speaks_in_its_own_phonology(espeak, language):
     from candor.generator.corpus.voices import ESPEAK_LANGUAGE_VOICES

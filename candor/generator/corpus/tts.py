@@ -8,12 +8,15 @@ map in :mod:`candor.generator.corpus.visemes` understands all of them.
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
+import ctypes.util
 import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +112,11 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 class Espeak:
     """espeak-ng in this process (the library is global state: one instance per process).
 
@@ -119,6 +127,23 @@ class Espeak:
     _instance: Espeak | None = None
 
     def __init__(self) -> None:
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, str]] = []
+        # Keep a reference: ctypes callbacks are freed with their Python object.
+        self._callback = _SynthCallback(self._on_audio)
+        self._lib: ctypes.CDLL | None = None
+        self._used = False
+        self._load()
+
+    def _load(self) -> None:
+        """(Re)load and initialise the library.
+
+        espeak-ng carries synthesis state from one utterance to the next (the same text comes out a
+        few samples different depending on what was spoken before), so a used library is unloaded
+        and loaded afresh (~10 ms): each utterance then depends only on its own inputs.
+        """
+        if self._lib is not None:
+            _ctypes.dlclose(self._lib._handle)
         try:
             self._lib = ctypes.CDLL("libespeak-ng.so.1")
         except OSError as exc:
@@ -129,11 +154,8 @@ class Espeak:
         )
         if self.sr <= 0:
             raise TTSError("espeak-ng failed to initialise (is espeak-ng-data installed?)")
-        self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, str]] = []
-        # Keep a reference: ctypes callbacks are freed with their Python object.
-        self._callback = _SynthCallback(self._on_audio)
         self._lib.espeak_SetSynthCallback(self._callback)
+        self._used = False
 
     @classmethod
     def shared(cls) -> Espeak:
@@ -154,6 +176,11 @@ class Espeak:
 
     def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> Speech:
         """Synthesise ``text``; phoneme onsets are corrected for the library's event lag."""
+        if self._used:
+            self._load()
+        self._used = True
+        # Breathy/klatt variants draw noise from libc's rand(), whose state outlives the reload.
+        _libc().srand(0)
         if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise TTSError(f"espeak-ng has no voice {voice!r}")
         for param, value in ((_PARAM_RATE, rate), (_PARAM_PITCH, pitch), (_PARAM_RANGE, pitch_range)):
