@@ -247,3 +247,12 @@ def test_cli_embed_and_detect(tmp_path, clean_clip, monkeypatch):
         assert res.exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+def test_tiny_or_blank_input_is_not_a_watermark():
+    tiny = detect_frames([np.full((24, 40, 3), 128, np.uint8)] * 3, KEY)
+    assert not tiny.found and tiny.frames_used == 3
+    assert not detect_frames([np.zeros((256, 256, 3), np.uint8)] * 3, KEY).found
+    with pytest.raises(InvalidInput):
+        detect_frames([], KEY)
+    assert WatermarkKey.from_bytes(b"x" * 20) == WatermarkKey.from_bytes(b"x" * 20)

@@ -9,12 +9,17 @@
    only shifts the pattern cyclically), find the cyclic shift that maximizes the energy of the 127
    bit correlations (FFT, all 16384 shifts at once; the energy is blind to the bits' signs), and
    read each bit's self-normalized statistic z_i = sum(chip * c) / sqrt(sum(c^2)) at that shift.
-4. Hard-decide, BCH-decode, check the keyed tag. The first candidate that decodes wins.
+   Coordinates are weighted by 1/rms at their radius (the host's power falls with frequency).
+4. Hard-decide, BCH-decode, check the keyed tag; on the identity (at shift 0 and at the searched
+   shift) and on the 3 best-ranked other scales, Chase-II decoding also flips up to 4 of the 14
+   least reliable bits. The first word that decodes to a check-valid payload wins.
 
-Acceptance rule and its false-positive bound. With no watermark, every z_i's sign is a fair coin
-independent of the others for any content (chip signs are keyed, per-bit chip sets are disjoint,
-and the shift search is invariant to flipping any bit's chips), so each decoded word is uniform.
-A clip is accepted only if some tried word is within 13 errors of a check-valid codeword:
+Acceptance rule and its false-positive bound. For content that does not depend on the key and has
+no watermark, every z_i's sign is a fair coin independent of the others and of all magnitudes (chip
+signs are keyed, per-bit chip sets are disjoint, and the weights, the shift search, the hypothesis
+ranking and Chase's choice of weak bits all depend only on magnitudes or on sign-blind energies), so
+every word tried is uniform. A clip is accepted only if some tried word is within 13 errors of a
+check-valid codeword:
 
     P(false alarm per clip) <= W * 2^32 * V(127, 13) / 2^127 = W * 5.4e-12
 
@@ -51,6 +56,7 @@ from candor.provenance.watermark.payload import (
     false_positive_bound,
 )
 
+MIN_SIDE = 32  # pixels: smaller frames cannot hold enough of the tile to decode
 MIN_SCALE, MAX_SCALE = 0.5, 1.45  # isotropic resize factors (attacked px per embedded px) searched
 SCALE_STEP = 0.01  # log step of the scale grid
 CHASE_HYPOTHESES = 3  # best-ranked scale hypotheses that get Chase decoding (identity always does)
@@ -64,9 +70,10 @@ MAX_WORDS = (2 + CHASE_HYPOTHESES) * chase_patterns() + N_SCALES
 class WatermarkDetection:
     """What the detector says about one clip.
 
-    ``confidence`` is 1 - (analytic probability that unmarked content would be accepted with as few
-    corrected errors), 0 when nothing was found. ``bit_accuracy`` is the fraction of the 127 received
-    bits that agree with the decoded codeword (None when nothing was found).
+    ``confidence`` is 1 - ``false_positive_bound`` (the analytic bound on the probability that an
+    unmarked clip is accepted, 4.0e-8) when found, 0 when nothing was found. ``bit_accuracy`` is the
+    fraction of the 127 received bits that agree with the decoded codeword, ``errors_corrected``
+    how many disagree (None when nothing was found).
     """
 
     found: bool
@@ -96,6 +103,7 @@ class _Folder:
         self.key = key
         self.layout = TileLayout(key)
         spectra = np.conj(np.fft.rfft2(self.layout.bit_tiles))  # (127, 128, 65)
+        del self.layout.bit_tiles  # 16 MB no longer needed
         # The ring lies within |ky|, kx <= 26 < 32, so the correlation over shifts is band-limited and
         # a 64x64 inverse FFT gives it exactly at even shifts: a quarter of the work of 128x128.
         self.small_spectra = np.concatenate([spectra[:, :32, :33], spectra[:, 96:, :33]], axis=1).astype(np.complex64)
@@ -199,8 +207,10 @@ def decode_mean_luma(
     mean_luma: np.ndarray, key: WatermarkKey, *, frames_used: int, folder: _Folder | None = None
 ) -> WatermarkDetection:
     """Detect in a clip's mean luma (H, W) float; see the module docstring for the rule."""
-    if mean_luma.ndim != 2 or min(mean_luma.shape) < TILE // 2:
-        raise InvalidInput("video frames are too small to carry the watermark (need >= 64 px)")
+    if mean_luma.ndim != 2:
+        raise InvalidInput("mean luma must be a 2-D array")
+    if min(mean_luma.shape) < MIN_SIDE:  # too small to carry the mark: honestly "not found"
+        return WatermarkDetection(False, None, 0.0, None, frames_used, false_positive_bound=0.0)
     folder = folder or _folder(key)
     words = 0
     hypotheses = []

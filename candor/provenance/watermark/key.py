@@ -36,6 +36,13 @@ class WatermarkKey:
     def __repr__(self) -> str:
         return f"WatermarkKey(id={self.key_id})"
 
+    # equal secrets are the same key (so per-key precomputations are shared between instances)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WatermarkKey) and hmac.compare_digest(self._secret, other._secret)
+
+    def __hash__(self) -> int:
+        return hash(self.key_id)
+
     @classmethod
     def from_bytes(cls, secret: bytes) -> WatermarkKey:
         """A key from raw secret bytes (>= 16 bytes)."""

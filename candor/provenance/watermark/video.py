@@ -110,4 +110,6 @@ def detect_video(path: str | os.PathLike, key: WatermarkKey, *, max_seconds: flo
     acc = LumaAccumulator()
     for y in read_luma(path, max_seconds=max_seconds):
         acc.add(y.astype(np.float32))
+    if acc.count == 0:
+        raise InvalidVideo(f"{Path(path).name} has no decodable video frames")
     return decode_mean_luma(acc.mean(), key, frames_used=acc.count)
