@@ -19,6 +19,7 @@ from candor.api.errors import install_error_handlers
 from candor.api.openapi import install_openapi
 from candor.api.ratelimit import make_rate_limiter
 from candor.api.routes import ROUTERS
+from candor.api.state import ServiceState
 from candor.config import Settings, get_settings
 
 API_DESCRIPTION = """\
@@ -42,19 +43,18 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     if start_worker is None:
         start_worker = settings.run_jobs
 
-    from candor.api.state import ServiceState  # the store's engine/worker live behind this seam
-
     state = ServiceState.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Database work and joining worker threads happen off the event loop.
         await run_in_threadpool(state.migrate)
         if start_worker:
-            state.start_worker()
+            await run_in_threadpool(state.start_worker)
         try:
             yield
         finally:
-            state.close()
+            await run_in_threadpool(state.close)
 
     app = FastAPI(
         title="Candor API",
