@@ -13,10 +13,13 @@ because block edges show as a faint grid on skin.
 The same tile goes into every frame, so the detector averages a clip and folds any crop back onto
 one tile (a crop only shifts the tile cyclically).
 
-Embedding. Uniform strength ``ALPHA`` on every slot (texture-adaptive strength was measured to hurt
-H.264 robustness) plus host-interference cancellation: per bit, the part of the frame's own
-projection that opposes the bit is removed (a host that already agrees costs nothing). The luma
-change is added equally to R, G and B, which leaves chroma untouched.
+Embedding. Uniform strength ``ALPHA`` on every slot (FIELD-NOTES: texture-adaptive strength hurt
+H.264 robustness) plus host-interference cancellation: per bit, ``ISS_LAMBDA`` times the part of
+the frame's own projection that opposes the bit is removed (a host that already agrees costs
+nothing). Under a per-frame PSNR floor: when cancelling every opposing bit would cost more, the
+cheapest bits are fixed first and the few most expensive ones are left to the error correction.
+The luma change is added equally to R, G and B, which leaves chroma untouched; it repeats with the
+tile, so it is computed on one 128x128 tile and added with saturating uint8 arithmetic (~1 ms).
 """
 
 from __future__ import annotations
