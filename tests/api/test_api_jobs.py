@@ -62,7 +62,7 @@ def _wait(client, caller, job_id, timeout_s=180.0) -> dict:  # type: ignore[no-u
     raise AssertionError(f"job {job_id} did not finish in {timeout_s} s (last: {body})")
 
 
-def _run_one_generation(client, portrait_png, speech_wav, consent_pdf):  # type: ignore[no-untyped-def]
+def _run_one_generation(client, portrait_png, speech_wav, consent_pdf, **form):  # type: ignore[no-untyped-def]
     admin = Admin(client.app)
     partner = admin.partner("Jobs School")
     caller = admin.key(partner, "generate,detect,audit:read")
@@ -72,7 +72,7 @@ def _run_one_generation(client, portrait_png, speech_wav, consent_pdf):  # type:
     job = client.post(
         "/v1/generations",
         headers=caller.headers,
-        data={"consent_id": consent["id"], "portrait_id": portrait["id"], "audio_asset_id": asset["id"]},
+        data={"consent_id": consent["id"], "portrait_id": portrait["id"], "audio_asset_id": asset["id"], **form},
     )
     assert job.status_code == 202, job.text
     return caller, consent, _wait(client, caller, job.json()["id"])
@@ -112,11 +112,59 @@ def _check_released_video(client, caller, done, tmp_path):  # type: ignore[no-un
     assert any(e["subject"] == done["id"] for e in downloads)
 
 
+@pytest.fixture()
+def webhook_receiver():  # type: ignore[no-untyped-def]
+    """A loopback HTTP server recording the POSTs it receives: (headers, body) pairs."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:  # keep the test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/candor", received
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.mark.slow
-def test_job_is_released_downloaded_and_resolvable(tmp_path_factory, tmp_path, portrait_png, speech_wav, consent_pdf):
+def test_job_is_released_downloaded_and_resolvable(
+    tmp_path_factory, tmp_path, portrait_png, speech_wav, consent_pdf, webhook_receiver
+):
+    import json
+
+    from candor.store.models import Partner
+    from candor.store.webhooks import verify_signature
+
+    url, received = webhook_receiver
     with _worker_client(tmp_path_factory.mktemp("jobs"), stills_handler) as client:
-        caller, _consent, done = _run_one_generation(client, portrait_png, speech_wav, consent_pdf)
+        caller, _consent, done = _run_one_generation(client, portrait_png, speech_wav, consent_pdf, webhook_url=url)
         _check_released_video(client, caller, done, tmp_path)
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with client.app.state.service.session_factory() as session:
+            secret = session.get(Partner, caller.partner_id).webhook_secret
+    # The completion webhook arrived, signed with the partner's secret (HMAC-SHA256).
+    assert len(received) == 1
+    headers, body = received[0]
+    assert verify_signature(secret, headers["Candor-Timestamp"], body, headers["Candor-Signature"])
+    assert not verify_signature("another secret", headers["Candor-Timestamp"], body, headers["Candor-Signature"])
+    event = json.loads(body)
+    assert event["type"] == "generation.succeeded"
+    assert event["generation"]["id"] == done["id"]
+    assert event["generation"]["manifest_id"] == done["manifest_id"]
 
 
 def test_revoking_consent_fails_a_queued_job(tmp_path_factory, portrait_png, speech_wav, consent_pdf):
