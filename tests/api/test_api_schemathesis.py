@@ -8,6 +8,8 @@ test_api_authorization asserts the operation list below is every route the app p
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from api_helpers import Admin, make_settings
@@ -16,7 +18,8 @@ from test_api_authorization import ENDPOINTS
 
 from candor.api.app import create_app
 
-EXAMPLES_PER_OPERATION = 25
+# CANDOR_FUZZ_EXAMPLES=300 for a deeper local run; CI keeps it bounded.
+EXAMPLES_PER_OPERATION = int(os.environ.get("CANDOR_FUZZ_EXAMPLES", "25"))
 # "Schema-valid request rejected" flags every 422 for a schema-valid request; but decodable
 # media, a log size that exists, a use the policy knows cannot be said in JSON Schema, and 422
 # is the right answer for them. Everything else (no 5xx, documented statuses, content types,
