@@ -84,7 +84,7 @@ def dataset(
 def train(
     data: Path = typer.Option(Path("data/detector"), "--data", help="Dataset directory."),
     out: Path = typer.Option(Path("candor/detector/checkpoints/detector.pt"), "--out", help="Checkpoint to write."),
-    epochs: int = typer.Option(14, min=1),
+    epochs: int = typer.Option(8, min=1),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""

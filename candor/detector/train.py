@@ -31,7 +31,7 @@ from candor.errors import InvalidInput
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 14
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-3
@@ -151,9 +151,10 @@ def train(
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     classifier = Classifier(model, model_cfg, mean, std, Calibration(), sample_fps=0.0, device=device)
 
-    # 3. Loop.
+    # 3. Loop; the weights of the best validation epoch are kept (early stopping on held-out identities).
     step = 0
     history: list[dict[str, float]] = []
+    best_auc, best_state, best_epoch = -1.0, None, 0
     for epoch in range(cfg.epochs):
         model.train()
         order = torch.randperm(len(targets), generator=rng)
@@ -172,8 +173,15 @@ def train(
         model.eval()
         val_auc = roc_auc(val_set.labels, clip_logits(classifier, val_set))
         history.append({"epoch": epoch + 1, "loss": total / len(order), "val_auc": val_auc})
+        if val_auc > best_auc:
+            best_auc, best_epoch = val_auc, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch:
             on_epoch(epoch + 1, history[-1])
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
 
     # 4. Calibration on the held-out validation identities (video level).
     val_logits = clip_logits(classifier, val_set)
@@ -182,6 +190,7 @@ def train(
     flagged = probs >= classifier.calibration.threshold
     classifier.sample_fps = _sample_fps(data_dir)
     classifier.metrics = _metrics(cfg, model_cfg, train_set, val_set, val_logits, flagged, history, started, device)
+    classifier.metrics["best_epoch"] = best_epoch
 
     # 5. Checkpoint.
     save_checkpoint(out_path, classifier, step=step)

@@ -1,0 +1,85 @@
+"""Shared detector fixtures: a real Candor output (released: watermarked and signed), a stripped
+re-encode of it, and a filmed still of a held-out face, all about 2 s at 25 fps."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from candor.config import Settings
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("detector-data"), environment="development")
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    from candor.detector.model import load_classifier
+
+    return load_classifier()
+
+
+@pytest.fixture(scope="session")
+def astronaut_frames() -> list[np.ndarray]:
+    """50 Candor frames of the astronaut with a scripted performance (speech, blink, head motion)."""
+    from skimage.data import astronaut
+
+    from candor.generator.animator import Animator, relative_to_source
+    from candor.generator.face import analyze_image
+    from candor.generator.performance import scripted_offsets
+
+    source = analyze_image(astronaut())
+    animator = Animator(source)
+    motion = relative_to_source(source, scripted_offsets(seconds=2.0, fps=25, seed=7))
+    return [animator.frame(v) for v in motion]
+
+
+@pytest.fixture(scope="session")
+def released(settings: Settings, astronaut_frames, tmp_path_factory: pytest.TempPathFactory):
+    """A Candor output as the service releases it: watermarked, C2PA-signed, recorded."""
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from candor.release import release_frames
+
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut()).save(buffer, format="PNG")
+    out = tmp_path_factory.mktemp("released") / "candor.mp4"
+    result = release_frames(
+        astronaut_frames,
+        out_path=out,
+        fps=25,
+        settings=settings,
+        generation_id="gen_detectortest",
+        partner_pseudonym="pp_detector",
+        consent_id="cns_detectortest",
+        portrait=buffer.getvalue(),
+    )
+    return result
+
+
+@pytest.fixture(scope="session")
+def stripped(released, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release decoded and re-encoded at CRF 28 into a new file: credentials and metadata gone."""
+    from candor.detector.dataset import encode
+    from candor.generator.video import read_frames
+
+    frames = list(read_frames(released.output_path))
+    return encode(frames, tmp_path_factory.mktemp("stripped") / "reupload.mp4", fps=25, crf=28)
+
+
+@pytest.fixture(scope="session")
+def real_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Grace Hopper (a held-out test identity) filmed by the simulated handheld camera, CRF 23."""
+    from candor.detector.dataset import Identity, augment, camera_frames, encode, load_identity_image
+    from candor.generator.face import analyze_image
+
+    still = analyze_image(load_identity_image(Identity("grace_hopper", "grace_hopper", "test", "photo"))).image
+    rng = np.random.default_rng(3)
+    frames = augment(camera_frames(still, rng, 2.0, 25), rng, handheld_p=1.0)
+    return encode(frames, tmp_path_factory.mktemp("real") / "hopper.mp4", fps=25, crf=23)

@@ -1,0 +1,94 @@
+"""detect_video: proof through credentials, through the watermark after stripping, the classifier on
+stripped outputs and real footage, and clear answers for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from candor.detector.verdict import Verdict, detect_video
+from candor.errors import InvalidVideo, PayloadTooLarge
+
+
+def test_released_output_is_proven_with_its_generation(released, settings, classifier):
+    report = detect_video(released.output_path, settings=settings, classifier=classifier)
+    assert report.verdict is Verdict.CANDOR_PROVEN
+    assert report.label == "Candor-generated (proven)"
+    assert report.generation["generation_id"] == "gen_detectortest"
+    assert report.generation["partner_pseudonym"] == "pp_detector"
+    assert report.generation["consent_id"] == "cns_detectortest"
+    assert report.generation["signed_at"]
+    first = report.evidence[0]
+    assert (first.kind, first.strength) == ("credentials", "proof")
+    assert first.details["ai_generated"] is True
+    data = report.to_dict()
+    assert data["exit_code"] == 3 and data["verdict"] == "candor_proven"
+
+
+def test_stripped_reencode_is_still_proven_through_the_watermark(stripped, settings, classifier):
+    report = detect_video(stripped, settings=settings, classifier=classifier)
+    assert report.credentials["state"] == "Absent"
+    assert report.verdict is Verdict.CANDOR_PROVEN
+    assert report.generation["generation_id"] == "gen_detectortest"
+    assert report.evidence[0].kind == "watermark" and report.evidence[0].strength == "proof"
+
+
+def test_classifier_alone_flags_the_stripped_output(stripped, real_clip, settings, classifier):
+    from candor.detector.features import extract_video
+
+    fake = classifier.video_probability(classifier.sample_logits(extract_video(stripped)))
+    real = classifier.video_probability(classifier.sample_logits(extract_video(real_clip)))
+    assert fake >= classifier.calibration.threshold > real
+
+
+def test_real_clip_is_not_flagged(real_clip, settings, classifier):
+    report = detect_video(real_clip, settings=settings, classifier=classifier)
+    assert report.verdict is Verdict.NO_EVIDENCE, report.reason
+    assert report.exit_code == 0
+    c = report.classifier
+    assert c.samples >= 6 and c.face_track["coverage"] > 0.9
+    assert [p["second"] for p in c.timeline] == [0.0, 1.0]
+    assert all(0.0 <= p["probability"] <= 1.0 for p in c.timeline)
+
+
+def test_not_a_video_cannot_be_analysed(tmp_path, settings, classifier):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video")
+    report = detect_video(path, settings=settings, classifier=classifier)
+    assert report.verdict is Verdict.CANNOT_ANALYSE and report.unreadable
+    assert "not a readable video" in report.reason
+    assert report.to_dict()["exit_code"] == 4
+
+
+def test_zero_frame_video_cannot_be_analysed(tmp_path, settings, classifier):
+    import av
+
+    path = tmp_path / "empty.mp4"
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+        container.mux(stream.encode(None))  # a header and no frame at all
+    assert path.stat().st_size > 0
+    report = detect_video(path, settings=settings, classifier=classifier)
+    assert report.verdict is Verdict.CANNOT_ANALYSE and report.unreadable
+    assert "no video stream" in report.reason or "no decodable frames" in report.reason
+
+
+def test_video_without_a_face_cannot_be_analysed(tmp_path, settings, classifier):
+    from skimage.data import coffee
+
+    from candor.detector.dataset import encode
+
+    cup = np.ascontiguousarray(coffee()[:400, :600])
+    path = encode([cup] * 20, tmp_path / "coffee.mp4", fps=25, crf=23)
+    report = detect_video(path, settings=settings, classifier=classifier)
+    assert report.verdict is Verdict.CANNOT_ANALYSE and not report.unreadable
+    assert "no face" in report.reason
+
+
+def test_missing_and_oversized_files_are_errors(tmp_path, released, settings, classifier):
+    with pytest.raises(InvalidVideo, match="no such file"):
+        detect_video(tmp_path / "absent.mp4", settings=settings, classifier=classifier)
+    with pytest.raises(PayloadTooLarge, match="limit"):
+        detect_video(released.output_path, settings=settings, classifier=classifier, max_bytes=1000)
