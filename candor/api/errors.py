@@ -8,6 +8,8 @@ and true bugs are mapped here too, so a client only ever sees one error shape.
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -95,13 +97,25 @@ def _headers_for(exc: CandorError) -> dict[str, str] | None:
     return None
 
 
+def _without_server_paths(detail: str, request: Request) -> str:
+    """Decoder messages can quote the server-side temp path of an upload; clients never see it."""
+    roots = [tempfile.gettempdir()]
+    settings = getattr(request.app.state, "settings", None)
+    if settings is not None:
+        roots.insert(0, str(settings.data_dir))  # the longer, more specific prefix first
+    for root in roots:
+        # Only where a path starts (not inside another path), so ".../files/tmp/x" stays intact.
+        detail = re.sub(rf"(?<![\w/.-]){re.escape(root.rstrip('/'))}/", "", detail)
+    return detail
+
+
 async def _candor_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, CandorError)
     return problem(
         request,
         status=exc.status,
         title=exc.title,
-        detail=exc.detail,
+        detail=_without_server_paths(exc.detail, request),
         type_uri=problem_type(exc.type_slug),
         headers=_headers_for(exc),
         # A policy denial names the rule that denied it (issue 5: "a 403 naming the rule id").

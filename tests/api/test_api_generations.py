@@ -194,6 +194,7 @@ def test_bad_audio_is_a_clear_4xx(client, caller, payload, media_type, status, s
     response = client.post("/v1/assets/audio", headers=caller.headers, files={"audio": ("x.wav", payload, media_type)})
     assert response.status_code == status, response.text
     assert response.json()["type"].endswith(slug)
+    assert str(client.app.state.settings.data_dir) not in response.text  # no server paths
 
 
 def test_octet_stream_audio_is_sniffed(client, caller, speech_wav):
