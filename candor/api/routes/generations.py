@@ -15,7 +15,7 @@ from candor.api.schemas.common import GenerationId, Limit, PageInfo
 from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
 from candor.store import services
-from candor.store.services import GenerationRequest
+from candor.store.services import GenerationOutcome
 
 router = APIRouter(prefix="/generations", tags=["generations"])
 _AUTH_ERRORS = (401, 403, 429)
@@ -56,31 +56,17 @@ async def create_generation(
     if audio is not None:
         audio_asset_id = (await store_audio(session, state, partner, audio)).id
 
-    def write() -> tuple[object, bool]:
-        request = GenerationRequest(
-            consent_id=data.consent_id,
-            portrait_id=data.portrait_id,
-            audio_asset_id=audio_asset_id,
-            controls={
-                "gaze_yaw": data.gaze_yaw,
-                "gaze_pitch": data.gaze_pitch,
-                "distance": data.distance,
-                "emotion": data.emotion,
-                "intensity": data.intensity,
-            },
-            seed=data.seed,
-            fps=data.fps,
-            use=data.use,
-            idempotency_key=idempotency_key,
-            webhook_url=str(data.webhook_url) if data.webhook_url else None,
-        )
+    request = data.to_request(audio_asset_id=audio_asset_id, idempotency_key=idempotency_key)
+
+    def write() -> GenerationOutcome:
         outcome = services.create_generation(
             session=session, log=state.ledger, partner=partner, request=request, policy=state.policy
         )
         session.commit()
-        return outcome.generation, outcome.replayed
+        return outcome
 
-    generation, replayed = await run_in_threadpool(write)
+    outcome = await run_in_threadpool(write)
+    generation, replayed = outcome.generation, outcome.replayed
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

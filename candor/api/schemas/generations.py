@@ -12,6 +12,7 @@ from candor.generator.controls import EMOTIONS
 
 if TYPE_CHECKING:
     from candor.store.models import Generation
+    from candor.store.services import GenerationRequest
 
 Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]
 
@@ -39,6 +40,28 @@ class GenerationCreate(BaseModel):
     webhook_url: AnyHttpUrl | None = Field(
         None, description="POSTed a signed JSON event (HMAC-SHA256) when the job finishes"
     )
+
+    def to_request(self, *, audio_asset_id: str, idempotency_key: str | None) -> GenerationRequest:
+        """The store's request; width and height are the product's fixed 512x512."""
+        from candor.store.services import GenerationRequest
+
+        return GenerationRequest(
+            consent_id=self.consent_id,
+            portrait_id=self.portrait_id,
+            audio_asset_id=audio_asset_id,
+            controls={
+                "gaze_yaw": self.gaze_yaw,
+                "gaze_pitch": self.gaze_pitch,
+                "distance": self.distance,
+                "emotion": self.emotion,
+                "intensity": self.intensity,
+            },
+            seed=self.seed,
+            fps=self.fps,
+            use=self.use,
+            idempotency_key=idempotency_key,
+            webhook_url=str(self.webhook_url) if self.webhook_url else None,
+        )
 
 
 class ControlsPublic(BaseModel):
