@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from candor.errors import CandorError, Forbidden, InvalidInput, Unauthorized
+from candor.errors import CandorError, InvalidInput, Unauthorized
 
 log = logging.getLogger("candor.api")
 
@@ -29,11 +29,6 @@ PROBLEM_BASE_URI = "https://candor.dev/problems/"
 
 
 # --- errors that only exist at the HTTP edge (the domain ones live in candor.errors) -----------
-
-
-class ScopeMissing(Forbidden):
-    type_slug = "scope-missing"
-    title = "API key lacks the required scope"
 
 
 class RateLimited(CandorError):
