@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ OPEN_EYE_RATIO = 0.30
 EYEBALL_RADIUS = 0.40
 
 _local = threading.local()
+# What Pillow raises on damaged files, depending on the codec and where the damage is (a
+# malformed EXIF block surfaces as AttributeError/TypeError in exif_transpose).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, AttributeError, TypeError, IndexError, struct.error)
 
 
 def _solutions():
@@ -83,6 +87,8 @@ def load_image(source: str | Path | bytes | np.ndarray, max_megapixels: float = 
             img = Image.open(io.BytesIO(source))
         except UnidentifiedImageError:
             raise InvalidImage(f"{name} is not an image (unrecognized format)") from None
+        except _DECODE_ERRORS as exc:
+            raise InvalidImage(f"{name} is truncated or corrupt ({exc})") from None
         width, height = img.size
         if width * height > max_megapixels * 1e6:
             raise ImageTooLarge(
@@ -90,9 +96,9 @@ def load_image(source: str | Path | bytes | np.ndarray, max_megapixels: float = 
             )
         try:
             img.load()
-        except (OSError, SyntaxError) as exc:
+            img = ImageOps.exif_transpose(img).convert("RGB")
+        except _DECODE_ERRORS as exc:
             raise InvalidImage(f"{name} is truncated or corrupt ({exc})") from None
-        img = ImageOps.exif_transpose(img).convert("RGB")
     finally:
         Image.MAX_IMAGE_PIXELS = previous
     if min(img.size) < 32:

@@ -1,3 +1,4 @@
+import contextlib
 import io
 import struct
 import zlib
@@ -133,3 +134,20 @@ def test_image_without_a_face():
 
     with pytest.raises(NoFaceFound, match="no face"):
         analyze_image(skimage.data.coffee())
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_damaged_files_always_get_a_clear_error(astronaut, fmt):
+    import random
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut[:128, :128]).save(buf, format=fmt)
+    clean = buf.getvalue()
+    rng = random.Random(fmt)
+    for _ in range(300):
+        damaged = bytearray(clean)
+        for _ in range(rng.randint(1, 6)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        # Every failure is the domain error, never a raw Pillow exception.
+        with contextlib.suppress(InvalidImage):
+            load_image(bytes(damaged))
