@@ -86,10 +86,21 @@ def train(
     out: Path = typer.Option(Path("candor/detector/checkpoints/detector.pt"), "--out", help="Checkpoint to write."),
     epochs: int = typer.Option(8, min=1),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    calibrate_only: bool = typer.Option(False, "--calibrate-only", help="Only refit OUT's calibration on DATA/val."),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
-    from candor.detector.train import TrainConfig
+    from candor.detector.train import TrainConfig, recalibrate
     from candor.detector.train import train as run
+
+    if calibrate_only:
+        classifier = recalibrate(data, out)
+        m = classifier.metrics
+        console.print(
+            f"recalibrated {out} on {m['val_clips']} validation clips: "
+            f"threshold {classifier.calibration.threshold:.3f}, "
+            f"TPR {m['val_tpr_at_threshold']:.3f} / FPR {m['val_fpr_at_threshold']:.3f}"
+        )
+        return
 
     with progress_bar("training", epochs) as advance:
 

@@ -52,6 +52,9 @@ class DatasetConfig:
     fps: int = 25
     lfw_faces: int = 100  # the first 100 images of skimage.data.lfw_subset() are faces
     clips_per_identity: int = 2  # per label, for train/val identities
+    # extra real-only clips per validation identity: the verdict threshold is set on the validation
+    # real clips' scores, and a 1 % false-positive target needs ~100 of them, not ~20
+    calibration_real_clips: int = 10
     sample_fps: float = DEFAULT_SAMPLE_FPS
     val_fraction: float = 0.15
     test_fraction: float = 0.25
@@ -250,9 +253,50 @@ def _build_identity(identity: Identity, cfg: DatasetConfig, out_dir: Path) -> di
                     meta = {"crf": crf, "size": frames[0].shape[0], "source": identity.source}
                     save_features(features, path, label=LABELS[label], identity=identity.group, meta=meta)
                     written.append(str(path.relative_to(out_dir)))
+            if identity.split == "val":
+                written += _calibration_reals(identity, source.image, rng, cfg, out_dir, tmp_dir)
         else:
             written += _build_test_videos(identity, animator, source.image, rng, cfg, out_dir)
     return {"identity": identity.name, "split": identity.split, "written": written}
+
+
+def _calibration_reals(identity: Identity, still: np.ndarray, rng, cfg: DatasetConfig, out_dir: Path, tmp_dir: Path):
+    """Real-only validation clips (``<name>_cal<k>.npz``) for setting the verdict threshold."""
+    written = []
+    for k in range(cfg.calibration_real_clips):
+        frames = augment(camera_frames(still, rng, cfg.seconds, cfg.fps), rng, handheld_p=0.7)
+        crf = int(rng.integers(18, 36))
+        features = extract_video(
+            encode(frames, tmp_dir / f"cal{k}.mp4", fps=cfg.fps, crf=crf), sample_fps=cfg.sample_fps
+        )
+        if features.n == 0:
+            continue
+        path = out_dir / "val" / "real" / f"{identity.name}_cal{k}.npz"
+        meta = {"crf": crf, "size": frames[0].shape[0], "source": identity.source, "calibration": True}
+        save_features(features, path, label=0, identity=identity.group, meta=meta)
+        written.append(str(path.relative_to(out_dir)))
+    return written
+
+
+def build_calibration_reals(out_dir: str | Path, cfg: DatasetConfig | None = None, *, workers: int = 1) -> list[str]:
+    """Add the real-only calibration clips to an existing dataset's validation identities."""
+    cfg = cfg or DatasetConfig()
+    chosen = [i for i in identities(cfg) if i.split == "val"]
+    with ProcessPoolExecutor(max_workers=max(workers, 1)) as pool:
+        results = pool.map(_calibration_job, chosen, [cfg] * len(chosen), [Path(out_dir)] * len(chosen))
+        return [p for written in results for p in written]
+
+
+def _calibration_job(identity: Identity, cfg: DatasetConfig, out_dir: Path) -> list[str]:
+    from candor.generator.face import analyze_image
+
+    try:
+        still = analyze_image(load_identity_image(identity)).image
+    except CandorError:
+        return []
+    seed = _SEED_BASE["val"] + 50_000 + int(hashlib.sha256(identity.name.encode()).hexdigest()[:6], 16)
+    with tempfile.TemporaryDirectory(prefix="candor-cal-") as tmp:
+        return _calibration_reals(identity, still, np.random.default_rng(seed), cfg, out_dir, Path(tmp))
 
 
 def _build_test_videos(identity, animator, still, rng, cfg: DatasetConfig, out_dir: Path) -> list[str]:

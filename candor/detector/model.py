@@ -145,6 +145,7 @@ def save_checkpoint(path: str | Path, classifier: Classifier, *, step: int) -> P
     os.close(fd)
     try:
         torch.save(blob, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the checkpoint ships inside the package
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -170,7 +171,7 @@ def load_classifier(path: str | Path | None = None, *, device: str = "cpu") -> C
         temporal_std=np.asarray(blob["temporal_std"], np.float32),
         calibration=Calibration(**blob["calibration"]),
         sample_fps=float(blob["sample_fps"]),
-        metrics=blob.get("metrics", {}),
+        metrics={"steps": int(blob.get("step", 0)), **blob.get("metrics", {})},
         path=str(path),
         device=device,
     )

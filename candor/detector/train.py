@@ -105,7 +105,8 @@ def fit_calibration(labels: np.ndarray, logits: np.ndarray, max_fpr: float) -> C
     """Platt scaling on held-out video logits, and the lowest threshold (>= 0.5) keeping FPR <= max_fpr."""
     from sklearn.linear_model import LogisticRegression
 
-    lr = LogisticRegression(C=10.0).fit(logits.reshape(-1, 1), labels)
+    # balanced: the validation split holds many more real clips (the calibration reals) than synthetic
+    lr = LogisticRegression(C=10.0, class_weight="balanced").fit(logits.reshape(-1, 1), labels)
     cal = Calibration(a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]), fitted_on=len(labels))
     probs = cal.probability(logits)
     real = np.sort(probs[labels == 0])[::-1]
@@ -227,3 +228,24 @@ def _metrics(cfg, model_cfg, train_set, val_set, val_logits, flagged, history, s
         "train_config": asdict(cfg),
         "parameters": sum(p.numel() for p in SyntheticFaceClassifier(model_cfg).parameters()),
     }
+
+
+def recalibrate(data_dir: str | Path, checkpoint: str | Path, *, max_fpr: float = 0.01) -> Classifier:
+    """Refit the calibration and threshold of ``checkpoint`` on ``data_dir``/val (weights unchanged)."""
+    from candor.detector.model import load_classifier
+
+    classifier = load_classifier(checkpoint)
+    val_set = load_split(data_dir, "val")
+    logits = clip_logits(classifier, val_set)
+    classifier.calibration = fit_calibration(val_set.labels, logits, max_fpr)
+    flagged = classifier.calibration.probability(logits) >= classifier.calibration.threshold
+    labels = val_set.labels
+    classifier.metrics.update(
+        val_clips=int(len(labels)),
+        val_real_clips=int((labels == 0).sum()),
+        val_auc=roc_auc(labels, logits),
+        val_tpr_at_threshold=float(flagged[labels == 1].mean()),
+        val_fpr_at_threshold=float(flagged[labels == 0].mean()),
+    )
+    save_checkpoint(checkpoint, classifier, step=int(classifier.metrics.get("steps", 0)))
+    return classifier

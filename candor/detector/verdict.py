@@ -306,7 +306,7 @@ def detect_video(
     if result is not None:
         strength = "statistical" if result.flagged else "none"
         finding = (
-            f"classifier: P(synthetic) = {result.probability:.3f} "
+            f"P(synthetic) = {result.probability:.3f} "
             f"({'over' if result.flagged else 'under'} the calibrated threshold {result.threshold:.3f}) "
             f"over {result.samples} face samples"
         )
