@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 
 from candor import __version__
 from candor.api.bodylimit import BodySizeLimit
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         version=__version__,
         summary="Responsible talking-face generation for vetted partners",
         description=API_DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served below from the packaged Swagger UI: no CDN, works offline
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
@@ -77,4 +78,24 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         app.include_router(router, prefix="/v1")
     state.detector_available = any(router.prefix == "/detections" for router in ROUTERS)
     install_openapi(app)
+    install_docs(app)
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the swagger-ui-bundle wheel (no CDN, so it works offline)."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
