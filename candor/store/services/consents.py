@@ -304,9 +304,15 @@ def create_audio_asset(
 
 def _measure_audio(path: Path, max_seconds: float) -> float:
     # The generator's loader decodes any container to 16 kHz mono and raises the audio errors.
+    from candor.errors import InvalidAudio
     from candor.generator.audio import SAMPLE_RATE, load_audio
 
-    samples = load_audio(path, max_seconds=max_seconds)
+    try:
+        samples = load_audio(path, max_seconds=max_seconds)
+    except InvalidAudio as exc:
+        # The message names our temporary file; the partner knows it as their upload.
+        detail = exc.detail.replace(str(path), "the uploaded audio").replace(path.name, "the uploaded audio")
+        raise type(exc)(detail) from None
     return len(samples) / SAMPLE_RATE
 
 
