@@ -1,0 +1,40 @@
+"""Features: the aligned crop puts the eyes where the template says; a still face has no motion cues;
+an animated face does; the dataset's camera augmentation keeps sizes H.264-friendly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from candor.detector.features import CROP, TEMPORAL_NAMES, align_crop, extract_frames
+
+
+def test_aligned_crop_puts_the_eyes_on_the_template(astronaut_frames):
+    from candor.generator.face import detect_landmarks
+
+    frame = astronaut_frames[0]
+    crop = align_crop(frame, detect_landmarks(frame)[0])
+    assert crop.shape == (CROP, CROP, 3) and crop.dtype == np.uint8
+    again = detect_landmarks(np.ascontiguousarray(np.kron(crop, np.ones((4, 4, 1), np.uint8))))[0] / 4
+    right = again[[33, 133], :2].mean(0)
+    left = again[[263, 362], :2].mean(0)
+    assert np.allclose(right, [33, 38], atol=4) and np.allclose(left, [63, 38], atol=4)
+
+
+def test_still_face_has_no_motion_and_animated_face_does(astronaut_frames):
+    still = extract_frames([astronaut_frames[0]] * 25, fps=25)
+    moving = extract_frames(astronaut_frames[:25], fps=25)
+    assert still.n == moving.n == 4  # 4 samples per second over 1 s (frames 0, 7, 13, 19)
+    col = {name: i for i, name in enumerate(TEMPORAL_NAMES)}
+    assert still.temporal[:, col["nonrigid_all"]].max() < 1e-3
+    assert still.temporal[:, col["diff_face"]].max() == 0.0
+    assert moving.temporal[:, col["nonrigid_mouth"]].max() > 10 * max(
+        still.temporal[:, col["nonrigid_mouth"]].max(), 1e-4
+    )
+
+
+def test_augment_yields_even_square_frames():
+    from candor.detector.dataset import augment
+
+    rng = np.random.default_rng(0)
+    frames = augment([np.full((512, 512, 3), 128, np.uint8)] * 5, rng, handheld_p=1.0)
+    assert len(frames) == 5 and frames[0].shape[0] == frames[0].shape[1] and frames[0].shape[0] % 2 == 0
