@@ -26,7 +26,11 @@ def detect(
     report: Path | None = typer.Option(None, "--report", help="Also write an HTML report here."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Classifier checkpoint (default: shipped)."),
 ) -> None:
-    """Is the face in VIDEO synthetic? Credentials, watermark and classifier evidence, strongest first."""
+    """Is the face in VIDEO synthetic? Credentials, watermark and classifier evidence, strongest first.
+
+    Exit codes: 0 no evidence of synthesis, 1 synthetic (classifier), 2 usage or input error,
+    3 Candor-generated (proven), 4 cannot analyse (unreadable, no frames, no face).
+    """
     from candor.config import get_settings
     from candor.detector.model import load_classifier
     from candor.detector.verdict import detect_video
