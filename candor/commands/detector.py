@@ -62,9 +62,10 @@ def dataset(
     clips: int = typer.Option(2, help="Clips per identity and label (train/validation)."),
     workers: int = typer.Option(2, help="Worker processes."),
     limit: int | None = typer.Option(None, help="Only the first N identities of each split (a quick build)."),
+    audio_tests: bool = typer.Option(True, help="Also make audio-driven pipeline test clips (evaluation only)."),
 ) -> None:
     """Build training features and held-out test videos (Candor renders vs filmed stills)."""
-    from candor.detector.dataset import DatasetConfig, build_dataset, import_external
+    from candor.detector.dataset import DatasetConfig, build_audio_driven_tests, build_dataset, import_external
 
     if external is not None:
         with progress_bar("importing videos", None) as advance:
@@ -80,6 +81,8 @@ def dataset(
     with progress_bar("rendering and filming identities", total) as advance:
         index = build_dataset(out, cfg, workers=workers, limit=limit, on_identity=lambda _: advance(1))
     skipped = [s for s in index["summaries"] if "skipped" in s]
+    if audio_tests and limit is None:
+        console.print(f"{len(build_audio_driven_tests(out, cfg))} audio-driven test clips")
     console.print(
         f"dataset in {out}: {len(index['summaries']) - len(skipped)} identities, {len(skipped)} without a face"
     )

@@ -38,7 +38,17 @@ from candor.errors import CandorError, InvalidInput
 LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
-TEST_VARIANTS = ("wm_crf18", "wm_crf28", "wm_crf35", "wm_resized", "nowm_crf23")
+TEST_VARIANTS = ("wm_crf18", "wm_crf28", "wm_crf35", "wm_resized", "nowm_crf23", "audio_crf23")
+# Test-only: the audio-driven pipeline (diffusion motion from espeak-ng speech), never in training.
+_SENTENCES = (
+    "The weather today is bright and calm.",
+    "Please remember to bring the documents tomorrow.",
+    "We walked along the river until sunset.",
+    "Numbers like seven and twelve are easy to say.",
+    "Could you tell me where the station is?",
+    "This report was prepared for the committee.",
+)
+_VOICES = ("en-us", "en-us+f3", "en-gb", "en-us+m3", "en-gb+f2")
 EVAL_WATERMARK_SECRET = b"candor-detector-eval-key"  # the test videos' own key, not the service's
 # Disjoint motion-seed ranges per split (no test performance is a training performance).
 _SEED_BASE = {"train": 0, "val": 100_000, "test": 200_000}
@@ -400,3 +410,34 @@ def import_external(
             if on_video:
                 on_video(str(video))
     return counts
+
+
+def build_audio_driven_tests(out_dir: str | Path, cfg: DatasetConfig | None = None) -> list[str]:
+    """Add ``test/fake/<identity>_audio_crf23.mp4``: the audio-driven pipeline (packaged motion
+    checkpoint, espeak-ng speech, no watermark) on every test identity, for evaluation only; they are
+    scored against the real test clips of the ``nowm_crf23`` variant (the same encode)."""
+    import shutil
+    import subprocess
+
+    from candor.generator.face import analyze_image
+    from candor.generator.pipeline import TalkingFacePipeline
+
+    if shutil.which("espeak-ng") is None:
+        raise InvalidInput("espeak-ng is needed for the audio-driven test clips (the Makefile installs it)")
+    cfg = cfg or DatasetConfig()
+    written = []
+    with tempfile.TemporaryDirectory(prefix="candor-audio-") as tmp:
+        for k, identity in enumerate(i for i in identities(cfg) if i.split == "test"):
+            try:
+                source = analyze_image(load_identity_image(identity))
+            except CandorError:
+                continue
+            wav = Path(tmp) / f"{identity.name}.wav"
+            text, voice = _SENTENCES[k % len(_SENTENCES)], _VOICES[k % len(_VOICES)]
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True, capture_output=True)
+            pipeline = TalkingFacePipeline.for_portrait(source)
+            frames = list(pipeline.frames(wav, seed=_SEED_BASE["test"] + k))
+            path = Path(out_dir) / "test" / "fake" / f"{identity.name}_audio_crf23.mp4"
+            encode(frames, path, fps=cfg.fps, crf=23)
+            written.append(str(path))
+    return written
