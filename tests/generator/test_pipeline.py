@@ -154,6 +154,12 @@ def test_pipeline_makes_frames_with_a_moving_mouth(pipeline, speech):
     assert mouth.std(axis=0).mean() > 3.0  # the mouth region changes as it speaks
 
 
+def test_pipeline_streams_frames(pipeline, speech):
+    frames = list(pipeline.stream(iter_chunks(speech[:SAMPLE_RATE], 0.04), SAMPLE_RATE, Controls(), seed=0))
+    assert len(frames) == 25
+    assert all(f.shape == (512, 512, 3) and f.dtype == np.uint8 for f in frames)
+
+
 def test_pipeline_adds_the_portraits_rest_pose(pipeline):
     from candor.generator.pipeline import to_absolute
 
