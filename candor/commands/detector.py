@@ -63,9 +63,18 @@ def dataset(
     workers: int = typer.Option(2, help="Worker processes."),
     limit: int | None = typer.Option(None, help="Only the first N identities of each split (a quick build)."),
     audio_tests: bool = typer.Option(True, help="Also make audio-driven pipeline test clips (evaluation only)."),
+    audio_training: bool = typer.Option(
+        False, help="Also add one audio-driven synthetic clip per train/validation identity (see the model card)."
+    ),
 ) -> None:
     """Build training features and held-out test videos (Candor renders vs filmed stills)."""
-    from candor.detector.dataset import DatasetConfig, build_audio_driven_tests, build_dataset, import_external
+    from candor.detector.dataset import (
+        DatasetConfig,
+        build_audio_driven_tests,
+        build_audio_driven_training,
+        build_dataset,
+        import_external,
+    )
 
     if external is not None:
         with progress_bar("importing videos", None) as advance:
@@ -83,6 +92,8 @@ def dataset(
     skipped = [s for s in index["summaries"] if "skipped" in s]
     if audio_tests and limit is None:
         console.print(f"{len(build_audio_driven_tests(out, cfg))} audio-driven test clips")
+    if audio_training and limit is None:
+        console.print(f"{len(build_audio_driven_training(out, cfg, workers=workers))} audio-driven training clips")
     console.print(
         f"dataset in {out}: {len(index['summaries']) - len(skipped)} identities, {len(skipped)} without a face"
     )

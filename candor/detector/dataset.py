@@ -49,6 +49,18 @@ _SENTENCES = (
     "This report was prepared for the committee.",
 )
 _VOICES = ("en-us", "en-us+f3", "en-gb", "en-us+m3", "en-gb+f2")
+# Training/validation speech: sentences disjoint from the test ones above (split by audio too).
+_TRAIN_SENTENCES = (
+    "I think the garden needs more water this week.",
+    "Our meeting moved to Thursday afternoon.",
+    "She opened the window and looked outside.",
+    "Bring a coat, it may rain later on.",
+    "The library closes early on Sundays.",
+    "He fixed the old bicycle in an hour.",
+    "Thank you for waiting, we can start now.",
+    "The music was louder than we expected.",
+)
+_TRAIN_VOICES = ("en-us+m1", "en-us+f1", "en-gb+m2", "en-us+f4")
 EVAL_WATERMARK_SECRET = b"candor-detector-eval-key"  # the test videos' own key, not the service's
 # Disjoint motion-seed ranges per split (no test performance is a training performance).
 _SEED_BASE = {"train": 0, "val": 100_000, "test": 200_000}
@@ -441,3 +453,45 @@ def build_audio_driven_tests(out_dir: str | Path, cfg: DatasetConfig | None = No
             encode(frames, path, fps=cfg.fps, crf=23)
             written.append(str(path))
     return written
+
+
+def build_audio_driven_training(
+    out_dir: str | Path, cfg: DatasetConfig | None = None, *, workers: int = 1
+) -> list[str]:
+    """Add ``<split>/fake/<identity>_audio.npz`` for train and validation identities: the audio-driven
+    pipeline on training-only sentences and voices, through the same augmentations and encodes."""
+    cfg = cfg or DatasetConfig()
+    chosen = [i for i in identities(cfg) if i.split in ("train", "val")]
+    with ProcessPoolExecutor(max_workers=max(workers, 1)) as pool:
+        results = pool.map(
+            _audio_training_job, chosen, range(len(chosen)), [cfg] * len(chosen), [Path(out_dir)] * len(chosen)
+        )
+        return [p for p in results if p]
+
+
+def _audio_training_job(identity: Identity, k: int, cfg: DatasetConfig, out_dir: Path) -> str | None:
+    import subprocess
+
+    from candor.generator.face import analyze_image
+    from candor.generator.pipeline import TalkingFacePipeline
+
+    try:
+        source = analyze_image(load_identity_image(identity))
+    except CandorError:
+        return None
+    seed = _SEED_BASE[identity.split] + 70_000 + k
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(prefix="candor-audio-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        text, voice = _TRAIN_SENTENCES[k % len(_TRAIN_SENTENCES)], _TRAIN_VOICES[k % len(_TRAIN_VOICES)]
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True, capture_output=True)
+        frames = list(TalkingFacePipeline.for_portrait(source).frames(wav, seed=seed))
+        frames = augment(frames[: round(cfg.seconds * cfg.fps) + 25], rng, handheld_p=0.4)
+        crf = int(rng.integers(18, 36))
+        features = extract_video(encode(frames, Path(tmp) / "a.mp4", fps=cfg.fps, crf=crf), sample_fps=cfg.sample_fps)
+    if features.n == 0:
+        return None
+    path = out_dir / identity.split / "fake" / f"{identity.name}_audio.npz"
+    meta = {"crf": crf, "size": frames[0].shape[0], "source": identity.source, "audio_driven": True}
+    save_features(features, path, label=1, identity=identity.group, meta=meta)
+    return str(path.relative_to(out_dir))
