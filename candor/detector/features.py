@@ -254,15 +254,10 @@ def _decode(path: Path, fps: float, sample_fps: float, max_seconds: float | None
     """(index, RGB frame) for the sampled frames and the frame after each; others stay undecoded to RGB."""
     import av
 
+    from candor.generator.video import open_video
+
     step = max(fps / sample_fps, 1.0)
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
-        raise InvalidVideo(f"cannot read video {path.name}: {exc}") from None
-    with container:
-        if not container.streams.video:
-            raise InvalidVideo(f"{path.name} has no video stream")
-        stream = container.streams.video[0]
+    with open_video(path) as (container, stream):
         stream.thread_type = "AUTO"
         next_sample = 0.0
         want_next = False

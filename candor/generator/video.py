@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -170,18 +172,26 @@ class VideoInfo:
     codec: str
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Frame count (decoded), fps, size and the audio stream's duration of a video file."""
+@contextmanager
+def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
+    """``with open_video(p) as (container, stream)``: the file's first video stream, or InvalidVideo
+    for a missing, unreadable or video-less file."""
     import av
 
+    name = Path(path).name
     try:
         container = av.open(str(path))
     except (av.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
-        raise InvalidVideo(f"cannot read video {Path(path).name}: {exc}") from None
+        raise InvalidVideo(f"cannot read video {name}: {exc}") from None
     with container:
         if not container.streams.video:
-            raise InvalidVideo(f"{Path(path).name} has no video stream")
-        vs = container.streams.video[0]
+            raise InvalidVideo(f"{name} has no video stream")
+        yield container, container.streams.video[0]
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Frame count (decoded), fps, size and the audio stream's duration of a video file."""
+    with open_video(path) as (container, vs):
         frames = sum(1 for _ in container.decode(vs))
         fps = float(vs.average_rate or vs.guessed_rate or 0)
         audio_duration = audio_rate = None
@@ -200,14 +210,7 @@ def read_frames(path: str | Path, *, max_frames: int | None = None) -> Iterator[
     """Yield (H, W, 3) uint8 RGB frames of a video (or an animated image) one at a time."""
     import av
 
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
-        raise InvalidVideo(f"cannot read video {Path(path).name}: {exc}") from None
-    with container:
-        if not container.streams.video:
-            raise InvalidVideo(f"{Path(path).name} has no video stream")
-        stream = container.streams.video[0]
+    with open_video(path) as (container, stream):
         stream.thread_type = "AUTO"
         n = 0
         try:
@@ -223,13 +226,6 @@ def read_frames(path: str | Path, *, max_frames: int | None = None) -> Iterator[
 
 
 def video_fps(path: str | Path) -> float:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidVideo(f"{Path(path).name} has no video stream")
-            vs = container.streams.video[0]
-            return float(vs.average_rate or vs.guessed_rate or 25)
-    except av.FFmpegError as exc:
-        raise InvalidVideo(f"cannot read video {Path(path).name}: {exc}") from None
+    """The video stream's frame rate (25 when the container does not say)."""
+    with open_video(path) as (_container, vs):
+        return float(vs.average_rate or vs.guessed_rate or 25)
