@@ -217,7 +217,9 @@ class ManifestWriter:
 
 
 def _watch_parent(parent_pid: int) -> None:
-    """Worker initializer: exit when the builder process is gone (killed), instead of lingering."""
+    """Worker initializer: exit when the builder process is gone (killed), instead of lingering;
+    espeak-ng runs inside this single-purpose worker."""
+    tts.use_in_process_engine()
 
     def watch() -> None:
         while os.getppid() == parent_pid:

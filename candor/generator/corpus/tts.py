@@ -15,8 +15,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -117,14 +120,12 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
-class Espeak:
-    """espeak-ng in this process (the library is global state: one instance per process).
+class _LibEspeak:
+    """espeak-ng loaded in this process (the library is global state: one instance per process).
 
     ``voice`` is an espeak-ng voice name with an optional variant, e.g. ``"en-us+f3"``;
     ``rate`` words/minute (80-450), ``pitch`` and ``pitch_range`` 0-100 (50 is the voice default).
     """
-
-    _instance: Espeak | None = None
 
     def __init__(self) -> None:
         self._chunks: list[np.ndarray] = []
@@ -156,12 +157,6 @@ class Espeak:
             raise TTSError("espeak-ng failed to initialise (is espeak-ng-data installed?)")
         self._lib.espeak_SetSynthCallback(self._callback)
         self._used = False
-
-    @classmethod
-    def shared(cls) -> Espeak:
-        if cls._instance is None:
-            cls._instance = cls()
-        return cls._instance
 
     def _on_audio(self, wav: ctypes.Array, n: int, events: ctypes.Array) -> int:
         if n > 0:
@@ -199,6 +194,63 @@ class Espeak:
             onsets.append((sample / self.sr - ESPEAK_EVENT_LAG_S, name or SILENCE))
         audio = _to_16k(raw, self.sr)
         return Speech(audio, segments_from_onsets(onsets, len(audio) / SAMPLE_RATE))
+
+
+_worker_engine: _LibEspeak | None = None
+_dedicated_process = False  # set in single-purpose worker processes: load espeak-ng right there
+
+
+def use_in_process_engine() -> None:
+    """Declare this process a dedicated worker (no other threads): espeak-ng runs in it directly
+    instead of in a child process (a worker process may not be able to start its own)."""
+    global _dedicated_process
+    _dedicated_process = True
+
+
+def _synth_in_worker(text: str, voice: str, rate: int, pitch: int, pitch_range: int) -> Speech:
+    global _worker_engine
+    if _worker_engine is None:
+        _worker_engine = _LibEspeak()
+    return _worker_engine.synth(text, voice, rate, pitch, pitch_range)
+
+
+class Espeak:
+    """espeak-ng with phoneme events, run in a dedicated child process.
+
+    The library is reloaded before every utterance (it carries synthesis state between
+    utterances); unloading and reloading a C library inside a busy, many-threaded process can
+    crash it, so that happens in a small single-purpose worker instead. A worker that dies is
+    replaced and the utterance retried once. ``voice``, ``rate``, ``pitch``, ``pitch_range`` as
+    in :meth:`_LibEspeak.synth`.
+    """
+
+    _instance: Espeak | None = None
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def shared(cls) -> Espeak:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> Speech:
+        if _dedicated_process:
+            return _synth_in_worker(text, voice, rate, pitch, pitch_range)
+        for _attempt in range(2):
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            try:
+                return self._pool.submit(_synth_in_worker, text, voice, rate, pitch, pitch_range).result()
+            except BrokenProcessPool:
+                self._pool = None
+        raise TTSError(f"espeak-ng crashed twice synthesising {text[:40]!r}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 # --- flite (subprocess; `-psdur` prints phone:end_time) ---------------------------------------------
