@@ -76,8 +76,10 @@ def release_video(
     portrait: tuple[bytes, str],
     controls: dict | None = None,
     checkpoint_sha256: str | None = None,
+    sheet_stride: int | None = None,
 ):
-    """Render, watermark, encode and sign through the release path; optionally a contact sheet."""
+    """Render, watermark, encode and sign through the release path; optionally a contact sheet of
+    up to 16 frames, every ``sheet_stride``-th (default: spread over the whole video)."""
     import uuid
 
     from candor.config import get_settings
@@ -85,7 +87,7 @@ def release_video(
     from candor.release import release_frames
 
     kept: list = []
-    stride = max(1, n_frames // 16)
+    stride = sheet_stride or max(1, n_frames // 16)
 
     def tap(stream):
         for i, frame in enumerate(stream):

@@ -121,41 +121,13 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
 
 def _write_video(frames, n_frames: int, out: Path, *, fps: int, audio: Path, sheet: Path | None, image: str,
                  source, controls: dict, checkpoint: Path | None) -> None:  # fmt: skip
-    """The one place `generate` writes its MP4: the release path (watermark + signed credentials)."""
-    import hashlib
-
+    """The one place `generate` writes its MP4: the release path (watermark + signed credentials),
+    with a contact sheet of every 10th frame (up to 16) when asked."""
     from candor.commands.generator import _portrait_bytes, release_video
     from candor.generator.motion_generator import DEFAULT_CHECKPOINT
+    from candor.release import file_sha256
 
-    ckpt = checkpoint or DEFAULT_CHECKPOINT
-    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
-    every_10th = _Every10th(frames, sheet)
     release_video(
-        every_10th, n_frames, out, fps=fps, audio=audio, sheet=None, portrait=_portrait_bytes(image, source),
-        controls=controls, checkpoint_sha256=digest,
+        frames, n_frames, out, fps=fps, audio=audio, sheet=sheet, portrait=_portrait_bytes(image, source),
+        controls=controls, checkpoint_sha256=file_sha256(checkpoint or DEFAULT_CHECKPOINT), sheet_stride=10,
     )  # fmt: skip
-    every_10th.close()
-
-
-class _Every10th:
-    """Passes frames through; keeps every 10th (up to 16) for a contact sheet written at close."""
-
-    def __init__(self, frames, sheet: Path | None) -> None:
-        self.frames = frames
-        self.sheet = sheet
-        self.kept: list = []
-        self.labels: list[str] = []
-
-    def __iter__(self):
-        for i, frame in enumerate(self.frames):
-            if self.sheet is not None and i % 10 == 0 and len(self.kept) < 16:
-                self.kept.append(frame)
-                self.labels.append(f"frame {i}")
-            yield frame
-
-    def close(self) -> None:
-        from candor.generator.contact import save_contact_sheet
-
-        if self.sheet is not None and self.kept:
-            save_contact_sheet(self.sheet, self.kept, self.labels)
-            console.print(f"contact sheet: {self.sheet}")
