@@ -24,6 +24,7 @@ from candor.provenance.watermark import (
     detect_video,
     embed_video,
 )
+from candor.provenance.watermark.detect import whiten
 from candor.provenance.watermark.payload import decode_payload, encode_payload, false_positive_bound
 
 KEY = WatermarkKey.from_bytes(b"test-watermark-key-0123456789abcdef")
@@ -169,6 +170,28 @@ def test_round_trip_through_delivery(delivered):
 def test_survives_crf28_reencode(delivered):
     det = detect_frames(_decode(_encode(delivered, 28)), KEY)
     assert (det.found, det.serial) == (True, SERIAL)
+
+
+def test_survives_crf32_reencode_and_the_combined_attack(delivered):
+    det = detect_frames(_decode(_encode(delivered, 32)), KEY)
+    assert (det.found, det.serial) == (True, SERIAL)
+    # CRF 28 at 384x384, then a 5% centre crop
+    small = _decode(_encode([cv2.resize(f, (384, 384), interpolation=cv2.INTER_AREA) for f in delivered], 28))
+    det = detect_frames([f[9:374, 9:374] for f in small], KEY)
+    assert (det.found, det.serial) == (True, SERIAL)
+    assert det.scale is not None and abs(det.scale[0] - 0.75) < 0.01
+
+
+def test_whitening_is_blind_to_level_and_flat_areas():
+    flat = np.full((256, 256), 90.0, np.float32)
+    assert np.abs(whiten(flat)).max() < 1e-4  # no texture, nothing to weigh
+    rng = np.random.default_rng(0)
+    tex = rng.normal(0, 1, (256, 256)).astype(np.float32)
+    tex[:, 128:] *= 30  # a strongly textured half must not outweigh the faint half
+    w = whiten(tex + 100)
+    np.testing.assert_allclose(w, whiten(tex), atol=1e-3)  # a brightness offset changes nothing
+    left, right = np.abs(w[:, 16:112]).mean(), np.abs(w[:, 144:240]).mean()
+    assert left > right  # inverse-power weighting: the 30x stronger half does not dominate the sum
 
 
 def test_survives_downscale_to_256_and_back(delivered):
