@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= out/demo.mp4
 
 # Debian packages: TTS engines with phoneme timings (corpus), OpenGL/GLib for OpenCV-contrib,
-# ffmpeg for ad-hoc inspection. Installed only when missing and only where apt is usable.
-APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg
+# ffmpeg for ad-hoc inspection, sox (tests resample and synthesise audio with an independent tool).
+# Installed only when missing and only where apt is usable.
+APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg sox
 
 .PHONY: demo test lint system-deps install clean bench
 
