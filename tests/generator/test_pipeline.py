@@ -73,19 +73,27 @@ def test_windows_join_without_jumps(generator, long_speech):
 @pytest.mark.slow
 def test_long_clip_does_not_drift(generator, long_speech):
     clip = np.tile(long_speech, 5)[: 60 * SAMPLE_RATE]  # 60 s
-    values = generator.generate(clip, seed=2).values
-    first, last = values[:250], values[-250:]  # the first and the last 10 s
+    feats = generator.features(clip)
+    # Three seeds pooled: the head wanders slowly, so one clip's 10 s spread is a noisy estimate
+    # (measured over 12 seeds: single-clip last/first ratios 0.51-2.15 for a model without drift,
+    # three-clip pooled ratios 0.69-1.40), while a real drift shifts every clip the same way.
+    runs = [generator.generate(feats, seed=seed).values for seed in (2, 3, 4)]
+    first = np.stack([v[:250] for v in runs])  # (seeds, the first 10 s, D)
+    last = np.stack([v[-250:] for v in runs])  # the last 10 s
     for name in ("yaw", "pitch", "roll"):
         i = M.index(name)
+        spread = np.mean([v[:, i].std() for v in runs])
         # The head wanders like the corpus's does, but stays around the rest pose...
-        assert abs(last[:, i].mean() - first[:, i].mean()) < 2 * values[:, i].std() + 1.0, name
+        for f, la in zip(first, last, strict=True):
+            assert abs(la[:, i].mean() - f[:, i].mean()) < 2 * spread + 1.0, name
         # ...and moves just as much (range and per-frame change) at the end as at the start.
-        assert 0.5 < (last[:, i].std() + 0.1) / (first[:, i].std() + 0.1) < 2.0, name
-        change = [np.abs(np.diff(part[:, i])).mean() + 0.01 for part in (first, last)]
+        std_first, std_last = first[..., i].std(axis=1).mean(), last[..., i].std(axis=1).mean()
+        assert 0.5 < (std_last + 0.1) / (std_first + 0.1) < 2.0, name
+        change = [np.abs(np.diff(part[..., i], axis=1)).mean() + 0.01 for part in (first, last)]
         assert 0.5 < change[1] / change[0] < 2.0, name
     jaw = M.index("jawOpen")
-    assert 0.7 < last[:, jaw].mean() / first[:, jaw].mean() < 1.4
-    assert 0.7 < last[:, jaw].std() / first[:, jaw].std() < 1.4
+    assert 0.7 < last[..., jaw].mean() / first[..., jaw].mean() < 1.4
+    assert 0.7 < last[..., jaw].std() / first[..., jaw].std() < 1.4
 
 
 def test_silence_gives_a_closed_mouth_and_idle_motion(generator, speech):
