@@ -31,6 +31,8 @@ def train_motion(
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per step (per process)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     threads: int = typer.Option(1, "--threads", help="CPU threads (one is fastest on a busy machine)."),
+    augment: float = typer.Option(0.5, "--augment", help="Share of windows with perturbed audio features (0-1)."),
+    mouth_weight: float = typer.Option(2.0, "--mouth-weight", help="Loss weight of the lip-sync fields."),
 ) -> None:
     """Train the motion diffusion transformer (CUDA if available; `torchrun` for several GPUs)."""
     from candor.commands._common import progress_bar
@@ -46,6 +48,8 @@ def train_motion(
         batch_size=batch_size,
         resume=resume,
         threads=threads,
+        augment=augment,
+        mouth_weight=mouth_weight,
     )
     done = {"step": 0}
 
