@@ -7,8 +7,8 @@ Prints, for generated motion next to the corpus's own labels on the same utteran
 - control effectiveness: requested vs produced gaze, distance (scale) and emotion expression.
 
 Usage: python benchmarks/motion_quality.py [--corpus DIR] [--checkpoint PT] [--max-utts N]
-Without --corpus, a small corpus is synthesized first (seed 2; the shipped model was trained on seed 1's
-train split, and only the val split's held-out voices are scored).
+Without --corpus, a small corpus is synthesized first (seed 2; the shipped model was trained on seed 3's
+train split; the split is by voice and engine, so only voices never trained on are scored).
 """
 
 from __future__ import annotations
