@@ -222,9 +222,9 @@ class MotionGenerator:
             if settings.cfg_control != 1.0:
                 x0 = out[1] + settings.cfg_control * (out[0] - out[1])
                 if settings.cfg_audio != 1.0:
-                    x0 = x0 + (settings.cfg_audio - 1.0) * (out[1] - out[2])
+                    x0 = x0 + (settings.cfg_audio - 1.0) * smooth_guidance(out[1] - out[2])
             elif settings.cfg_audio != 1.0:
-                x0 = out[1] + settings.cfg_audio * (out[0] - out[1])
+                x0 = out[0] + (settings.cfg_audio - 1.0) * smooth_guidance(out[0] - out[1])
             x = self.scheduler.step(x0[None], int(t), x)
         return x[0].cpu().numpy()
 
@@ -270,6 +270,30 @@ class _StreamState:
         self.prev_motion = np.concatenate([self.prev_motion, self.gen.normalize(out)])[-K:]
         self.prev_audio = np.concatenate([self.prev_audio, feats[:n]])[-K:]
         return out
+
+
+# Audio guidance amplifies the difference between the audio-conditioned and unconditioned
+# predictions; for head pose and gaze that difference carries frame-to-frame noise as well as the
+# nods, and amplifying the noise made the head tremble (pose jitter 5x the corpus's at cfg 2.5).
+# Smoothing the guidance direction of those fields over a Gaussian of 2 frames keeps the nods and
+# halves the jitter (held-out set: jitter 0.45 -> 0.22 deg, delta-P 0.43 -> 0.27 deg, corpus 0.08 /
+# 0.18; head range 5.1 -> 4.4 deg; lip sync unchanged, the mouth fields are left alone).
+GUIDANCE_SMOOTH_SIGMA = 2.0  # frames
+
+
+def smooth_guidance(delta: torch.Tensor) -> torch.Tensor:
+    """(L, D) guidance direction -> the same with the head pose and gaze fields low-passed in time."""
+    if GUIDANCE_SMOOTH_SIGMA <= 0:
+        return delta
+    r = max(1, int(3 * GUIDANCE_SMOOTH_SIGMA))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=delta.dtype) / GUIDANCE_SMOOTH_SIGMA) ** 2)
+    k = (k / k.sum()).to(delta.device)
+    cols = list(range(POSE_SLICE.start, POSE_SLICE.stop)) + list(range(GAZE_SLICE.start, GAZE_SLICE.stop))
+    x = delta[:, cols].T[:, None]  # (fields, 1, L)
+    x = torch.nn.functional.pad(x, (r, r), mode="replicate")
+    out = delta.clone()
+    out[:, cols] = torch.nn.functional.conv1d(x, k[None, None]).squeeze(1).T
+    return out
 
 
 def ease_join(last: np.ndarray, window: np.ndarray) -> np.ndarray:

@@ -4,13 +4,14 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from candor.errors import AudioTooLong, InvalidAudio
 from candor.generator import motion as M
 from candor.generator.audio import SAMPLE_RATE, iter_chunks, load_audio
 from candor.generator.controls import Controls
-from candor.generator.motion_generator import DEFAULT_CHECKPOINT, MotionGenerator
+from candor.generator.motion_generator import DEFAULT_CHECKPOINT, MotionGenerator, smooth_guidance
 
 JAW = M.index("jawOpen")
 
@@ -232,3 +233,18 @@ def test_generate_cli_writes_a_talking_video(tmp_path, speech_wav):
     assert abs(info.frames - np.ceil(seconds * 25)) <= 1
     assert info.audio_duration is not None and abs(info.audio_duration - seconds) < 0.1
     assert sheet.stat().st_size > 10_000
+
+
+def test_guidance_is_smoothed_in_time_for_head_and_gaze_only():
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(50, M.DIM, generator=g) + 3.0
+    out = smooth_guidance(delta)
+    pose_gaze = [M.index(n) for n in ("yaw", "pitch", "roll", "tx", "ty", "scale", "gazeYaw", "gazePitch")]
+    face = [i for i in range(M.DIM) if i not in pose_gaze]
+    torch.testing.assert_close(out[:, face], delta[:, face])  # mouth, lids, brows: as the model said
+
+    def rough(x: torch.Tensor) -> float:
+        return x.diff(n=2, dim=0).abs().mean().item()
+
+    assert rough(out[:, pose_gaze]) < 0.3 * rough(delta[:, pose_gaze])
+    assert abs(out[:, pose_gaze].mean().item() - delta[:, pose_gaze].mean().item()) < 0.1  # level kept
