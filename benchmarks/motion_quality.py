@@ -3,10 +3,11 @@
 Prints, for generated motion next to the corpus's own labels on the same utterances:
 - lip sync: Pearson correlation of generated jawOpen with the ground-truth viseme mouth-opening
   curve (goal >= 0.8), and the audio-visual offset at peak cross-correlation (goal |lag| <= 1 frame);
+  the same correlation through the streaming path, next to offline;
 - liveliness: blink rate, head-pose range and mean per-frame change (VASA-1's delta-P), jitter;
 - control effectiveness: requested vs produced gaze, distance (scale) and emotion expression.
 
-Usage: python benchmarks/motion_quality.py [--corpus DIR] [--checkpoint PT] [--max-utts N]
+Usage: python benchmarks/motion_quality.py [--corpus DIR] [--checkpoint PT] [--max-utts N] [--stream-window N]
 Without --corpus, a small corpus is synthesized first (seed 2; the shipped model was trained on seed 3's
 train split; the split is by voice and engine, so only voices never trained on are scored).
 """
@@ -113,6 +114,38 @@ def lip_sync(gen: MotionGenerator, corpus: Path, rows: list[dict], seed: int) ->
     }
 
 
+def streaming_sync(
+    gen: MotionGenerator, corpus: Path, rows: list[dict], seed: int, min_window: int = 8, chunk_s: float = 0.04
+) -> dict:
+    """jawOpen r of the streaming path (40 ms audio chunks, running feature statistics) vs offline,
+    over whole clips and after the first second, on the same utterances."""
+    from candor.generator.audio import SAMPLE_RATE, iter_chunks
+
+    out: dict[str, list[float]] = {"offline": [], "stream": [], "offline_after_1s": [], "stream_after_1s": []}
+    for i, row in enumerate(rows):
+        with np.load(corpus / row["file"]) as z:
+            audio = z["audio"].astype(np.float32) / 32768.0
+            mouth = z["mouth_open"].astype(np.float32)
+        if len(audio) < 3 * SAMPLE_RATE:
+            continue
+        controls = Controls(row["gaze_yaw"], row["gaze_pitch"], row["distance"], row["emotion"], row["intensity"])
+        offline = gen.generate(audio, controls, seed=seed + i).values[:, M.index("jawOpen")]
+        stream = np.array(
+            [
+                f[M.index("jawOpen")]
+                for f in gen.stream(
+                    iter_chunks(audio, chunk_s), controls=controls, seed=seed + i, min_window=min_window
+                )
+            ]
+        )
+        n = min(len(offline), len(stream), len(mouth))
+        skip = int(gen.fps)
+        for name, jaw in (("offline", offline), ("stream", stream)):
+            out[name].append(float(np.corrcoef(jaw[:n], mouth[:n])[0, 1]))
+            out[f"{name}_after_1s"].append(float(np.corrcoef(jaw[skip:n], mouth[skip:n])[0, 1]))
+    return {k: float(np.mean(v)) for k, v in out.items()} | {"clips": len(out["offline"])}
+
+
 EMOTION_FIELDS = {
     "happy": ("mouthSmileLeft", "mouthSmileRight"),
     "sad": ("mouthFrownLeft", "mouthFrownRight", "browInnerUp"),
@@ -152,6 +185,7 @@ def main() -> None:
     parser.add_argument("--max-utts", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures as JSON.")
+    parser.add_argument("--stream-window", type=int, default=8, help="Frames per streaming window (latency).")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -169,6 +203,7 @@ def main() -> None:
     with np.load(corpus / rows[0]["file"]) as z:
         control_audio = z["audio"].astype(np.float32) / 32768.0
     controls = control_effect(gen, control_audio, args.seed)
+    streaming = streaming_sync(gen, corpus, rows, args.seed, min_window=args.stream_window)
     seconds = time.time() - t0
 
     print(f"\nMotion quality on {sync['utterances']} held-out utterances ({len(sync['voices'])} held-out voices)")
@@ -185,6 +220,12 @@ def main() -> None:
     print("  head pose (mean over yaw/pitch/roll)      generated    corpus")
     for k, v in sync["pose"].items():
         print(f"    {k:36s} {v['generated']:9.3f} {v['corpus']:9.3f}")
+    print(
+        f"  streaming ({args.stream_window}-frame windows, 40 ms chunks) vs offline, "
+        f"{streaming['clips']} clips of >= 3 s: "
+        f"r {streaming['stream']:.3f} vs {streaming['offline']:.3f} over whole clips, "
+        f"{streaming['stream_after_1s']:.3f} vs {streaming['offline_after_1s']:.3f} after the first second"
+    )
     print("\nControl effectiveness (requested -> produced, one held-out utterance)")
     print("  gaze yaw (deg):   " + ", ".join(f"{r:+d} -> {p:+.1f}" for r, p in controls["gaze_yaw"]))
     print("  gaze pitch (deg): " + ", ".join(f"{r:+d} -> {p:+.1f}" for r, p in controls["gaze_pitch"]))
@@ -200,7 +241,7 @@ def main() -> None:
         )
     print(f"\n({seconds:.0f} s on a shared 2-core CPU; checkpoint step {gen.loaded.step})")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"lip_sync": sync, "controls": controls}, indent=2))
+        args.json.write_text(json.dumps({"lip_sync": sync, "streaming": streaming, "controls": controls}, indent=2))
 
 
 if __name__ == "__main__":
