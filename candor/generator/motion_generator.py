@@ -279,20 +279,19 @@ class _StreamState:
 # halves the jitter (held-out set: jitter 0.45 -> 0.22 deg, delta-P 0.43 -> 0.27 deg, corpus 0.08 /
 # 0.18; head range 5.1 -> 4.4 deg; lip sync unchanged, the mouth fields are left alone).
 GUIDANCE_SMOOTH_SIGMA = 2.0  # frames
+_SMOOTH_RADIUS = int(3 * GUIDANCE_SMOOTH_SIGMA)
+_SMOOTH_KERNEL = np.exp(-0.5 * (np.arange(-_SMOOTH_RADIUS, _SMOOTH_RADIUS + 1) / GUIDANCE_SMOOTH_SIGMA) ** 2)
+_SMOOTH_KERNEL = torch.from_numpy((_SMOOTH_KERNEL / _SMOOTH_KERNEL.sum()).astype(np.float32))[None, None]
+_SMOOTH_FIELDS = list(range(POSE_SLICE.start, POSE_SLICE.stop)) + list(range(GAZE_SLICE.start, GAZE_SLICE.stop))
 
 
 def smooth_guidance(delta: torch.Tensor) -> torch.Tensor:
     """(L, D) guidance direction -> the same with the head pose and gaze fields low-passed in time."""
-    if GUIDANCE_SMOOTH_SIGMA <= 0:
-        return delta
-    r = max(1, int(3 * GUIDANCE_SMOOTH_SIGMA))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=delta.dtype) / GUIDANCE_SMOOTH_SIGMA) ** 2)
-    k = (k / k.sum()).to(delta.device)
-    cols = list(range(POSE_SLICE.start, POSE_SLICE.stop)) + list(range(GAZE_SLICE.start, GAZE_SLICE.stop))
-    x = delta[:, cols].T[:, None]  # (fields, 1, L)
-    x = torch.nn.functional.pad(x, (r, r), mode="replicate")
+    x = delta[:, _SMOOTH_FIELDS].T[:, None]  # (fields, 1, L)
+    x = torch.nn.functional.pad(x, (_SMOOTH_RADIUS, _SMOOTH_RADIUS), mode="replicate")
     out = delta.clone()
-    out[:, cols] = torch.nn.functional.conv1d(x, k[None, None]).squeeze(1).T
+    kernel = _SMOOTH_KERNEL.to(device=delta.device, dtype=delta.dtype)
+    out[:, _SMOOTH_FIELDS] = torch.nn.functional.conv1d(x, kernel).squeeze(1).T
     return out
 
 

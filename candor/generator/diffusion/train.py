@@ -156,11 +156,12 @@ class FeatureAugment:
     def __init__(self, probability: float) -> None:
         self.probability = probability
         self.bins = np.arange(N_MELS, dtype=np.float64)
+        self.floor = silence_features(1)[0]
 
     def __call__(self, rng: np.random.Generator, feats: np.ndarray) -> np.ndarray:
         """(B, T, FEATURE_DIM) -> perturbed copy (rows left alone with probability 1 - p)."""
         out = feats.copy()
-        floor = silence_features(1)[0]
+        floor = self.floor
         for b in np.flatnonzero(rng.random(len(out)) < self.probability):
             x = out[b]
             quiet = np.all(np.isclose(x, floor), axis=1)  # silence stays exactly silence
