@@ -32,6 +32,20 @@ def _claim() -> GenerationClaim:
     )
 
 
+def _sign_portrait_only(source, out, portrait, settings, **changes):
+    """sign_video with the test claim, the portrait as the only ingredient and a dummy binding."""
+    kwargs = dict(
+        claim=_claim(),
+        portrait=portrait,
+        portrait_mime="image/png",
+        audio=None,
+        audio_mime=None,
+        binding=SoftBinding(alg="x", value="y"),
+        settings=settings,
+    )
+    return sign_video(source, out, **(kwargs | changes))
+
+
 @pytest.fixture
 def signed(key_store, prov_settings, talking_mp4, portrait_png, speech_wav):
     source = io.BytesIO(talking_mp4.read_bytes())
@@ -100,17 +114,7 @@ def test_portrait_and_audio_are_input_ingredients_without_thumbnails(signed):
 def test_thumbnails_can_be_turned_on(key_store, prov_settings, talking_mp4, portrait_png):
     settings = prov_settings.model_copy(update={"c2pa_thumbnails": True})
     out = io.BytesIO()
-    result = sign_video(
-        talking_mp4.read_bytes(),
-        out,
-        claim=_claim(),
-        portrait=portrait_png,
-        portrait_mime="image/png",
-        audio=None,
-        audio_mime=None,
-        binding=SoftBinding(alg="x", value="y"),
-        settings=settings,
-    )
+    result = _sign_portrait_only(talking_mp4.read_bytes(), out, portrait_png, settings)
     assert "thumbnail" in _active(result.manifest_store)["ingredients"][0]
     assert len(result.manifest_store) > 10_000
 
@@ -127,44 +131,18 @@ def test_signed_stream_is_the_same_playable_video(signed, talking_mp4):
 
 def test_not_a_video_is_a_domain_error(key_store, prov_settings, portrait_png):
     with pytest.raises(InvalidVideo):
-        sign_video(
-            b"this is not an mp4 at all" * 10,
-            io.BytesIO(),
-            claim=_claim(),
-            portrait=portrait_png,
-            portrait_mime="image/png",
-            audio=None,
-            audio_mime=None,
-            binding=SoftBinding(alg="x", value="y"),
-            settings=prov_settings,
-        )
+        _sign_portrait_only(b"this is not an mp4 at all" * 10, io.BytesIO(), portrait_png, prov_settings)
 
 
 def test_bad_ingredient_and_controls_are_domain_errors(key_store, prov_settings, talking_mp4, portrait_png):
-    kwargs = dict(audio=None, audio_mime=None, binding=SoftBinding(alg="x", value="y"), settings=prov_settings)
+    video = talking_mp4.read_bytes()
     with pytest.raises(InvalidInput, match="portrait"):
-        sign_video(
-            talking_mp4.read_bytes(),
-            io.BytesIO(),
-            claim=_claim(),
-            portrait=b"nope",
-            portrait_mime="image/png",
-            **kwargs,
-        )
+        _sign_portrait_only(video, io.BytesIO(), b"nope", prov_settings)
     with pytest.raises(InvalidInput, match="cannot be recorded"):
-        sign_video(
-            talking_mp4.read_bytes(), io.BytesIO(), claim=_claim(), portrait=portrait_png, portrait_mime="x/y", **kwargs
-        )
+        _sign_portrait_only(video, io.BytesIO(), portrait_png, prov_settings, portrait_mime="x/y")
     bad = GenerationClaim(generation_id="g", partner_pseudonym="p", consent_id=None, controls={"x": float("nan")})
     with pytest.raises(InvalidInput, match="controls"):
-        sign_video(
-            talking_mp4.read_bytes(),
-            io.BytesIO(),
-            claim=bad,
-            portrait=portrait_png,
-            portrait_mime="image/png",
-            **kwargs,
-        )
+        _sign_portrait_only(video, io.BytesIO(), portrait_png, prov_settings, claim=bad)
 
 
 def test_partner_pseudonym_is_stable_and_keyed():
