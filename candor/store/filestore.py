@@ -25,6 +25,29 @@ DEFAULT_MAX_BYTES = 200 << 20  # 200 MiB
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+MEDIA_SUFFIXES = {  # file suffix of each accepted upload type (decoders probe by name too)
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tif",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/webm": ".webm",
+}
+
+
+def suffix_for(media_type: str | None, default: str = "") -> str:
+    """File suffix for a MIME type (parameters and case ignored), ``default`` when unknown."""
+    return MEDIA_SUFFIXES.get((media_type or "").split(";")[0].strip().lower(), default)
+
+
 @dataclass(frozen=True)
 class StoredFile:
     sha256: str

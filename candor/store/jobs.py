@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from candor.config import Settings, get_settings
 from candor.errors import CandorError
 from candor.store import webhooks
-from candor.store.filestore import FileStore
+from candor.store.filestore import FileStore, suffix_for
 from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
 from candor.store.services import EventLog, ensure_consent_active, release_quota
 
@@ -94,28 +94,6 @@ def run_generation_job(ctx: JobContext) -> JobOutput:
         serial=result.serial,
         duration_s=result.duration_s,
     )
-
-
-_SUFFIXES = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/webp": ".webp",
-    "image/bmp": ".bmp",
-    "image/tiff": ".tif",
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/mpeg": ".mp3",
-    "audio/flac": ".flac",
-    "audio/ogg": ".ogg",
-    "audio/mp4": ".m4a",
-    "audio/aac": ".aac",
-    "audio/webm": ".webm",
-}
-
-
-def _suffix(media_type: str) -> str:
-    return _SUFFIXES.get((media_type or "").split(";")[0].strip().lower(), "")
 
 
 def _link(source: Path, target: Path) -> Path:
@@ -354,9 +332,9 @@ class ThreadJobQueue:
         work = Path(tempfile.mkdtemp(prefix=f"job-{generation.id}-", dir=self.files.tmp_dir))
         try:
             portrait_path = _link(
-                self.files.path(portrait.image_sha256), work / f"portrait{_suffix(portrait.media_type)}"
+                self.files.path(portrait.image_sha256), work / f"portrait{suffix_for(portrait.media_type)}"
             )
-            audio_path = _link(self.files.path(audio.sha256), work / f"audio{_suffix(audio.media_type)}")
+            audio_path = _link(self.files.path(audio.sha256), work / f"audio{suffix_for(audio.media_type)}")
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

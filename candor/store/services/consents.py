@@ -19,7 +19,7 @@ from candor.errors import (
     InvalidInput,
 )
 from candor.policy import Policy, load_policy
-from candor.store.filestore import FileStore
+from candor.store.filestore import FileStore, suffix_for
 from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
 from candor.store.services._common import EventLog, get_owned, require_aware
 
@@ -27,17 +27,6 @@ MAX_EVIDENCE_DOCUMENT_BYTES = 20 << 20
 MAX_EVIDENCE_RECORDING_BYTES = 200 << 20
 MAX_PORTRAIT_BYTES = 20 << 20
 MAX_AUDIO_BYTES = 50 << 20
-_AUDIO_SUFFIX = {
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/mpeg": ".mp3",
-    "audio/flac": ".flac",
-    "audio/ogg": ".ogg",
-    "audio/mp4": ".m4a",
-    "audio/aac": ".aac",
-    "audio/webm": ".webm",
-}
 
 Upload = bytes | BinaryIO
 
@@ -281,7 +270,7 @@ def create_audio_asset(
     """Store an uploaded audio clip after decoding it (InvalidAudio if corrupt, AudioTooLong past
     ``max_seconds``, PayloadTooLarge past ``max_bytes``). ``duration_s`` in seconds is measured
     here unless the caller already decoded the file and passes it."""
-    path = files.stage(_as_stream(data), max_bytes, suffix=_AUDIO_SUFFIX.get(media_type, ".bin"))
+    path = files.stage(_as_stream(data), max_bytes, suffix=suffix_for(media_type, ".bin"))
     try:
         if duration_s is None:
             duration_s = _measure_audio(path, max_seconds)
