@@ -19,8 +19,8 @@ import numpy as np
 
 from candor.generator import motion as M
 from candor.generator.controls import Controls
-from candor.generator.corpus.build import build_corpus, read_manifest, summarize
-from candor.generator.corpus.visemes import lip_aperture, lip_gap_per_unit
+from candor.training.corpus.build import build_corpus, read_manifest, summarize
+from candor.training.corpus.visemes import lip_aperture, lip_gap_per_unit
 
 
 def blink_events(lid: np.ndarray, fps: float, threshold: float = 0.5) -> list[float]:
@@ -97,7 +97,7 @@ def onset_alignment(corpus: Path) -> dict:
     phoneme); negative: the label precedes the sound. Onset: 5 ms RMS above a tenth of the
     typical speech level.
     """
-    from candor.generator.corpus.visemes import alphabet_of, viseme_sequence
+    from candor.training.corpus.visemes import alphabet_of, viseme_sequence
 
     diffs: dict[str, list[float]] = {}
     for e in read_manifest(corpus):
@@ -118,11 +118,11 @@ def onset_alignment(corpus: Path) -> dict:
 
 def engine_speed(n: int = 6) -> dict:
     """Single-process speed (audio seconds per wall second) of synthesis and labelling per engine."""
-    from candor.generator.corpus import tts
-    from candor.generator.corpus.build import plan_utterance, synthesize
-    from candor.generator.corpus.labels import motion_labels
-    from candor.generator.corpus.nonverbal import Style
-    from candor.generator.corpus.visemes import alphabet_of
+    from candor.training.corpus import tts
+    from candor.training.corpus.build import plan_utterance, synthesize
+    from candor.training.corpus.labels import motion_labels
+    from candor.training.corpus.nonverbal import Style
+    from candor.training.corpus.visemes import alphabet_of
 
     by_engine: dict[str, list] = {}
     i = 0

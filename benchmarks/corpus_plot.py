@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from candor.generator import motion as M
-from candor.generator.corpus.build import read_manifest
-from candor.generator.corpus.visemes import lip_aperture, lip_gap_per_unit
+from candor.training.corpus.build import read_manifest
+from candor.training.corpus.visemes import lip_aperture, lip_gap_per_unit
 
 
 def main() -> None:

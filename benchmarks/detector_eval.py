@@ -16,8 +16,8 @@ import argparse
 import json
 import time
 
-from candor.detector.evaluate import evaluate
 from candor.detector.model import load_classifier
+from candor.training.detector_eval import evaluate
 
 
 def main() -> None:

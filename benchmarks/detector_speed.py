@@ -20,10 +20,10 @@ from pathlib import Path
 def make_clip(path: Path, seconds: float) -> Path:
     from skimage.data import astronaut
 
-    from candor.detector.dataset import encode
     from candor.generator.animator import Animator, relative_to_source
     from candor.generator.face import analyze_image
     from candor.generator.performance import scripted_offsets
+    from candor.training.detector_dataset import encode
 
     source = analyze_image(astronaut())
     animator = Animator(source)

@@ -191,7 +191,7 @@ def main() -> None:
 
     corpus = args.corpus
     if corpus is None:
-        from candor.generator.corpus.build import build_corpus
+        from candor.training.corpus.build import build_corpus
 
         corpus = Path("out/bench-corpus")
         print(f"no --corpus: synthesizing a small corpus in {corpus} (seed 2) ...", flush=True)

@@ -1,4 +1,5 @@
-"""Suite-wide isolation: nothing a test does may touch the user's real Candor data directory."""
+"""Suite-wide isolation (nothing a test does may touch the user's real Candor data directory) and the
+bundled public-domain portraits every area's tests use."""
 
 import os
 import tempfile
@@ -8,3 +9,34 @@ _DATA_DIR = tempfile.mkdtemp(prefix="candor-tests-")
 os.environ["CANDOR_DATA_DIR"] = _DATA_DIR
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import matplotlib.cbook  # noqa: E402 - after the environment above
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import skimage.data  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def astronaut_face(astronaut):
+    from candor.generator.face import analyze_image
+
+    return analyze_image(astronaut)
+
+
+@pytest.fixture(scope="session")
+def grace_face(grace_hopper):
+    from candor.generator.face import analyze_image
+
+    return analyze_image(grace_hopper)

@@ -20,7 +20,7 @@ def build(
     workers: int = typer.Option(2, "--workers", help="Worker processes (1-2; the machine is shared)."),
 ) -> None:
     """Synthesise random multilingual speech with espeak-ng, flite and festival and label its motion."""
-    from candor.generator.corpus.build import build_corpus, read_manifest
+    from candor.training.corpus.build import build_corpus, read_manifest
 
     with progress_bar(f"building {out}", hours * 3600) as advance:
         advance(sum(e["duration_s"] for e in read_manifest(out)))  # a resumed build starts part-way
@@ -39,7 +39,7 @@ def from_videos(
     out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
 ) -> None:
     """Extract motion (and 16 kHz audio) from each video into the corpus format."""
-    from candor.generator.corpus.videos import VIDEO_SUFFIXES, build_from_videos
+    from candor.training.corpus.videos import VIDEO_SUFFIXES, build_from_videos
 
     total = sum(1 for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if video_dir.is_dir() else 0
     with progress_bar(f"extracting {video_dir}", total or None) as advance:

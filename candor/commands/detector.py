@@ -68,7 +68,7 @@ def dataset(
     ),
 ) -> None:
     """Build training features and held-out test videos (Candor renders vs filmed stills)."""
-    from candor.detector.dataset import (
+    from candor.training.detector_dataset import (
         DatasetConfig,
         build_audio_driven_tests,
         build_audio_driven_training,
@@ -84,7 +84,7 @@ def dataset(
     if not 1 <= lfw_faces <= 100:
         raise typer.BadParameter("--lfw-faces must be within 1-100")
     cfg = DatasetConfig(lfw_faces=lfw_faces, seconds=seconds, clips_per_identity=clips)
-    from candor.detector.dataset import identities
+    from candor.training.detector_dataset import identities
 
     total = len(identities(cfg)) if limit is None else 3 * limit
     with progress_bar("rendering and filming identities", total) as advance:
@@ -107,8 +107,8 @@ def train(
     calibrate_only: bool = typer.Option(False, "--calibrate-only", help="Only refit OUT's calibration on DATA/val."),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
-    from candor.detector.train import TrainConfig, recalibrate
-    from candor.detector.train import train as run
+    from candor.training.detector_trainer import TrainConfig, recalibrate
+    from candor.training.detector_trainer import train as run
 
     if calibrate_only:
         classifier = recalibrate(data, out)
@@ -141,8 +141,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Video-level AUC and TPR at 1 % FPR on the held-out test videos, per variant."""
-    from candor.detector.evaluate import evaluate as run
     from candor.detector.model import load_classifier
+    from candor.training.detector_eval import evaluate as run
 
     classifier = load_classifier(checkpoint)
     with progress_bar("scanning test videos", None) as advance:

@@ -36,7 +36,7 @@ def train_motion(
 ) -> None:
     """Train the motion diffusion transformer (CUDA if available; `torchrun` for several GPUs)."""
     from candor.commands._common import progress_bar
-    from candor.generator.diffusion.train import TrainConfig, train
+    from candor.training.motion_trainer import TrainConfig, train
 
     if not corpus.is_dir():
         raise fail(f"corpus folder not found: {corpus}")

@@ -66,8 +66,8 @@ def released(settings: Settings, astronaut_frames, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 def stripped(released, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The release decoded and re-encoded at CRF 28 into a new file: credentials and metadata gone."""
-    from candor.detector.dataset import encode
     from candor.generator.video import read_frames
+    from candor.training.detector_dataset import encode
 
     frames = list(read_frames(released.output_path))
     return encode(frames, tmp_path_factory.mktemp("stripped") / "reupload.mp4", fps=25, crf=28)
@@ -76,8 +76,8 @@ def stripped(released, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def real_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Grace Hopper (a held-out test identity) filmed by the simulated handheld camera, CRF 23."""
-    from candor.detector.dataset import Identity, augment, camera_frames, encode, load_identity_image
     from candor.generator.face import analyze_image
+    from candor.training.detector_dataset import Identity, augment, camera_frames, encode, load_identity_image
 
     still = analyze_image(load_identity_image(Identity("grace_hopper", "grace_hopper", "test", "photo"))).image
     rng = np.random.default_rng(3)

@@ -44,7 +44,7 @@ def test_detector_help_lists_the_subcommands():
 
 
 def test_external_folder_layout_is_featurised(real_clip, stripped, tmp_path):
-    from candor.detector.dataset import import_external
+    from candor.training.detector_dataset import import_external
 
     src = tmp_path / "ext"
     for label, clip in (("real", real_clip), ("fake", stripped)):

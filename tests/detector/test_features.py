@@ -33,7 +33,7 @@ def test_still_face_has_no_motion_and_animated_face_does(astronaut_frames):
 
 
 def test_augment_yields_even_square_frames():
-    from candor.detector.dataset import augment
+    from candor.training.detector_dataset import augment
 
     rng = np.random.default_rng(0)
     frames = augment([np.full((512, 512, 3), 128, np.uint8)] * 5, rng, handheld_p=1.0)

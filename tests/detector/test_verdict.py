@@ -78,7 +78,7 @@ def test_zero_frame_video_cannot_be_analysed(tmp_path, settings, classifier):
 def test_video_without_a_face_cannot_be_analysed(tmp_path, settings, classifier):
     from skimage.data import coffee
 
-    from candor.detector.dataset import encode
+    from candor.training.detector_dataset import encode
 
     cup = np.ascontiguousarray(coffee()[:400, :600])
     path = encode([cup] * 20, tmp_path / "coffee.mp4", fps=25, crf=23)

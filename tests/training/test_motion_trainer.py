@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from candor.cli import app
 from candor.generator import motion as M
 from candor.generator.audio import FEATURE_DIM, N_MELS, audio_features, load_audio, silence_features
-from candor.generator.corpus.build import build_corpus
 from candor.generator.diffusion.model import read_checkpoint
-from candor.generator.diffusion.train import MOUTH_FIELDS, FeatureAugment, TrainConfig, field_weights
 from candor.generator.motion_generator import MotionGenerator
+from candor.training.corpus.build import build_corpus
+from candor.training.motion_trainer import MOUTH_FIELDS, FeatureAugment, TrainConfig, field_weights
 
 
 @pytest.fixture(scope="module")

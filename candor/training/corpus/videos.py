@@ -18,9 +18,9 @@ import numpy as np
 from candor.errors import CandorError, InvalidInput, InvalidVideo
 from candor.generator import motion as M
 from candor.generator.controls import Controls
-from candor.generator.corpus.build import ManifestWriter, read_manifest, write_utterance
-from candor.generator.corpus.labels import FPS, frame_count
-from candor.generator.corpus.tts import SAMPLE_RATE
+from candor.training.corpus.build import ManifestWriter, read_manifest, write_utterance
+from candor.training.corpus.labels import FPS, frame_count
+from candor.training.corpus.tts import SAMPLE_RATE
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 VAL_FRACTION = 0.1

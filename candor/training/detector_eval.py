@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from candor.detector.dataset import EVAL_WATERMARK_SECRET, TEST_VARIANTS, VIDEO_SUFFIXES
 from candor.detector.features import extract_video
 from candor.errors import InvalidInput
+from candor.training.detector_dataset import EVAL_WATERMARK_SECRET, TEST_VARIANTS, VIDEO_SUFFIXES
 
 
 def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float = 0.01) -> float:
@@ -47,8 +47,8 @@ def evaluate(
     on_video: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Scan ``data_dir/test/{real,fake}/*`` and summarise per variant (see the module docstring)."""
-    from candor.detector.train import roc_auc
     from candor.provenance.watermark import WatermarkKey, detect_video
+    from candor.training.detector_trainer import roc_auc
 
     key = WatermarkKey.from_bytes(EVAL_WATERMARK_SECRET)
     rows = []

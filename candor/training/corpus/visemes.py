@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from candor.generator.corpus.tts import SILENCE
+from candor.training.corpus.tts import SILENCE
 
 Alphabet = Literal["ipa", "arpa"]
 

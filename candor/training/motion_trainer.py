@@ -2,7 +2,7 @@
 
 Reads top to bottom: settings, data (corpus windows and normalization), model, optimizer, loop
 (with held-out validation and checkpoints), export. One process uses CUDA when available and the
-CPU otherwise; under ``torchrun --nproc_per_node=N -m candor.generator.diffusion.train --corpus DIR``
+CPU otherwise; under ``torchrun --nproc_per_node=N -m candor.training.motion_trainer --corpus DIR``
 each process trains on its own random windows and gradients are averaged (DDP).
 """
 
@@ -494,7 +494,7 @@ def plot_history(history: dict, path: Path) -> None:
 
 
 def main() -> None:
-    """Entry point for ``torchrun -m candor.generator.diffusion.train`` (same options as the CLI)."""
+    """Entry point for ``torchrun -m candor.training.motion_trainer`` (same options as the CLI)."""
     import typer
 
     def run(

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from candor.generator.corpus.text import LANGUAGES
+from candor.training.corpus.text import LANGUAGES
 
 Engine = Literal["espeak", "flite", "festival"]
 Split = Literal["train", "val"]

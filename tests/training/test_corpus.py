@@ -15,9 +15,9 @@ from candor.cli import app
 from candor.errors import InvalidInput
 from candor.generator import motion as M
 from candor.generator.controls import CONTROL_DIM, Controls
-from candor.generator.corpus import labels, nonverbal, text, tts, visemes
-from candor.generator.corpus.build import build_corpus, plan_utterance, read_manifest
-from candor.generator.corpus.voices import VAL_ENGINE, Voice, split_of
+from candor.training.corpus import labels, nonverbal, text, tts, visemes
+from candor.training.corpus.build import build_corpus, plan_utterance, read_manifest
+from candor.training.corpus.voices import VAL_ENGINE, Voice, split_of
 
 BILABIALS = ("p", "b", "m")
 
@@ -59,7 +59,7 @@ def test_espeak_output_depends_only_on_its_inputs(espeak):
 
 @pytest.mark.parametrize("language", text.LANGUAGES)
 def test_every_language_speaks_in_its_own_phonology(espeak, language):
-    from candor.generator.corpus.voices import ESPEAK_LANGUAGE_VOICES
+    from candor.training.corpus.voices import ESPEAK_LANGUAGE_VOICES
 
     sentence = text.sentence(language, np.random.default_rng(5), clauses=2)
     speech = espeak.synth(sentence, ESPEAK_LANGUAGE_VOICES[language][0] + "+f2")
@@ -281,8 +281,8 @@ def test_from_videos_turns_a_rendered_talking_head_into_the_same_format(tmp_path
     import soundfile as sf
 
     from candor.generator.animator import Animator
-    from candor.generator.corpus.videos import build_from_videos
     from candor.generator.video import VideoWriter
+    from candor.training.corpus.videos import build_from_videos
 
     speech = espeak.synth("Bob may buy a map from Pam.", "en-us", rate=170)
     wav = tmp_path / "speech.wav"

@@ -3,7 +3,7 @@
 Every engine returns a :class:`Speech`: 16 kHz mono float32 audio plus ``[(start_s, end_s, symbol)]``
 phoneme segments covering the audio; silence is the symbol ``"_"``. Symbols keep each engine's
 own alphabet (IPA for espeak-ng, the US-English "radio" set for flite and festival); the viseme
-map in :mod:`candor.generator.corpus.visemes` understands all of them.
+map in :mod:`candor.training.corpus.visemes` understands all of them.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import numpy as np
 
 from candor.generator import motion as M
 from candor.generator.controls import Controls
-from candor.generator.corpus import nonverbal as nv
-from candor.generator.corpus.tts import SAMPLE_RATE, SILENCE
-from candor.generator.corpus.visemes import CHANNELS, Alphabet, close_lips, is_vowel, mouth_curves
+from candor.training.corpus import nonverbal as nv
+from candor.training.corpus.tts import SAMPLE_RATE, SILENCE
+from candor.training.corpus.visemes import CHANNELS, Alphabet, close_lips, is_vowel, mouth_curves
 
 FPS = 25
 

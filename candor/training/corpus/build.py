@@ -23,10 +23,10 @@ import numpy as np
 
 from candor.errors import InvalidInput
 from candor.generator.controls import EMOTIONS, Controls
-from candor.generator.corpus import labels, text, tts
-from candor.generator.corpus.nonverbal import Style
-from candor.generator.corpus.visemes import alphabet_of
-from candor.generator.corpus.voices import (
+from candor.training.corpus import labels, text, tts
+from candor.training.corpus.nonverbal import Style
+from candor.training.corpus.visemes import alphabet_of
+from candor.training.corpus.voices import (
     F0_MEAN,
     VAL_ENGINE,
     VAL_ESPEAK_VARIANTS,
