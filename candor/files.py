@@ -8,6 +8,7 @@ so a crash right after the rename cannot lose it. On any error the temporary fil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -39,10 +40,9 @@ def publish(tmp: str | Path, path: str | Path, *, mode: int = 0o644) -> None:
     _fsync_path(tmp)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
-    try:
-        _fsync_path(path.parent)  # the rename itself
-    except OSError:  # some filesystems refuse to open a directory for fsync; the data is already safe
-        pass
+    # The rename itself; some filesystems refuse to open a directory for fsync (the data is safe).
+    with contextlib.suppress(OSError):
+        _fsync_path(path.parent)
 
 
 @contextmanager
