@@ -45,11 +45,11 @@ def setup(data_dir: Path) -> tuple[str, str]:
     from PIL import Image
     from skimage import data
 
+    from candor import services
     from candor.api.media import face_summary
     from candor.api.state import ServiceState
     from candor.config import Settings
-    from candor.store import services
-    from candor.store.services import GenerationRequest
+    from candor.services import GenerationRequest
 
     state = ServiceState.build(Settings(data_dir=data_dir, environment="development"))
     state.migrate()

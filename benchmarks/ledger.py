@@ -31,10 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from candor.db import make_engine
 from candor.provenance.audit import verify_log_export, write_export
 from candor.provenance.checkpoint import CheckpointSigner, verify_checkpoint
 from candor.provenance.ledger import GenerationLog, LogEvent, create_log_tables
+from candor.store.database import make_engine
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

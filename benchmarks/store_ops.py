@@ -28,13 +28,13 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from candor import services
 from candor.config import Settings
-from candor.db import make_engine, make_session_factory
 from candor.policy import Policy
 from candor.provenance.ledger import GenerationLog
-from candor.store import services
+from candor.services.jobs import JobContext, JobOutput, ThreadJobQueue
+from candor.store.database import make_engine, make_session_factory
 from candor.store.filestore import FileStore
-from candor.store.jobs import JobContext, JobOutput, ThreadJobQueue
 from candor.store.migrations import upgrade_database
 from candor.store.models import Generation
 from candor.store.session import session_scope
@@ -171,7 +171,7 @@ def main() -> None:
     portrait, wav = media()
     root = Path(tempfile.mkdtemp(prefix="candor-bench-"))
     try:
-        engine = make_engine(f"sqlite:///{root / 'sqlite' / 'candor.db'}")
+        engine = make_engine(f"sqlite:///{root / 'sqlite' / 'candor.store.database'}")
         run("sqlite", engine, root / "sqlite", args, portrait, wav)
         engine.dispose()
         if args.no_postgres:

@@ -18,8 +18,8 @@ from candor.api.errors import RateLimited
 from candor.api.state import ServiceState
 from candor.config import Settings
 from candor.errors import Unauthorized
+from candor.services import authenticate_api_key
 from candor.store.models import Partner
-from candor.store.services import authenticate_api_key
 
 Scope = Literal["generate", "detect", "audit:read", "admin"]
 

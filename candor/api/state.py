@@ -17,8 +17,8 @@ from candor.config import Settings
 if TYPE_CHECKING:
     from candor.policy import Policy
     from candor.provenance.ledger import GenerationLog
+    from candor.services.jobs import JobHandler, JobQueue
     from candor.store.filestore import FileStore
-    from candor.store.jobs import JobHandler, JobQueue
 
 
 @dataclass
@@ -31,7 +31,7 @@ class ServiceState:
     policy: Policy
     queue: JobQueue | None = None  # set while the in-process worker pool runs
     detector_available: bool = False
-    job_handler: JobHandler | None = None  # None: candor.store.jobs.run_generation_job
+    job_handler: JobHandler | None = None  # None: candor.services.jobs.run_generation_job
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
@@ -61,7 +61,7 @@ class ServiceState:
 
     def start_worker(self) -> None:
         """Start the in-process job queue; starting also re-queues jobs a dead worker left running."""
-        from candor.store.jobs import ThreadJobQueue, run_generation_job
+        from candor.services.jobs import ThreadJobQueue, run_generation_job
 
         queue = ThreadJobQueue(
             self.session_factory,

@@ -25,8 +25,8 @@ def _open_log(*, signed: bool = False) -> Any:
     from sqlalchemy import inspect
 
     from candor.config import get_settings
-    from candor.db import make_engine
     from candor.provenance.ledger import GenerationLog
+    from candor.store.database import make_engine
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)

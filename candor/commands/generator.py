@@ -84,7 +84,7 @@ def release_video(
 
     from candor.config import get_settings
     from candor.generator.contact import save_contact_sheet
-    from candor.release import release_frames
+    from candor.services.release import release_frames
 
     kept: list = []
     stride = sheet_stride or max(1, n_frames // 16)

@@ -129,7 +129,7 @@ def _write_video(frames, n_frames: int, out: Path, *, fps: int, audio: Path, she
     with a contact sheet of every 10th frame (up to 16) when asked."""
     from candor.commands.generator import _portrait_bytes, release_video
     from candor.generator.motion_generator import DEFAULT_CHECKPOINT
-    from candor.release import file_sha256
+    from candor.services.release import file_sha256
 
     release_video(
         frames, n_frames, out, fps=fps, audio=audio, sheet=sheet, portrait=_portrait_bytes(image, source),

@@ -92,7 +92,7 @@ def partners_add(
     ),
 ) -> None:
     """Register a partner; it starts `pending` until approved after vetting."""
-    from candor.store import services
+    from candor import services
 
     with _admin() as (session, log):
         partner = services.create_partner(
@@ -105,7 +105,7 @@ def partners_add(
 
 
 def _set_state(partner: str, state: str) -> None:
-    from candor.store import services
+    from candor import services
 
     with _admin() as (session, log):
         _print_partner(services.set_partner_state(session=session, log=log, partner_id=partner, state=state))
@@ -129,7 +129,7 @@ def partners_suspend(partner: str = typer.Argument(..., help="partner id (ptn_..
 @cli_errors
 def partners_list() -> None:
     """Every partner with its vetting state."""
-    from candor.store import services
+    from candor import services
 
     with _admin() as (session, _log):
         partners = services.list_partners(session=session)
@@ -148,7 +148,7 @@ def keys_issue(
     name: str | None = typer.Option(None, "--name", help="a label for the key"),
 ) -> None:
     """Issue an API key; the full key is printed once and never stored."""
-    from candor.store import services
+    from candor import services
 
     with _admin() as (session, log):
         issued = services.issue_api_key(session=session, log=log, partner_id=partner, scopes=scopes, name=name)
@@ -169,7 +169,7 @@ def keys_issue(
 
 def keys_revoke(prefix: str = typer.Argument(..., help="the key's visible prefix (cnd_...) or id")) -> None:
     """Revoke a key at once."""
-    from candor.store import services
+    from candor import services
 
     with _admin() as (session, log):
         key = services.revoke_api_key(session=session, log=log, key_id=prefix)
@@ -178,7 +178,7 @@ def keys_revoke(prefix: str = typer.Argument(..., help="the key's visible prefix
 
 def keys_list(partner: str | None = typer.Argument(None, help="only this partner's keys")) -> None:
     """API keys (prefixes only; secrets are never stored)."""
-    from candor.store import services
+    from candor import services
 
     with _admin() as (session, _log):
         keys = services.list_api_keys(session=session, partner_id=partner)

@@ -5,7 +5,7 @@ requested/denied/completed/downloaded, detections) becomes one entry: canonical 
 UTF-8, no whitespace) of ``{index, timestamp, event_type, actor, subject, details}``, and those
 exact bytes are the Merkle leaf.
 
-Storage (tables on the shared :class:`candor.db.Base`):
+Storage (tables on the shared :class:`candor.store.database.Base`):
 
 - ``audit_log_entries``: the entry bytes, plus event type / actor / subject columns for filtering.
 - ``audit_log_nodes``: the hash of every *perfect* subtree, ``(level, index)``; leaves are level 0.
@@ -53,7 +53,6 @@ from sqlalchemy import (
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from candor.db import Base, make_session_factory
 from candor.errors import InvalidInput, NotFound, ProvenanceError
 from candor.provenance import merkle
 from candor.provenance.checkpoint import (
@@ -65,6 +64,7 @@ from candor.provenance.checkpoint import (
     parse_checkpoint,
     parse_time,
 )
+from candor.store.database import Base, make_session_factory
 
 MAX_PAGE = 1000  # entries per entries() call
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

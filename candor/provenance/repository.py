@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from candor.config import Settings
-from candor.db import Base, make_engine, make_session_factory
+from candor.store.database import Base, make_engine, make_session_factory
 
 if TYPE_CHECKING:
     from candor.provenance.manifest import SignedManifest

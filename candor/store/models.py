@@ -1,5 +1,5 @@
 """The service's tables: partners, API keys, likeness consent, portraits, assets, generation jobs,
-idempotency records and monthly quota usage. All live on :data:`candor.db.Base`.
+idempotency records and monthly quota usage. All live on :data:`candor.store.database.Base`.
 
 Primary keys are short random strings with a type prefix (``ptn_…``, ``gen_…``): they are safe to
 show to partners and in the log, reveal no counts, and are generated before a row is flushed.
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from candor.db import Base
+from candor.store.database import Base
 
 PARTNER_STATES = ("pending", "approved", "suspended")
 SCOPES = ("generate", "detect", "audit:read", "admin")

@@ -1,4 +1,4 @@
-"""Engines and sessions built from Settings (via candor.db.make_engine), one engine per URL."""
+"""Engines and sessions built from Settings (via candor.store.database.make_engine), one engine per URL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from candor.config import Settings, get_settings
-from candor.db import make_engine, make_session_factory
+from candor.store.database import make_engine, make_session_factory
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()

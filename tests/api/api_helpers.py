@@ -41,7 +41,7 @@ class Admin:
         self.state = app.state.service
 
     def partner(self, name: str, *, state: str = "approved", use_case: str = "education", **kw: object) -> str:
-        from candor.store import services
+        from candor import services
 
         with self.state.session_factory.begin() as session:
             partner = services.create_partner(
@@ -52,7 +52,7 @@ class Admin:
             return partner.id
 
     def key(self, partner_id: str, scopes: str = "generate") -> Caller:
-        from candor.store import services
+        from candor import services
 
         with self.state.session_factory.begin() as session:
             issued = services.issue_api_key(
@@ -61,13 +61,13 @@ class Admin:
             return Caller(partner_id, issued.token, issued.key.prefix)
 
     def revoke(self, caller: Caller) -> None:
-        from candor.store import services
+        from candor import services
 
         with self.state.session_factory.begin() as session:
             services.revoke_api_key(session=session, log=self.state.ledger, key_id=caller.prefix)
 
     def set_state(self, partner_id: str, state: str) -> None:
-        from candor.store import services
+        from candor import services
 
         with self.state.session_factory.begin() as session:
             services.set_partner_state(session=session, log=self.state.ledger, partner_id=partner_id, state=state)

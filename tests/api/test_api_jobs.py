@@ -3,9 +3,9 @@ claimed, released as a watermarked C2PA-signed MP4, downloaded (logged) and reso
 watermark; revoking consent fails a still-queued job.
 
 ``stills_handler`` renders the enrolled portrait held still for the audio's length through the
-product's release path (candor.release.release_frames: real watermark, real C2PA signature, real
-manifest repository). The talking-face pipeline replaces it via candor.store.jobs.run_generation_job;
-``test_production_handler_end_to_end`` runs that one as soon as candor.release.release_generation exists.
+product's release path (candor.services.release.release_frames: real watermark, real C2PA signature, real
+manifest repository). The talking-face pipeline replaces it via candor.services.jobs.run_generation_job;
+``test_production_handler_end_to_end`` runs that one as soon as candor.services.release.release_generation exists.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from candor.api.app import create_app
 def stills_handler(ctx):  # type: ignore[no-untyped-def]
     from candor.generator.face import analyze_image
     from candor.provenance.manifest import pseudonymize_partner
-    from candor.release import release_frames
-    from candor.store.jobs import JobOutput
+    from candor.services.jobs import JobOutput
+    from candor.services.release import release_frames
 
     framed = analyze_image(ctx.portrait_path).image
     n = max(1, round(ctx.duration_s * ctx.fps))
@@ -144,8 +144,8 @@ def test_job_is_released_downloaded_and_resolvable(
 ):
     import json
 
+    from candor.services.webhooks import verify_signature
     from candor.store.models import Partner
-    from candor.store.webhooks import verify_signature
 
     url, received = webhook_receiver
     with _worker_client(tmp_path_factory.mktemp("jobs"), stills_handler) as client:
@@ -191,10 +191,10 @@ def test_revoking_consent_fails_a_queued_job(tmp_path_factory, portrait_png, spe
 
 @pytest.mark.slow
 def test_production_handler_end_to_end(tmp_path_factory, tmp_path, portrait_png, speech_wav, consent_pdf):
-    import candor.release
+    import candor.services.release
 
-    if not hasattr(candor.release, "release_generation"):
-        pytest.skip("candor.release.release_generation (the talking-face release) has not landed yet")
+    if not hasattr(candor.services.release, "release_generation"):
+        pytest.skip("candor.services.release.release_generation (the talking-face release) has not landed yet")
     with _worker_client(tmp_path_factory.mktemp("prod"), None) as client:
         caller, _consent, done = _run_one_generation(client, portrait_png, speech_wav, consent_pdf)
         _check_released_video(client, caller, done, tmp_path)

@@ -45,7 +45,7 @@ def released(settings: Settings, astronaut_frames, tmp_path_factory: pytest.Temp
     from PIL import Image
     from skimage.data import astronaut
 
-    from candor.release import release_frames
+    from candor.services.release import release_frames
 
     buffer = io.BytesIO()
     Image.fromarray(astronaut()).save(buffer, format="PNG")

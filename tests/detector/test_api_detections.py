@@ -25,7 +25,7 @@ def client(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _key(client: TestClient, name: str, scopes: str) -> tuple[str, dict[str, str]]:
-    from candor.store import services
+    from candor import services
 
     state = client.app.state.service
     with state.session_factory.begin() as session:

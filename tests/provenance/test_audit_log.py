@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, update
 
-from candor.db import make_engine, make_session_factory
 from candor.errors import InvalidInput, InvalidProof
 from candor.provenance.audit import (
     export_log,
@@ -23,6 +22,7 @@ from candor.provenance.audit import (
 from candor.provenance.checkpoint import CheckpointSigner, TreeHead, parse_checkpoint
 from candor.provenance.ledger import GenerationLog, LogEntryRow, LogEvent, canonical_json, create_log_tables
 from candor.provenance.merkle import MemoryTree
+from candor.store.database import make_engine, make_session_factory
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from candor.db import make_engine, make_session_factory
 from candor.errors import InvalidInput, InvalidProof, NotFound, ProvenanceError
 from candor.provenance import merkle
 from candor.provenance.checkpoint import CheckpointSigner, verify_checkpoint
@@ -24,6 +23,7 @@ from candor.provenance.ledger import (
     LogNodeRow,
     create_log_tables,
 )
+from candor.store.database import make_engine, make_session_factory
 
 PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -3,9 +3,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect
 
-from candor.db import Base
 from candor.provenance.manifest import GenerationClaim, SignedManifest, SoftBinding, read_manifest_store
 from candor.provenance.repository import ManifestRepository, supported_algorithms
+from candor.store.database import Base
 
 
 @pytest.fixture

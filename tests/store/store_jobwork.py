@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from candor.store.jobs import JobContext, JobOutput
+from candor.services.jobs import JobContext, JobOutput
 
 HEADER = b"CANDOR-TEST-OUTPUT\n"
 
@@ -57,9 +57,9 @@ def half_then_hang(ctx: JobContext) -> JobOutput:
 def main() -> None:
     """Worker process: python store_jobwork.py URL SCHEMA FILES_ROOT (SCHEMA '-' for none)."""
     from candor.config import Settings
-    from candor.db import make_engine, make_session_factory
+    from candor.services.jobs import ThreadJobQueue
+    from candor.store.database import make_engine, make_session_factory
     from candor.store.filestore import FileStore
-    from candor.store.jobs import ThreadJobQueue
 
     url, schema, root = sys.argv[1:4]
     kwargs = {} if schema == "-" else {"connect_args": {"options": f"-csearch_path={schema}"}}

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from candor.store import services
+from candor import services
 from candor.store.models import Asset, Consent, Partner, Portrait
 
 CONSENT_FORM = b"%PDF-1.4\n% I, Ada Example, consent to my likeness being animated for education.\n"

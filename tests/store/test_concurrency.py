@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from store_world import make_world
 
+from candor import services
 from candor.errors import QuotaExceeded
-from candor.store import services
 from candor.store.models import Generation, QuotaUsage
 from candor.store.session import session_scope
 

@@ -1,4 +1,4 @@
-"""One Alembic history creates exactly the tables every area registers on candor.db.Base."""
+"""One Alembic history creates exactly the tables every area registers on candor.store.database.Base."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from candor.db import Base
+from candor.store.database import Base
 from candor.store.migrations import MODEL_MODULES, current_revision, import_models, upgrade_database
 
 
@@ -29,6 +29,6 @@ def test_upgrade_is_idempotent(database) -> None:  # type: ignore[no-untyped-def
 
 
 def test_fresh_sqlite_file_from_a_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'sub' / 'candor.db'}"
+    url = f"sqlite:///{tmp_path / 'sub' / 'candor.store.database'}"
     upgrade_database(url)
     assert current_revision(url) is not None

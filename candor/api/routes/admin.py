@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
+from candor import services
 from candor.api.deps import AdminPartner, SessionDep
 from candor.api.openapi import problem_responses
 from candor.api.schemas.partners import PartnerList, PartnerPublic
-from candor.store import services
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -8,13 +8,13 @@ from fastapi import APIRouter, File, Path, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
 from candor.api.media import AUDIO_TYPES, media_type_of, read_upload
 from candor.api.openapi import problem_responses
 from candor.api.schemas.assets import AssetPublic
 from candor.api.schemas.common import AssetId
 from candor.api.state import ServiceState
-from candor.store import services
 from candor.store.models import Asset, Partner
 
 router = APIRouter(prefix="/assets", tags=["assets"])

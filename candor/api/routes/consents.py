@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, File, Form, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
 from candor.api.media import (
     DOCUMENT_TYPES,
@@ -20,7 +21,6 @@ from candor.api.media import (
 from candor.api.openapi import problem_responses
 from candor.api.schemas.common import ConsentId, Limit, PageInfo
 from candor.api.schemas.consents import ConsentCreate, ConsentPage, ConsentPublic, ConsentRevoke, PortraitPublic
-from candor.store import services
 
 router = APIRouter(prefix="/consents", tags=["consents"])
 _AUTH_ERRORS = (401, 403, 429)

@@ -8,14 +8,14 @@ from fastapi import APIRouter, File, Form, Header, Path, Query, Response, Upload
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
 from candor.api.openapi import problem_responses
 from candor.api.routes.assets import store_audio
 from candor.api.schemas.common import GenerationId, Limit, PageInfo
 from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
-from candor.store import services
-from candor.store.services import GenerationOutcome
+from candor.services import GenerationOutcome
 
 router = APIRouter(prefix="/generations", tags=["generations"])
 _AUTH_ERRORS = (401, 403, 429)

@@ -11,8 +11,8 @@ from candor.api.schemas.common import AssetId, ConsentId, PageInfo, PortraitId, 
 from candor.generator.controls import EMOTIONS
 
 if TYPE_CHECKING:
+    from candor.services import GenerationRequest
     from candor.store.models import Generation
-    from candor.store.services import GenerationRequest
 
 Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]
 
@@ -43,7 +43,7 @@ class GenerationCreate(BaseModel):
 
     def to_request(self, *, audio_asset_id: str, idempotency_key: str | None) -> GenerationRequest:
         """The store's request; width and height are the product's fixed 512x512."""
-        from candor.store.services import GenerationRequest
+        from candor.services import GenerationRequest
 
         return GenerationRequest(
             consent_id=self.consent_id,

@@ -1,4 +1,4 @@
-"""Alembic migrations for every table on candor.db.Base (service, manifest repository, generation
+"""Alembic migrations for every table on candor.store.database.Base (service, manifest repository, generation
 log), packaged inside candor/store so they ship with the wheel."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from candor.db import make_engine
+from candor.store.database import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
-# Every module that registers tables on candor.db.Base; one Alembic history migrates them all.
+# Every module that registers tables on candor.store.database.Base; one Alembic history migrates them all.
 MODEL_MODULES = (
     "candor.store.models",
     "candor.provenance.repository",

@@ -1,11 +1,11 @@
-"""Alembic environment: one history for every table registered on candor.db.Base."""
+"""Alembic environment: one history for every table registered on candor.store.database.Base."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import TypeDecorator, text
 
-from candor.db import Base, make_engine
+from candor.store.database import Base, make_engine
 from candor.store.migrations import import_models
 
 import_models()

@@ -18,14 +18,15 @@ import pytest
 from sqlalchemy import select
 from store_jobwork import expected_bytes, fingerprint_job
 
+from candor import services
 from candor.config import Settings
 from candor.errors import ConsentRevoked, InvalidInput
 from candor.provenance.ledger import LogEntryRow
-from candor.store import services, webhooks
-from candor.store.jobs import JobContext, JobOutput, ThreadJobQueue
+from candor.services import webhooks
+from candor.services.jobs import JobContext, JobOutput, ThreadJobQueue
 from candor.store.models import Generation, QuotaUsage
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1] / "store"  # the job-worker script lives beside the fixtures
 
 
 def make_queue(factory, files, handler=fingerprint_job, **kw) -> ThreadJobQueue:  # type: ignore[no-untyped-def]

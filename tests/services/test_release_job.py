@@ -1,5 +1,5 @@
 """The first real generation job: portrait + speech queued in the database, run by the worker
-through the production handler (candor.release), published to the file store as a watermarked,
+through the production handler (candor.services.release), published to the file store as a watermarked,
 C2PA-signed MP4 that verifies as Trusted and names this generation."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from store_world import make_world
 
+from candor import services
 from candor.config import Settings
-from candor.db import make_engine, make_session_factory
 from candor.provenance.ledger import GenerationLog
-from candor.store import services
+from candor.services.jobs import JobContext, JobOutput, ThreadJobQueue, run_generation_job
+from candor.store.database import make_engine, make_session_factory
 from candor.store.filestore import FileStore
-from candor.store.jobs import JobContext, JobOutput, ThreadJobQueue, run_generation_job
 from candor.store.migrations import upgrade_database
 from candor.store.models import Generation
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from store_world import CONSENT_FORM, FACE, make_world
 
+from candor import services
 from candor.errors import (
     Conflict,
     ConsentExpired,
@@ -24,7 +25,6 @@ from candor.errors import (
     Unauthorized,
 )
 from candor.provenance.ledger import LogEntryRow
-from candor.store import services
 from candor.store.models import ApiKey, Generation, IdempotencyRecord, QuotaUsage, utcnow
 
 

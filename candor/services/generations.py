@@ -26,6 +26,7 @@ from candor.policy import (
     RequestFacts,
     evaluate,
 )
+from candor.services.common import EventLog, get_owned
 from candor.store.models import (
     Asset,
     Consent,
@@ -37,7 +38,6 @@ from candor.store.models import (
     new_id,
     utcnow,
 )
-from candor.store.services._common import EventLog, get_owned
 
 MAX_SEED = 2**31 - 1
 

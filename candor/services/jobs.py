@@ -32,10 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from candor.config import Settings, get_settings
 from candor.errors import CandorError
-from candor.store import webhooks
+from candor.services import EventLog, ensure_consent_active, release_quota, webhooks
 from candor.store.filestore import FileStore, suffix_for
 from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
-from candor.store.services import EventLog, ensure_consent_active, release_quota
 
 logger = logging.getLogger("candor.jobs")
 
@@ -74,7 +73,7 @@ JobHandler = Callable[[JobContext], JobOutput]
 def run_generation_job(ctx: JobContext) -> JobOutput:
     """The production handler: portrait + audio + controls -> watermarked, C2PA-signed MP4."""
     from candor.generator.controls import Controls
-    from candor.release import release_generation
+    from candor.services.release import release_generation
 
     result = release_generation(
         portrait_path=ctx.portrait_path,

@@ -7,7 +7,7 @@ import skimage.data
 from PIL import Image
 
 from candor.config import Settings
-from candor.release import release_frames
+from candor.services.release import release_frames
 
 
 @pytest.fixture()
@@ -81,7 +81,7 @@ def test_generation_job_end_to_end(settings, tmp_path):
     from candor.generator.controls import Controls
     from candor.generator.video import probe
     from candor.provenance.verify import verify_file
-    from candor.release import release_generation
+    from candor.services.release import release_generation
 
     portrait = tmp_path / "portrait.png"
     portrait.write_bytes(_png())

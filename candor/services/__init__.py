@@ -5,8 +5,8 @@ transaction; the caller commits. (One exception: a policy denial commits its log
 before raising, so a refused request is never lost with the rollback.)
 """
 
-from candor.store.services._common import EventLog, get_owned
-from candor.store.services.consents import (
+from candor.services.common import EventLog, get_owned
+from candor.services.consents import (
     create_audio_asset,
     create_consent,
     enroll_portrait,
@@ -18,7 +18,7 @@ from candor.store.services.consents import (
     list_portraits,
     revoke_consent,
 )
-from candor.store.services.generations import (
+from candor.services.generations import (
     GenerationOutcome,
     GenerationRequest,
     create_generation,
@@ -30,8 +30,8 @@ from candor.store.services.generations import (
     record_download,
     release_quota,
 )
-from candor.store.services.maintenance import collect_garbage, referenced_files
-from candor.store.services.partners import (
+from candor.services.maintenance import collect_garbage, referenced_files
+from candor.services.partners import (
     IssuedKey,
     authenticate_api_key,
     create_partner,

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from candor.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from candor.services.common import EventLog
 from candor.store.models import PARTNER_STATES, SCOPES, ApiKey, Partner, utcnow
-from candor.store.services._common import EventLog
 
 TOKEN_SCHEME = "cnd"
 # cnd_<12 hex visible prefix>_<43 url-safe chars of secret (256 bits)>

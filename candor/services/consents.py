@@ -19,9 +19,9 @@ from candor.errors import (
     InvalidInput,
 )
 from candor.policy import Policy, load_policy
+from candor.services.common import EventLog, get_owned, require_aware
 from candor.store.filestore import FileStore, suffix_for
 from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
-from candor.store.services._common import EventLog, get_owned, require_aware
 
 MAX_EVIDENCE_DOCUMENT_BYTES = 20 << 20
 MAX_EVIDENCE_RECORDING_BYTES = 200 << 20
@@ -147,7 +147,7 @@ def revoke_consent(
 ) -> Consent:
     """Revoke at once: later requests are denied, and generations still queued under this consent
     fail without running (a running one is refused before it is published). Idempotent."""
-    from candor.store.services.generations import release_quota
+    from candor.services.generations import release_quota
 
     consent = get_consent(session=session, partner=partner, consent_id=consent_id)
     if consent.revoked_at is not None:
