@@ -46,12 +46,11 @@ def setup(data_dir: Path) -> tuple[str, str]:
     from skimage import data
 
     from candor import services
-    from candor.api.media import face_summary
-    from candor.api.state import ServiceState
     from candor.config import Settings
-    from candor.services import GenerationRequest
+    from candor.services import GenerationRequest, analyze_portrait
+    from candor.services.container import Container
 
-    state = ServiceState.build(Settings(data_dir=data_dir, environment="development"))
+    state = Container.build(Settings(data_dir=data_dir, environment="development"))
     state.migrate()
     png = io.BytesIO()
     Image.fromarray(data.astronaut()).save(png, "PNG")
@@ -84,7 +83,7 @@ def setup(data_dir: Path) -> tuple[str, str]:
             consent_id=consent.id,
             image=png.getvalue(),
             media_type="image/png",
-            face_summary=face_summary(png.getvalue(), max_megapixels=50),
+            face_summary=analyze_portrait(png.getvalue(), max_megapixels=50),
         )
         asset = services.create_audio_asset(
             session=session, files=state.files, partner=partner, data=wav.read_bytes(), media_type="audio/wav"

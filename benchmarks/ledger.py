@@ -33,8 +33,10 @@ from sqlalchemy.exc import OperationalError
 
 from candor.provenance.audit import verify_log_export, write_export
 from candor.provenance.checkpoint import CheckpointSigner, verify_checkpoint
-from candor.provenance.ledger import GenerationLog, LogEvent, create_log_tables
+from candor.provenance.ledger import LogEvent
+from candor.services.generation_log import GenerationLog
 from candor.store.database import make_engine
+from candor.store.migrations import upgrade_database
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -49,7 +51,7 @@ def sqlite_engine(path: Path) -> Engine:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{path}")
-    create_log_tables(engine)
+    upgrade_database(engine)
     return engine
 
 
@@ -103,7 +105,7 @@ def postgres_engine(url: str) -> tuple[Engine, Engine, str] | None:
     with base.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = base.execution_options(schema_translate_map={None: schema})
-    create_log_tables(engine)
+    upgrade_database(engine)
     return base, engine, schema
 
 

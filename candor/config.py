@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'candor.store.database'}"
+        return self.database_url or f"sqlite:///{self.data_dir / 'candor.db'}"
 
     @property
     def resolved_keys_dir(self) -> Path:

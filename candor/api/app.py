@@ -20,8 +20,8 @@ from candor.api.errors import install_error_handlers
 from candor.api.openapi import install_openapi
 from candor.api.ratelimit import make_rate_limiter
 from candor.api.routes import ROUTERS
-from candor.api.state import ServiceState
 from candor.config import Settings, get_settings
+from candor.services.container import Container
 
 API_DESCRIPTION = """\
 Candor turns one enrolled portrait and one audio clip into a talking-face video, for vetted
@@ -44,12 +44,15 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     if start_worker is None:
         start_worker = settings.run_jobs
 
-    state = ServiceState.build(settings)
+    state = Container.build(settings)  # engine, sessions, log, keys, policy: once per app
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Database work and joining worker threads happen off the event loop.
+        # Database work and joining worker threads happen off the event loop; migrations run once,
+        # here at start-up, never per request.
         await run_in_threadpool(state.migrate)
+        # The signing key loads now: a service without its keys fails at start-up, not mid-request.
+        await run_in_threadpool(lambda: state.ledger)
         if start_worker:
             await run_in_threadpool(state.start_worker)
         try:

@@ -1,4 +1,4 @@
-"""The one dependency seam of the API: settings, a DB session, the caller, and the state.
+"""The one dependency seam of the API: settings, a DB session, the caller, and the container.
 
 Routes declare what they need with these ``Annotated`` aliases; tests swap the underlying
 functions with ``app.dependency_overrides``.
@@ -15,10 +15,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from candor.api.errors import RateLimited
-from candor.api.state import ServiceState
 from candor.config import Settings
 from candor.errors import Unauthorized
 from candor.services import authenticate_api_key
+from candor.services.container import Container
 from candor.store.models import Partner
 
 Scope = Literal["generate", "detect", "audit:read", "admin"]
@@ -33,7 +33,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_state(request: Request) -> ServiceState:
+def get_state(request: Request) -> Container:
     return request.app.state.service
 
 
@@ -51,7 +51,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StateDep = Annotated[ServiceState, Depends(get_state)]
+StateDep = Annotated[Container, Depends(get_state)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

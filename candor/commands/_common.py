@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -55,3 +55,29 @@ def progress_bar(description: str, total: float | None) -> Iterator[Callable[[fl
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1.0: progress.advance(task, n)
+
+
+_containers: dict[int, Any] = {}  # id(settings) -> (settings, container)
+
+
+def container():  # -> candor.services.container.Container
+    """The container for the current settings, built (and its database migrated) once per process;
+    the CLI is one process per command. Settings rebuilt in between (tests clear the settings cache
+    to point at another data directory) get a container of their own."""
+    from candor.config import get_settings
+    from candor.services.container import Container
+
+    settings = get_settings()
+    entry = _containers.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        built = Container.build(settings)
+        built.migrate()
+        entry = _containers[id(settings)] = (settings, built)
+    return entry[1]
+
+
+def forget_container() -> None:
+    """Drop the built containers (after `keys init|rotate` changed the key material they hold)."""
+    for _settings, built in _containers.values():
+        built.close()
+    _containers.clear()

@@ -25,19 +25,16 @@ def _open_log(*, signed: bool = False) -> Any:
     from sqlalchemy import inspect
 
     from candor.config import get_settings
-    from candor.provenance.ledger import GenerationLog
+    from candor.services.container import checkpoint_signer
+    from candor.services.generation_log import GenerationLog
     from candor.store.database import make_engine
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     if not inspect(engine).has_table("audit_log_head"):
         raise fail(f"no generation log in {settings.resolved_database_url}: start the service or migrate first")
-    signer = None
-    if signed:
-        from candor.provenance.checkpoint import checkpoint_signer_from_settings
-
-        signer = checkpoint_signer_from_settings(settings)
-    return GenerationLog(engine, signer=signer)
+    # An audit reads what is there: it neither migrates nor (unless asked to sign) loads keys.
+    return GenerationLog(engine, signer=checkpoint_signer(settings) if signed else None)
 
 
 def _trusted_keys(pem_files: list[Path]) -> list[Any]:

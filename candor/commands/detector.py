@@ -31,11 +31,11 @@ def detect(
     Exit codes: 0 no evidence of synthesis, 1 synthetic (classifier), 2 usage or input error,
     3 Candor-generated (proven), 4 cannot analyse (unreadable, no frames, no face).
     """
-    from candor.config import get_settings
-    from candor.detector.model import load_classifier
+    from candor.commands._common import container
     from candor.detector.verdict import detect_video
 
-    result = detect_video(video, settings=get_settings(), classifier=load_classifier(checkpoint))
+    built = container()
+    result = detect_video(video, verifier=built.verifier, classifier=built.classifier(checkpoint))
     if report is not None:
         from candor.detector.report import write_report
 

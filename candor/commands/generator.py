@@ -75,17 +75,18 @@ def release_video(
     sheet: Path | None,
     portrait: tuple[bytes, str],
     controls: dict | None = None,
-    checkpoint_sha256: str | None = None,
+    checkpoint: Path | None = None,
     sheet_stride: int | None = None,
 ):
-    """Render, watermark, encode and sign through the release path; optionally a contact sheet of
-    up to 16 frames, every ``sheet_stride``-th (default: spread over the whole video)."""
+    """Every video the CLI writes: the release path (watermark, signed credentials, manifest stored,
+    the release logged with the local operator as actor) with a progress bar; optionally a contact
+    sheet of up to 16 frames, every ``sheet_stride``-th (default: spread over the whole video)."""
     import uuid
 
-    from candor.config import get_settings
+    from candor.commands._common import container
     from candor.generator.contact import save_contact_sheet
-    from candor.services.release import release_frames
 
+    releaser = container().releaser
     kept: list = []
     stride = sheet_stride or max(1, n_frames // 16)
 
@@ -95,21 +96,13 @@ def release_video(
                 kept.append((frame, f"frame {i}"))
             yield frame
 
+    claim = releaser.claim(generation_id=f"cli-{uuid.uuid4().hex[:16]}", controls=controls, checkpoint=checkpoint)
     with progress_bar("rendering", n_frames) as advance:
-        result = release_frames(
-            tap(frames),
-            out_path=out,
-            fps=fps,
-            settings=get_settings(),
-            generation_id=f"cli-{uuid.uuid4().hex[:16]}",
-            partner_pseudonym="local-cli",
-            portrait=portrait[0],
-            portrait_mime=portrait[1],
-            audio_path=audio,
-            controls=controls,
-            model_checkpoint_sha256=checkpoint_sha256,
-            on_frame=lambda _n: advance(1),
-        )
+        result = releaser.release_frames(
+            tap(frames), out_path=out, fps=fps, claim=claim, portrait=portrait[0], portrait_mime=portrait[1],
+            audio_path=audio, on_frame=lambda _n: advance(1),
+        )  # fmt: skip
+    releaser.record(result)
     if sheet is not None:
         save_contact_sheet(sheet, [f for f, _ in kept], [label for _, label in kept])
         console.print(f"contact sheet: {sheet}")

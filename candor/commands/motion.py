@@ -113,25 +113,21 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         frames = pipeline.frames(
             samples, controls, seed=seed, fps=fps, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
         )
-        n_frames = round(frame_count(len(samples), 25) * fps / 25) if fps != 25 else frame_count(len(samples), 25)
-        _write_video(
-            frames, n_frames, out, fps=fps, audio=audio, sheet=contact_sheet, image=image, source=source,
-            controls={"gaze_yaw": yaw, "gaze_pitch": pitch, "distance": distance, "emotion": name,
-                      "intensity": controls.intensity, "seed": seed},
-            checkpoint=checkpoint,
+        result = _write_video(
+            frames, frame_count(len(samples), fps), out, fps=fps, audio=audio, sheet=contact_sheet, image=image,
+            source=source, controls=controls.as_record(seed=seed, fps=fps), checkpoint=checkpoint,
         )  # fmt: skip
-        console.print(f"wrote {out} ({n_frames} frames, {len(samples) / SAMPLE_RATE:.1f} s)")
+        console.print(f"wrote {out} ({result.frames} frames, {len(samples) / SAMPLE_RATE:.1f} s)")
 
 
 def _write_video(frames, n_frames: int, out: Path, *, fps: int, audio: Path, sheet: Path | None, image: str,
-                 source, controls: dict, checkpoint: Path | None) -> None:  # fmt: skip
+                 source, controls: dict, checkpoint: Path | None):  # fmt: skip
     """The one place `generate` writes its MP4: the release path (watermark + signed credentials),
     with a contact sheet of every 10th frame (up to 16) when asked."""
     from candor.commands.generator import _portrait_bytes, release_video
     from candor.generator.motion_generator import DEFAULT_CHECKPOINT
-    from candor.services.release import file_sha256
 
-    release_video(
+    return release_video(
         frames, n_frames, out, fps=fps, audio=audio, sheet=sheet, portrait=_portrait_bytes(image, source),
-        controls=controls, checkpoint_sha256=file_sha256(checkpoint or DEFAULT_CHECKPOINT), sheet_stride=10,
+        controls=controls, checkpoint=checkpoint or DEFAULT_CHECKPOINT, sheet_stride=10,
     )  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from candor.commands._common import cli_errors, console, err_console
+from candor.commands._common import cli_errors, console, container, err_console, forget_container
 
 
 def _settings():
@@ -26,15 +26,22 @@ def _settings():
     return get_settings()
 
 
+def _passphrase() -> bytes:
+    from candor.services.container import key_passphrase
+
+    return key_passphrase(_settings())
+
+
 def keys_init(
     organization: str = typer.Option("Candor", help="Organization named in the certificates."),
 ) -> None:
     """Create the offline root CA and the ES256 claim-signing certificate (keys encrypted at rest)."""
-    from candor.provenance.keys import KeyStore, fingerprint, resolve_passphrase
+    from candor.provenance.keys import KeyStore, fingerprint
 
     settings = _settings()
     store = KeyStore(settings.resolved_keys_dir)
-    identity = store.init(resolve_passphrase(settings), organization=organization)
+    identity = store.init(_passphrase(), organization=organization)
+    forget_container()  # a container built earlier in this process holds the old keys
     console.print(f"signing keys created in [bold]{store.directory}[/]")
     console.print(f"  signing certificate: {identity.certificate.subject.rfc4514_string()}")
     console.print(f"  sha256 {fingerprint(identity.certificate)}")
@@ -50,11 +57,11 @@ def keys_rotate(
     root: bool = typer.Option(False, "--root", help="Also start a new root CA (old roots stay trusted)."),
 ) -> None:
     """Issue a new signing certificate; earlier outputs stay verifiable (their roots stay anchors)."""
-    from candor.provenance.keys import KeyStore, fingerprint, resolve_passphrase
+    from candor.provenance.keys import KeyStore, fingerprint
 
-    settings = _settings()
-    store = KeyStore(settings.resolved_keys_dir)
-    identity = store.rotate(resolve_passphrase(settings), new_root=root)
+    store = KeyStore(_settings().resolved_keys_dir)
+    identity = store.rotate(_passphrase(), new_root=root)
+    forget_container()
     console.print(f"new signing certificate sha256 {fingerprint(identity.certificate)}")
     console.print(f"  {len(store.signing_certificates())} signing certificates, {len(store.root_certificates())} roots")
 
@@ -83,32 +90,20 @@ def sign(
     consent_id: str | None = typer.Option(None, "--consent-id", help="Likeness consent record id."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Model checkpoint to hash."),
 ) -> None:
-    """Watermark VIDEO, sign C2PA Content Credentials into it and store the manifest."""
-    from candor.provenance.manifest import GenerationClaim, pseudonymize_partner
-    from candor.provenance.release import file_sha256, watermark_and_sign_file
-    from candor.provenance.repository import ManifestRepository
+    """Watermark VIDEO, sign C2PA Content Credentials into it, store the manifest and log it."""
+    from candor.provenance.watermark import WATERMARK_ALG, binding_value
 
-    settings = _settings()
+    releaser = container().releaser
     out = output or video.with_name(f"{video.stem}.signed.mp4")
-    claim = GenerationClaim(
-        generation_id=f"gen_{uuid.uuid4().hex}",
-        partner_pseudonym=pseudonymize_partner(partner, settings.secret_key),
-        consent_id=consent_id,
-        controls={},
-        model_checkpoint_sha256=file_sha256(checkpoint) if checkpoint else None,
-        title=out.name,
+    claim = releaser.claim(
+        generation_id=f"gen_{uuid.uuid4().hex}", partner_id=partner, consent_id=consent_id, checkpoint=checkpoint
     )
-    repository = ManifestRepository.from_settings(settings)
-    try:
-        with console.status("watermarking and signing"):
-            signed = watermark_and_sign_file(
-                video, out, portrait=portrait, audio=audio, claim=claim, settings=settings, repository=repository
-            )
-    finally:
-        repository.dispose()
+    with console.status("watermarking and signing"):
+        result = releaser.release_file(video, out, claim=claim, portrait=portrait, audio=audio)
+    releaser.record(result)
     console.print(f"signed [bold]{out}[/]")
-    console.print(f"  manifest {signed.manifest_id} ({len(signed.manifest_store)} bytes)")
-    console.print(f"  watermark serial {signed.binding.serial} ({signed.binding.alg} value {signed.binding.value})")
+    console.print(f"  manifest {result.manifest_id}")
+    console.print(f"  watermark serial {result.serial} ({WATERMARK_ALG} value {binding_value(result.serial)})")
 
 
 def verify(
@@ -117,9 +112,7 @@ def verify(
     watermark: bool = typer.Option(True, "--watermark/--no-watermark", help="Also decode the watermark."),
 ) -> None:
     """Check Content Credentials and the watermark. Exit 0 proven, 1 nothing found, 3 invalid/untrusted."""
-    from candor.provenance.verify import verify_file
-
-    report = verify_file(file, settings=_settings(), detect_watermark=watermark)
+    report = container().verifier.verify_file(file, detect_watermark=watermark)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -12,29 +12,23 @@ from typing import Any
 
 import typer
 
-from candor.commands._common import cli_errors, console, err_console
+from candor.commands._common import cli_errors, console, container, err_console
 
 partners_app = typer.Typer(help="Vetted partners: add, approve, suspend, list.", no_args_is_help=True)
+db_app = typer.Typer(help="The service database: its one migration history.", no_args_is_help=True)
 
 SCOPE_HELP = "comma-separated scopes: generate, detect, audit:read, admin"
 
 
 @contextmanager
 def _admin() -> Iterator[tuple[Any, Any]]:
-    """(session, log) for one operator action: migrated database, one committed transaction."""
-    from candor.config import get_settings
-    from candor.provenance.checkpoint import checkpoint_signer_from_settings
-    from candor.provenance.ledger import GenerationLog
-    from candor.store.migrations import upgrade_database
-    from candor.store.session import get_engine, session_factory, session_scope
+    """(session, log) for one operator action: one committed transaction on the migrated database;
+    operator actions go on the same signed log as the API's events."""
+    from candor.store.database import session_scope
 
-    settings = get_settings()
-    upgrade_database(get_engine(settings))
-    factory = session_factory(settings)
-    # Operator actions go on the same signed log as the API's events.
-    log = GenerationLog(factory, signer=checkpoint_signer_from_settings(settings))
-    with session_scope(factory) as session:
-        yield session, log
+    built = container()
+    with session_scope(built.session_factory) as session:
+        yield session, built.ledger
 
 
 def _print_partner(partner: Any) -> None:
@@ -59,14 +53,12 @@ def serve(
     import uvicorn
 
     from candor.config import get_settings
-    from candor.store.migrations import upgrade_database
-    from candor.store.session import get_engine
 
     if job_workers is not None:
         # Settings are read from the environment in every uvicorn process, so pass it there.
         os.environ["CANDOR_WORKERS"] = str(job_workers)
         get_settings.cache_clear()
-    upgrade_database(get_engine(get_settings()))  # once, before the processes start
+    container()  # migrated (and dev keys made) once, before the server processes start
     err_console.print(f"Candor API on http://{host}:{port}/v1 (docs at /docs)", highlight=False, soft_wrap=True)
     uvicorn.run(
         "candor.api.app:create_app",
@@ -76,6 +68,24 @@ def serve(
         workers=processes,
         log_level=log_level,
         proxy_headers=False,
+    )
+
+
+# --- database -----------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@cli_errors
+def db_upgrade() -> None:
+    """Bring the configured database to the newest schema (what `candor serve` does at start-up)."""
+    from candor.config import get_settings
+    from candor.store.migrations import current_revision
+
+    built = container()  # migrates once
+    console.print(
+        f"database {get_settings().resolved_database_url} at revision {current_revision(built.engine)}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -197,6 +207,7 @@ def keys_list(partner: str | None = typer.Argument(None, help="only this partner
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     app.command("serve")(cli_errors(serve))
     app.add_typer(partners_app, name="partners")
+    app.add_typer(db_app, name="db")
     keys_app.command("issue")(cli_errors(keys_issue))
     keys_app.command("revoke")(cli_errors(keys_revoke))
     keys_app.command("list")(cli_errors(keys_list))

@@ -24,9 +24,10 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     ) -> None:
         """Re-encode VIDEO with the watermark carrying SERIAL (audio copied)."""
         from candor.config import get_settings
-        from candor.provenance.watermark import WatermarkKey, binding_value, embed_video
+        from candor.provenance.watermark import binding_value, embed_video
+        from candor.services.container import watermark_key
 
-        key = WatermarkKey.from_settings(get_settings())
+        key = watermark_key(get_settings())
         embed_video(video, out, key, serial, crf=crf)
         console.print(f"wrote {out} (serial {serial}, binding {binding_value(serial)})")
 
@@ -39,9 +40,10 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     ) -> None:
         """Look for Candor's watermark in VIDEO. Exit 0 if found, 1 if not."""
         from candor.config import get_settings
-        from candor.provenance.watermark import WatermarkKey, detect_video
+        from candor.provenance.watermark import detect_video
+        from candor.services.container import watermark_key
 
-        key = WatermarkKey.from_settings(get_settings())
+        key = watermark_key(get_settings())
         result = detect_video(video, key, max_seconds=max_seconds or None)
         if as_json:
             typer.echo(json.dumps(result.to_dict()))

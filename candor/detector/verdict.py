@@ -26,12 +26,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from candor.config import Settings
 from candor.errors import InvalidVideo, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from candor.provenance.verify import ManifestLookup, Verifier
 
 
 class Verdict(StrEnum):
@@ -114,9 +116,9 @@ class DetectionReport:
         return json.loads(json.dumps(data, default=str))
 
 
-def _generation_record(summary: dict[str, Any] | None, manifest_id: str | None, settings: Settings) -> dict[str, Any]:
-    from candor.provenance.repository import ManifestRepository
-
+def _generation_record(
+    summary: dict[str, Any] | None, manifest_id: str | None, manifests: ManifestLookup | None
+) -> dict[str, Any]:
     generation = (summary or {}).get("generation") or {}
     record: dict[str, Any] = {
         "generation_id": generation.get("generation_id"),
@@ -126,23 +128,19 @@ def _generation_record(summary: dict[str, Any] | None, manifest_id: str | None, 
         "signed_at": (summary or {}).get("signed_at"),
         "signer": (summary or {}).get("signer"),
     }
-    if manifest_id:
-        repository = ManifestRepository.from_settings(settings)
-        try:
-            stored = repository.manifest_by_id(manifest_id)
-        finally:
-            repository.dispose()
+    if manifest_id and manifests is not None:
+        stored = manifests.manifest_by_id(manifest_id)
         if stored is not None:
             record["signed_at"] = record["signed_at"] or stored.get("signedAt")
             record["in_repository"] = True
     return record
 
 
-def _provenance(path: Path, settings: Settings) -> tuple[list[Evidence], dict[str, Any] | None, dict[str, Any]]:
+def _provenance(path: Path, verifier: Verifier) -> tuple[list[Evidence], dict[str, Any] | None, dict[str, Any]]:
     """Credentials and watermark evidence, the proven generation (or None) and the raw report."""
-    from candor.provenance.verify import ManifestState, Outcome, verify_file
+    from candor.provenance.verify import ManifestState, Outcome
 
-    report = verify_file(path, settings=settings)
+    report = verifier.verify_file(path)
     raw = report.to_dict()
     evidence: list[Evidence] = []
     generation = None
@@ -159,7 +157,7 @@ def _provenance(path: Path, settings: Settings) -> tuple[list[Evidence], dict[st
             )
         )
         if report.outcome is Outcome.PROVEN:
-            generation = _generation_record(summary, summary and summary["manifest_id"], settings)
+            generation = _generation_record(summary, summary and summary["manifest_id"], verifier.manifests)
     elif report.state is not ManifestState.ABSENT:
         evidence.append(
             Evidence(
@@ -175,7 +173,7 @@ def _provenance(path: Path, settings: Settings) -> tuple[list[Evidence], dict[st
     if watermark and watermark.get("found"):
         recovered = raw.get("recovered")
         if recovered and report.outcome is Outcome.PROVEN and generation is None:
-            generation = _generation_record(recovered["summary"], recovered["manifest_id"], settings)
+            generation = _generation_record(recovered["summary"], recovered["manifest_id"], verifier.manifests)
         where = (
             "its generation record is in the manifest repository"
             if generation is not None
@@ -261,12 +259,13 @@ def _classify(
 def detect_video(
     path: str | Path,
     *,
-    settings: Settings,
+    verifier: Verifier,
     classifier=None,  # candor.detector.model.Classifier; default: the shipped checkpoint
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> DetectionReport:
-    """Scan one video file; see the module docstring for the verdicts.
+    """Scan one video file; see the module docstring for the verdicts. ``verifier`` checks the
+    credentials and the watermark and finds generation records (its manifest lookup).
 
     Raises InvalidVideo for a missing file and PayloadTooLarge over ``max_bytes``; an unreadable
     file or one without frames gives a ``cannot_analyse`` report with ``unreadable=True``. The
@@ -289,7 +288,7 @@ def detect_video(
         )  # fmt: skip
 
     try:
-        evidence, generation, credentials = _provenance(path, settings)
+        evidence, generation, credentials = _provenance(path, verifier)
     except InvalidVideo as exc:
         return unreadable(exc.detail)
     if classifier is None:

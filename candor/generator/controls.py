@@ -39,6 +39,18 @@ class Controls:
         if abs(self.gaze_yaw) > 30 or abs(self.gaze_pitch) > 20:
             raise InvalidInput("gaze must be within +-30 degrees yaw and +-20 degrees pitch")
 
+    def as_record(self, *, seed: int, fps: int) -> dict[str, object]:
+        """The controls a video was made with, as the credentials and the log record them."""
+        return {
+            "gaze_yaw": self.gaze_yaw,
+            "gaze_pitch": self.gaze_pitch,
+            "distance": self.distance,
+            "emotion": self.emotion,
+            "intensity": self.intensity,
+            "seed": seed,
+            "fps": fps,
+        }
+
     def to_vector(self) -> np.ndarray:
         """The (CONTROL_DIM,) float32 condition vector."""
         v = np.zeros(CONTROL_DIM, np.float32)

@@ -16,6 +16,9 @@ entry is pinned to its exact index; with sparser checkpoints the report gives th
 Online, with what the ``/v1/audit`` routes return: :func:`verify_entry_inclusion` (an entry and
 its audit path against a signed checkpoint) and :func:`verify_log_growth` (a saved checkpoint, a
 newer one and the consistency proof between them).
+
+(Over 400 lines on purpose: the export format and the offline auditor that re-derives it must change
+together, in one reviewable place.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -35,13 +38,29 @@ from candor.errors import CandorError, InvalidInput, InvalidProof
 from candor.provenance import merkle
 from candor.provenance.checkpoint import (
     Checkpoint,
+    CheckpointSigner,
+    TreeHead,
     format_time,
     key_id,
     load_public_key,
     parse_checkpoint,
     verify_checkpoint,
 )
-from candor.provenance.ledger import MAX_PAGE, GenerationLog, canonical_json
+from candor.provenance.ledger import MAX_PAGE, canonical_json
+
+
+class LogSource(Protocol):
+    """What an export reads from a generation log (the service's GenerationLog is one)."""
+
+    origin: str
+    signer: CheckpointSigner | None
+
+    def tree_head(self) -> TreeHead: ...
+
+    def raw_entries(self, start: int = 0, limit: int = MAX_PAGE) -> list[tuple[int, bytes]]: ...
+
+    def checkpoints(self, start_size: int = 0, limit: int = MAX_PAGE) -> list[Checkpoint]: ...
+
 
 EXPORT_FORMAT = "candor-generation-log/1"
 _ENTRY_KEYS = {"index", "timestamp", "event_type", "actor", "subject", "details"}
@@ -52,7 +71,7 @@ FindingKind = Literal[
 ]
 
 
-def export_log(log: GenerationLog, out: BinaryIO) -> int:
+def export_log(log: LogSource, out: BinaryIO) -> int:
     """Write the log (as of now) to ``out`` in the export format; returns the number of entries."""
     head = log.tree_head()
     public_key = log.signer.public_key_pem() if log.signer is not None else None
@@ -79,7 +98,7 @@ def export_log(log: GenerationLog, out: BinaryIO) -> int:
     return written
 
 
-def write_export(log: GenerationLog, path: Path) -> int:
+def write_export(log: LogSource, path: Path) -> int:
     """:func:`export_log` to ``path`` atomically (temp file in the same directory, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -95,7 +114,7 @@ def write_export(log: GenerationLog, path: Path) -> int:
     return count
 
 
-def _iter_checkpoints(log: GenerationLog, upto: int) -> Iterator[Checkpoint]:
+def _iter_checkpoints(log: LogSource, upto: int) -> Iterator[Checkpoint]:
     """The log's checkpoints of size <= ``upto``, ascending, a page at a time."""
     start = 0
     while True:

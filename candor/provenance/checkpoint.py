@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,9 +31,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from candor.errors import InvalidInput, InvalidProof
 from candor.provenance.merkle import HASH_SIZE
-
-if TYPE_CHECKING:
-    from candor.config import Settings
 
 DEFAULT_ORIGIN = "candor/generation-log"
 DEFAULT_KEY_NAME = "candor-log"
@@ -221,11 +217,3 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
     except ValueError as exc:
         raise InvalidInput(f"not a PEM public key or certificate: {exc}") from None
     return _check_p256(key)
-
-
-def checkpoint_signer_from_settings(settings: Settings, name: str = DEFAULT_KEY_NAME) -> CheckpointSigner:
-    """The service's checkpoint signer: the current ES256 key of the provenance key store (created
-    on first use in development; unlocked with the configured passphrase)."""
-    from candor.provenance.keys import load_signing_identity
-
-    return CheckpointSigner.from_private_key(load_signing_identity(settings).private_key, name)

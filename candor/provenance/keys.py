@@ -1,6 +1,6 @@
 """Signing keys: an offline root CA and the ES256 certificate that signs C2PA claims.
 
-Layout of a key store (``settings.resolved_keys_dir``)::
+Layout of a key store (``CANDOR_KEYS_DIR``, default ``<data_dir>/keys``)::
 
     roots/<id>.cert.pem      every root ever made: all stay trust anchors, so rotation keeps old
     roots/<id>.key.pem       outputs verifiable (the key may be moved offline after `keys init`)
@@ -14,6 +14,9 @@ by ``CANDOR_KEY_PASSPHRASE_FILE``), written with mode 0600 via a temp file and `
 c2pa-rs 0.91 rejects a leaf without keyUsage digitalSignature, an extended key usage it accepts, or
 an AuthorityKeyIdentifier; :func:`check_signing_certificate` refuses such a certificate up front with
 a message instead of an opaque signing error.
+
+(Over 400 lines on purpose: the store's layout, certificate profiles, creation, rotation and loading
+are one format; splitting them would scatter the invariants each relies on.)
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from candor.config import Settings
 from candor.errors import KeyStoreError, SigningCertificateRejected
 
 C2PA_CLAIM_SIGNING_OID = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
@@ -361,18 +363,21 @@ def _require_passphrase(passphrase: bytes) -> None:
         raise KeyStoreError("the key passphrase must be at least 12 characters")
 
 
-def resolve_passphrase(settings: Settings) -> bytes:
-    """The key passphrase: CANDOR_KEY_PASSPHRASE, else the CANDOR_KEY_PASSPHRASE_FILE secret file,
-    else (development only) the generated ``.dev-passphrase`` in the key store."""
-    if settings.key_passphrase is not None:
-        return settings.key_passphrase.get_secret_value().encode()
-    if settings.key_passphrase_file is not None:
+def resolve_passphrase(
+    keys_dir: Path, *, passphrase: str | None = None, passphrase_file: Path | None = None, development: bool = False
+) -> bytes:
+    """The key passphrase: ``passphrase`` (CANDOR_KEY_PASSPHRASE), else the secret file
+    ``passphrase_file`` (CANDOR_KEY_PASSPHRASE_FILE), else (``development`` only) the generated
+    ``.dev-passphrase`` in the key store ``keys_dir``."""
+    if passphrase is not None:
+        return passphrase.encode()
+    if passphrase_file is not None:
         try:
-            return settings.key_passphrase_file.read_text().rstrip("\r\n").encode()
+            return passphrase_file.read_text().rstrip("\r\n").encode()
         except OSError as exc:
-            raise KeyStoreError(f"cannot read the key passphrase file {settings.key_passphrase_file}") from exc
-    dev_file = settings.resolved_keys_dir / DEV_PASSPHRASE_FILE
-    if settings.environment == "development":
+            raise KeyStoreError(f"cannot read the key passphrase file {passphrase_file}") from exc
+    dev_file = keys_dir / DEV_PASSPHRASE_FILE
+    if development:
         if not dev_file.is_file():
             # Development convenience only: a random passphrase next to the keys, mode 0600.
             _write_atomic(dev_file, secrets.token_urlsafe(24).encode(), 0o600)
@@ -380,29 +385,26 @@ def resolve_passphrase(settings: Settings) -> bytes:
     raise KeyStoreError("set CANDOR_KEY_PASSPHRASE or CANDOR_KEY_PASSPHRASE_FILE to unlock the signing keys")
 
 
-def ensure_keys(settings: Settings) -> KeyStore:
-    """The key store; in development it is created on first use so `make demo` needs no setup."""
-    store = KeyStore(settings.resolved_keys_dir)
+def ensure_keys(keys_dir: Path, passphrase: bytes, *, development: bool = False) -> KeyStore:
+    """The key store in ``keys_dir``; in development it is created on first use so `make demo`
+    needs no setup, elsewhere a missing store is an error naming `candor keys init`."""
+    store = KeyStore(keys_dir)
     if store.exists():
         return store
-    if settings.environment != "development":
+    if not development:
         raise KeyStoreError(f"no signing keys in {store.directory}: run `candor keys init`")
-    store.init(resolve_passphrase(settings))
+    store.init(passphrase)
     return store
 
 
-def load_signing_identity(settings: Settings) -> SigningIdentity:
-    """The current signing identity from the configured store (created first in development)."""
-    return ensure_keys(settings).load_signing(resolve_passphrase(settings))
-
-
-def trust_anchor_pems(settings: Settings) -> list[str]:
-    """PEM roots a verifier trusts: this service's roots (all generations) plus configured anchors."""
+def trust_anchor_pems(keys_dir: Path, extra_anchors: Sequence[Path] = ()) -> list[str]:
+    """PEM roots a verifier trusts: the key store's roots (all generations) plus ``extra_anchors``
+    (PEM files)."""
     anchors: list[str] = []
-    store = KeyStore(settings.resolved_keys_dir)
+    store = KeyStore(keys_dir)
     if store.exists():
         anchors.extend(pem(c) for c in store.root_certificates())
-    for path in settings.trust_anchors:
+    for path in extra_anchors:
         try:
             anchors.append(Path(path).read_text())
         except OSError as exc:

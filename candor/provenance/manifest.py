@@ -15,15 +15,14 @@ import hmac
 import io
 import json
 import mimetypes
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from candor import __version__
-from candor.config import Settings
 from candor.errors import InvalidInput, InvalidVideo, SigningFailed, TimestampAuthorityUnavailable
-from candor.provenance.keys import check_signing_certificate, fingerprint, trust_anchor_pems
-from candor.provenance.signer import ClaimSigner, LocalKeySigner
+from candor.provenance.keys import check_signing_certificate, fingerprint
+from candor.provenance.signer import ClaimSigner
 
 if TYPE_CHECKING:
     import c2pa
@@ -39,7 +38,7 @@ _CHECKPOINT_FIELD = "com.candor.checkpoint_sha256"
 def pseudonymize_partner(partner_id: str, secret: str) -> str:
     """A stable partner pseudonym for public manifests: HMAC-SHA256(secret, id), 24 hex chars.
 
-    Only the service (which holds ``secret``, e.g. ``settings.secret_key``) can link it to a partner.
+    Only the service (which holds ``secret``, the service secret key) can link it to a partner.
     """
     digest = hmac.new(secret.encode(), partner_id.encode(), hashlib.sha256).hexdigest()
     return f"pp_{digest[:24]}"
@@ -170,20 +169,18 @@ def build_manifest_definition(claim: GenerationClaim, binding: SoftBinding, *, d
     }
 
 
-def _signing_context(settings: Settings) -> c2pa.Context:
+def _signing_context(thumbnails: bool) -> c2pa.Context:
     import c2pa
 
-    return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": settings.c2pa_thumbnails}}})
+    return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": thumbnails}}})
 
 
-def verification_context(settings: Settings, *, trust: bool = True) -> c2pa.Context:
-    """A c2pa Context that trusts this service's roots plus ``settings.trust_anchors`` as user anchors.
-
-    ``trust=False`` gives no anchors (any signature is then at best Valid, i.e. untrusted).
-    """
+def verification_context(trust_anchors: Sequence[str] = ()) -> c2pa.Context:
+    """A c2pa Context that trusts the PEM roots ``trust_anchors`` as user anchors (none: any
+    signature is then at best Valid, i.e. untrusted)."""
     import c2pa
 
-    anchors = "".join(trust_anchor_pems(settings)) if trust else ""
+    anchors = "".join(trust_anchors)
     config: dict[str, Any] = {"verify": {"verify_trust": True}}
     if anchors:
         config["trust"] = {"user_anchors": anchors}
@@ -232,19 +229,18 @@ def sign_video(
     audio: bytes | None,
     audio_mime: str | None,
     binding: SoftBinding,
-    settings: Settings,
-    signer: ClaimSigner | None = None,
+    signer: ClaimSigner,
+    thumbnails: bool = False,
 ) -> SignedManifest:
     """Sign the MP4 in ``src`` into ``dst`` (both streams; ``dst`` must be writable and seekable).
 
     ``portrait``/``audio`` are the generation's inputs, recorded as ``inputTo`` ingredients
-    (thumbnails only if ``settings.c2pa_thumbnails``). ``signer`` defaults to the local key store.
+    (with thumbnails if ``thumbnails``: ~42 KB more). ``signer`` holds the key and chain.
     Raises SigningCertificateRejected (expired / wrong EKU...), TimestampAuthorityUnavailable,
     SigningFailed, InvalidVideo, InvalidInput.
     """
     import c2pa
 
-    signer = signer or LocalKeySigner.from_settings(settings)
     leaf = signer.chain[0]
     check_signing_certificate(leaf)
     source: BinaryIO = io.BytesIO(src) if isinstance(src, bytes | bytearray) else src
@@ -255,7 +251,7 @@ def sign_video(
     definition = build_manifest_definition(claim, binding, duration_ms=duration_ms)
     dst_start = dst.tell()
 
-    with _signing_context(settings) as context, c2pa.Builder(definition, context) as builder:
+    with _signing_context(thumbnails) as context, c2pa.Builder(definition, context) as builder:
         _add_ingredient(builder, f"portrait.{_extension(portrait_mime)}", portrait, portrait_mime)
         if audio is not None:
             _add_ingredient(builder, f"audio.{_extension(audio_mime or '')}", audio, audio_mime or "")
@@ -278,11 +274,12 @@ def sign_video(
     )
 
 
-def read_manifest_store(manifest_store: bytes, settings: Settings | None = None) -> dict[str, Any]:
-    """The c2pa JSON of a detached manifest store (its content hash cannot match without the asset)."""
+def read_manifest_store(manifest_store: bytes, trust_anchors: Sequence[str] | None = None) -> dict[str, Any]:
+    """The c2pa JSON of a detached manifest store (its content hash cannot match without the asset),
+    validated against ``trust_anchors`` (PEM roots) when given."""
     import c2pa
 
-    context = verification_context(settings) if settings is not None else None
+    context = verification_context(trust_anchors) if trust_anchors is not None else None
     try:
         with c2pa.Reader(MANIFEST_MIME, io.BytesIO(manifest_store), context=context) as reader:
             report = json.loads(reader.json())

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from candor.config import Settings
 from candor.errors import SigningFailed
-from candor.provenance.keys import SigningIdentity, load_signing_identity, pem
+from candor.provenance.keys import SigningIdentity, pem
 
 if TYPE_CHECKING:
     import c2pa
@@ -58,11 +57,6 @@ class LocalKeySigner:
     def __init__(self, identity: SigningIdentity, *, tsa_url: str | None = None) -> None:
         self._identity = identity
         self._tsa_url = _check_tsa(tsa_url)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalKeySigner:
-        """The current key of the configured store (created first in development), with the TSA URL."""
-        return cls(load_signing_identity(settings), tsa_url=settings.tsa_url)
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:

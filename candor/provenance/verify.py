@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from candor.config import Settings
 from candor.errors import CandorError, InvalidVideo
 from candor.provenance.manifest import (
     GENERATION_ASSERTION,
@@ -35,7 +35,18 @@ from candor.provenance.manifest import (
     read_manifest_store,
     verification_context,
 )
-from candor.provenance.repository import ManifestRepository
+
+if TYPE_CHECKING:
+    from candor.provenance.watermark import WatermarkKey
+
+
+class ManifestLookup(Protocol):
+    """Where signed manifests are found by their soft binding (the C2PA Soft Binding Resolution API's
+    shape): the service's manifest repository implements it."""
+
+    def matches_by_binding(self, *, alg: str, value: str, max_results: int = 10) -> dict[str, Any]: ...
+
+    def manifest_by_id(self, manifest_id: str, *, return_active_manifest: bool = False) -> dict[str, Any] | None: ...
 
 
 class ManifestState(StrEnum):
@@ -212,11 +223,11 @@ def _state(c2pa_state: str | None) -> ManifestState:
 
 
 def _read_embedded(
-    path: Path, settings: Settings, trust: bool
+    path: Path, trust_anchors: Sequence[str]
 ) -> tuple[ManifestState, list[dict[str, str]], ManifestSummary | None]:
     import c2pa
 
-    with verification_context(settings, trust=trust) as context, path.open("rb") as stream:
+    with verification_context(trust_anchors) as context, path.open("rb") as stream:
         try:
             reader = c2pa.Reader.try_create("video/mp4", stream, None, context)
         except c2pa.C2paError as exc:
@@ -231,10 +242,10 @@ def _read_embedded(
     return state, failures, summary
 
 
-def _detect_watermark(path: Path, settings: Settings) -> WatermarkReport:
-    from candor.provenance.watermark import WATERMARK_ALG, WatermarkKey, binding_value, detect_video
+def _detect_watermark(path: Path, key: WatermarkKey) -> WatermarkReport:
+    from candor.provenance.watermark import WATERMARK_ALG, binding_value, detect_video
 
-    detection = detect_video(str(path), WatermarkKey.from_settings(settings))
+    detection = detect_video(str(path), key)
     found = bool(detection.found and detection.serial is not None)
     return WatermarkReport(
         found=found,
@@ -248,14 +259,14 @@ def _detect_watermark(path: Path, settings: Settings) -> WatermarkReport:
 
 
 def _recover(
-    watermark: WatermarkReport, repository: ManifestRepository, settings: Settings
+    watermark: WatermarkReport, manifests: ManifestLookup, trust_anchors: Sequence[str]
 ) -> RecoveredManifest | None:
-    matches = repository.matches_by_binding(alg=watermark.alg or "", value=watermark.binding_value or "")
+    matches = manifests.matches_by_binding(alg=watermark.alg or "", value=watermark.binding_value or "")
     for match in matches["matches"]:
-        stored = repository.manifest_by_id(match["manifestId"])
+        stored = manifests.manifest_by_id(match["manifestId"])
         if stored is None:
             continue
-        report = read_manifest_store(stored["manifestStore"], settings)
+        report = read_manifest_store(stored["manifestStore"], trust_anchors)
         summary = _summarize(report)
         if summary is None:
             continue
@@ -291,27 +302,46 @@ def _require_video(path: Path) -> None:
         raise InvalidVideo(f"{path.name} is not a readable video: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class Verifier:
+    """What verifying a file needs: the trusted roots (PEM), the watermark key (None: no watermark
+    check) and where manifests are found by their watermark (None: no recovery)."""
+
+    trust_anchors: Sequence[str] = ()
+    watermark_key: WatermarkKey | None = None
+    manifests: ManifestLookup | None = None
+
+    def verify_file(self, path: str | Path, *, detect_watermark: bool = True, trust: bool = True) -> VerificationReport:
+        """Verify one MP4: C2PA manifest state and summary, watermark decode, repository recovery.
+
+        ``trust=False`` ignores every trust anchor (to show what an outsider without our root sees).
+        Raises InvalidVideo for a missing/unreadable file.
+        """
+        return verify_file(
+            path,
+            trust_anchors=self.trust_anchors if trust else (),
+            watermark_key=self.watermark_key if detect_watermark else None,
+            manifests=self.manifests,
+        )
+
+
 def verify_file(
     path: str | Path,
     *,
-    settings: Settings,
-    repository: ManifestRepository | None = None,
-    detect_watermark: bool = True,
-    trust: bool = True,
+    trust_anchors: Sequence[str] = (),
+    watermark_key: WatermarkKey | None = None,
+    manifests: ManifestLookup | None = None,
 ) -> VerificationReport:
-    """Verify one MP4: C2PA manifest state and summary, watermark decode, repository recovery.
-
-    ``trust=False`` ignores every trust anchor (to show what an outsider without our root sees).
-    ``repository`` defaults to the configured one. Raises InvalidVideo for a missing/unreadable file.
-    """
+    """Verify one MP4 against ``trust_anchors``; decode the watermark with ``watermark_key`` (if
+    given) and, when the file carries no manifest, recover one through ``manifests`` (if given)."""
     path = Path(path)
     _require_video(path)
-    state, failures, summary = _read_embedded(path, settings, trust)
+    state, failures, summary = _read_embedded(path, trust_anchors)
     notes: list[str] = []
     watermark: WatermarkReport | None = None
-    if detect_watermark:
+    if watermark_key is not None:
         try:
-            watermark = _detect_watermark(path, settings)
+            watermark = _detect_watermark(path, watermark_key)
         except CandorError as exc:
             notes.append(f"watermark not checked: {exc.detail}")
     binding_consistent: bool | None = None
@@ -323,14 +353,8 @@ def verify_file(
     if state is ManifestState.TRUSTED and watermark is not None and not watermark.found:
         notes.append("the watermark did not decode (very short or heavily processed clip?)")
     recovered = None
-    if state is ManifestState.ABSENT and watermark is not None and watermark.found:
-        owned = repository is None
-        repository = repository or ManifestRepository.from_settings(settings)
-        try:
-            recovered = _recover(watermark, repository, settings)
-        finally:
-            if owned:
-                repository.dispose()
+    if state is ManifestState.ABSENT and watermark is not None and watermark.found and manifests is not None:
+        recovered = _recover(watermark, manifests, trust_anchors)
     return VerificationReport(
         path=str(path),
         state=state,

@@ -1,12 +1,13 @@
-"""Keyword-only service functions: the API and CLI compose these, routes stay thin.
+"""The application layer: keyword-only use cases the API and CLI call, routes stay thin.
 
-Writes take the caller's ``session`` and add their log entry through ``log`` in that same
-transaction; the caller commits. (One exception: a policy denial commits its log entry itself
-before raising, so a refused request is never lost with the rollback.)
+Each write is one unit of work: it takes the caller's ``session``, adds its rows and its log entry
+(through ``log``) and commits them together; a failure leaves nothing behind. A policy denial
+commits its log entry before raising, so a refused request is on the record too.
 """
 
 from candor.services.common import EventLog, get_owned
 from candor.services.consents import (
+    analyze_portrait,
     create_audio_asset,
     create_consent,
     enroll_portrait,
@@ -21,6 +22,7 @@ from candor.services.consents import (
 from candor.services.generations import (
     GenerationOutcome,
     GenerationRequest,
+    NewAudio,
     create_generation,
     get_generation,
     list_generations,
@@ -48,6 +50,8 @@ __all__ = [
     "GenerationOutcome",
     "GenerationRequest",
     "IssuedKey",
+    "NewAudio",
+    "analyze_portrait",
     "authenticate_api_key",
     "collect_garbage",
     "create_audio_asset",

@@ -14,12 +14,15 @@ T = TypeVar("T", bound=Base)
 
 
 class EventLog(Protocol):
-    """The tamper-evident log (candor.provenance.ledger.GenerationLog): appends one entry inside
-    the caller's transaction, so the event and the change it records commit or vanish together."""
+    """The tamper-evident log (candor.services.generation_log.GenerationLog): appends one entry inside
+    the caller's transaction, so the event and the change it records commit or vanish together, or
+    in a transaction of its own."""
 
     def append_in(
         self, session: Session, event_type: str, *, actor: str, subject: str, details: dict[str, Any]
     ) -> Any: ...
+
+    def append(self, event_type: str, *, actor: str, subject: str, details: dict[str, Any]) -> Any: ...
 
 
 def get_owned(session: Session, model: type[T], partner: Partner, object_id: str, noun: str) -> T:

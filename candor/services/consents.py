@@ -1,4 +1,7 @@
-"""Likeness consent records, the portraits enrolled under them, and uploaded audio assets."""
+"""Likeness consent records, the portraits enrolled under them, and uploaded audio assets.
+
+Each write is one unit of work: it adds its rows and its log entry and commits them together.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from candor.errors import (
     ImageTooLarge,
     InvalidImage,
     InvalidInput,
+    MultipleFaces,
 )
 from candor.policy import Policy, load_policy
 from candor.services.common import EventLog, get_owned, require_aware
@@ -118,6 +122,7 @@ def create_consent(
             "evidence_recording_sha256": consent.evidence_recording_sha256,
         },
     )
+    session.commit()
     return consent
 
 
@@ -174,6 +179,7 @@ def revoke_consent(
         subject=consent.id,
         details={"reason": consent.revocation_reason, "cancelled_generations": [g.id for g in queued]},
     )
+    session.commit()
     return consent
 
 
@@ -195,19 +201,24 @@ def enroll_portrait(
     consent_id: str,
     image: Upload,
     media_type: str,
-    face_summary: dict[str, Any],
+    face_summary: dict[str, Any] | None = None,
     max_megapixels: float = 50.0,
     now: datetime | None = None,
 ) -> Portrait:
-    """Store an image of the consented person under an active consent record.
+    """Store an image of the consented person under an active consent record; commits.
 
-    The caller (API/CLI) runs face analysis first and passes its JSON-able ``face_summary``
-    (exactly one face); the image is decoded here as well, so a corrupt upload is InvalidImage.
+    The face is analysed here (:func:`analyze_portrait`: exactly one face) after the consent is
+    found, so another partner's consent answers NotFound before any analysis runs; a caller that
+    analysed the image already passes its JSON-able ``face_summary``. A corrupt upload is
+    InvalidImage.
     """
     from PIL import Image, UnidentifiedImageError
 
     consent = get_consent(session=session, partner=partner, consent_id=consent_id)
     ensure_consent_active(consent, now)
+    if face_summary is None:
+        data = image if isinstance(image, bytes | bytearray) else image.read()
+        face_summary, image = analyze_portrait(bytes(data), max_megapixels=max_megapixels), bytes(data)
     if not isinstance(face_summary, dict):
         raise InvalidInput("face_summary must be a mapping")
     faces = face_summary.get("face_count", 1)
@@ -245,7 +256,55 @@ def enroll_portrait(
         subject=portrait.id,
         details={"consent": consent.id, "image_sha256": stored.sha256, "size": [width, height]},
     )
+    session.commit()
     return portrait
+
+
+def _check_image_container(image: bytes) -> None:
+    """Refuse bytes whose image container is malformed before the decoder sees them.
+
+    Pillow's parsers raise a wide, undocumented set of exceptions on hostile input (OSError,
+    SyntaxError, but also AttributeError, struct.error, IndexError...); they all mean "corrupt
+    upload" here, so they become InvalidImage (422) with the parser's message.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            img.verify()  # structure and checksums, without decoding the pixels
+    except UnidentifiedImageError:
+        raise InvalidImage("image is not an image (unrecognized format)") from None
+    except Image.DecompressionBombError:
+        return  # a huge but well-formed image: analyze_image reports it as ImageTooLarge (413)
+    except Exception as exc:  # any parser failure on untrusted bytes is bad input
+        raise InvalidImage(f"image is corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def analyze_portrait(image: bytes, *, max_megapixels: float) -> dict[str, object]:
+    """Analyse a portrait for enrolment: exactly one face, framed and posed.
+
+    Returns a small JSON-able summary (pose in degrees, face box in original pixels). Raises
+    InvalidImage (corrupt/not an image), ImageTooLarge, NoFaceFound or MultipleFaces.
+    """
+    from candor.generator.face import analyze_image  # mediapipe loads on first use only
+
+    _check_image_container(image)
+    face = analyze_image(image, max_megapixels=max_megapixels)
+    if face.faces_found > 1:
+        raise MultipleFaces(
+            f"the portrait shows {face.faces_found} faces; enrol a photo of the consenting person alone"
+        )
+    yaw, pitch, roll = (float(a) for a in face.fit.angles)
+    summary: dict[str, object] = {
+        "faces_found": int(face.faces_found),
+        "yaw_deg": round(yaw, 2),
+        "pitch_deg": round(pitch, 2),
+        "roll_deg": round(roll, 2),
+    }
+    if face.box is not None:
+        box = face.box
+        summary["box_xyxy"] = [round(float(v), 1) for v in (box.x0, box.y0, box.x1, box.y1)]
+    return summary
 
 
 def get_portrait(*, session: Session, partner: Partner, portrait_id: str) -> Portrait:
@@ -256,7 +315,15 @@ def list_portraits(*, session: Session, partner: Partner, consent_id: str) -> li
     return list(get_consent(session=session, partner=partner, consent_id=consent_id).portraits)
 
 
-def create_audio_asset(
+def create_audio_asset(*, session: Session, **upload: Any) -> Asset:
+    """Store an uploaded audio clip as a unit of work of its own: :func:`add_audio_asset` (same
+    keywords), then commit."""
+    asset = add_audio_asset(session=session, **upload)
+    session.commit()
+    return asset
+
+
+def add_audio_asset(
     *,
     session: Session,
     files: FileStore,
@@ -268,8 +335,11 @@ def create_audio_asset(
     duration_s: float | None = None,
 ) -> Asset:
     """Store an uploaded audio clip after decoding it (InvalidAudio if corrupt, AudioTooLong past
-    ``max_seconds``, PayloadTooLarge past ``max_bytes``). ``duration_s`` in seconds is measured
-    here unless the caller already decoded the file and passes it."""
+    ``max_seconds``, PayloadTooLarge past ``max_bytes``) inside the caller's unit of work (a
+    generation request that carries its audio stores both or neither); flushed, not committed.
+    ``duration_s`` in seconds is measured here unless the caller already decoded the file."""
+    from candor.generator.audio import SAMPLE_RATE  # the generator (and librosa) load on first use
+
     path = files.stage(_as_stream(data), max_bytes, suffix=suffix_for(media_type, ".bin"))
     try:
         if duration_s is None:
@@ -284,7 +354,7 @@ def create_audio_asset(
         media_type=media_type,
         size_bytes=stored.size,
         duration_s=float(duration_s),
-        sample_rate=16_000,
+        sample_rate=SAMPLE_RATE,  # what the generator decodes every clip to
     )
     session.add(asset)
     session.flush()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -27,6 +27,7 @@ from candor.policy import (
     evaluate,
 )
 from candor.services.common import EventLog, get_owned
+from candor.services.consents import add_audio_asset
 from candor.store.models import (
     Asset,
     Consent,
@@ -39,7 +40,20 @@ from candor.store.models import (
     utcnow,
 )
 
+if TYPE_CHECKING:
+    from candor.store.filestore import FileStore
+
 MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class NewAudio:
+    """Speech uploaded with a generation request: stored with it, or not at all."""
+
+    files: FileStore
+    data: bytes
+    media_type: str
+    max_seconds: float
 
 
 @dataclass(frozen=True)
@@ -211,10 +225,12 @@ def create_generation(
     partner: Partner,
     request: GenerationRequest,
     policy: Policy,
+    audio: NewAudio | None = None,
     now: datetime | None = None,
 ) -> GenerationOutcome:
-    """Decide and, if allowed, enqueue a generation (status ``queued``); the caller commits, then
-    calls ``queue.submit(outcome.generation.id)``.
+    """Decide and, if allowed, enqueue a generation (status ``queued``) and commit; the caller then
+    calls ``queue.submit(outcome.generation.id)``. ``audio``: the speech uploaded with the request
+    (instead of ``request.audio_asset_id``), stored in the same unit of work.
 
     Raises NotFound (consent/portrait/asset absent or another partner's), InvalidInput (bad
     controls/seed/URL), Conflict (key reused with another body), PolicyDenied and its subclasses
@@ -223,7 +239,12 @@ def create_generation(
     """
     now = now or utcnow()
     controls = _validate(request)
-    asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
+    if audio is not None:
+        asset = add_audio_asset(session=session, files=audio.files, partner=partner, data=audio.data,
+                                media_type=audio.media_type, max_seconds=audio.max_seconds)  # fmt: skip
+        request = replace(request, audio_asset_id=asset.id)
+    else:
+        asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
     fingerprint = request.fingerprint(asset.sha256)
     replay = _replay(session, partner, request, fingerprint)
     if replay is not None:
@@ -298,6 +319,7 @@ def create_generation(
         subject=generation.id,
         details={**summary, "seed": request.seed, "checks": [c.rule_id for c in decision.checks]},
     )
+    session.commit()
     return GenerationOutcome(generation, replayed=False, decision=decision.as_dict())
 
 
@@ -335,15 +357,19 @@ def list_generations(
     return list(session.scalars(query))
 
 
-def record_download(*, session: Session, log: EventLog, partner: Partner, generation_id: str) -> Generation:
-    """Count and log a download of a finished video. Conflict while it is not ``succeeded``;
-    ConsentRevoked once the depicted person has withdrawn consent (no new copies leave)."""
+def record_download(
+    *, session: Session, log: EventLog, files: FileStore, partner: Partner, generation_id: str
+) -> Generation:
+    """Count and log a download of a finished video; commits. Conflict while it is not ``succeeded``;
+    ConsentRevoked once the depicted person has withdrawn consent (no new copies leave); NotFound
+    if its file is gone (nothing is logged then)."""
     generation = get_generation(session=session, partner=partner, generation_id=generation_id)
     if generation.status != "succeeded" or generation.output_sha256 is None:
         raise Conflict(f"generation {generation.id} is {generation.status}; its video is not available")
     consent = session.get(Consent, generation.consent_id)
     if consent is not None and consent.revoked_at is not None:
         raise ConsentRevoked(f"consent {consent.id} was revoked; its videos can no longer be downloaded")
+    files.path(generation.output_sha256)  # NotFound before anything is recorded
     session.execute(
         update(Generation)
         .where(Generation.id == generation.id)
@@ -356,4 +382,5 @@ def record_download(*, session: Session, log: EventLog, partner: Partner, genera
         subject=generation.id,
         details={"output_sha256": generation.output_sha256, "manifest_id": generation.manifest_id},
     )
+    session.commit()
     return generation

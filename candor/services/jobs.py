@@ -1,11 +1,11 @@
 """Durable generation jobs: the ``generations`` table is the queue.
 
 A job row is committed (``queued``) before any work starts. A worker claims one with a lease in a
-single statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers), heartbeats
-while it runs, writes its output to a temp file in the file store, and publishes it by renaming it
-into the content-addressed store and committing ``succeeded`` with a fenced UPDATE (only the lease
-holder may). A killed worker leaves a ``running`` row whose lease expires (or whose process is gone),
-so the next claim re-runs it; a half-written temp file is never referenced.
+single statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers) and
+heartbeats while it runs; what running a job means (consent re-check, inputs, the release path,
+publishing fenced on the lease) is :mod:`candor.services.worker`, telling the partner is
+:mod:`candor.services.webhooks`. A killed worker leaves a ``running`` row whose lease expires (or
+whose process is gone), so the next claim re-runs it; a half-written temp file is never referenced.
 
 :class:`JobQueue` is the seam for a distributed engine later; :class:`ThreadJobQueue` runs jobs on
 threads in this process.
@@ -17,90 +17,28 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from candor.config import Settings, get_settings
 from candor.errors import CandorError
-from candor.services import EventLog, ensure_consent_active, release_quota, webhooks
-from candor.store.filestore import FileStore, suffix_for
-from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
+from candor.services.common import EventLog
+from candor.services.generations import release_quota
+from candor.services.webhooks import GenerationNotifier
+from candor.services.worker import JobContext, JobHandler, JobOutput, prepare_job, publish_job
+from candor.store.filestore import FileStore
+from candor.store.models import Generation, utcnow
+
+__all__ = ["JobContext", "JobHandler", "JobOutput", "JobQueue", "ThreadJobQueue"]
 
 logger = logging.getLogger("candor.jobs")
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """Everything a handler needs; it writes the video to ``out_path`` (a temp file it owns)."""
-
-    generation_id: str
-    portrait_path: Path
-    audio_path: Path
-    out_path: Path
-    controls: dict[str, Any]
-    seed: int
-    fps: int
-    width: int
-    height: int
-    duration_s: float
-    claim: dict[str, Any]  # generation id, partner pseudonym, consent id: goes into the credentials
-    serial: int | None
-    settings: Settings
-    progress: Callable[[float], None]
-
-
-@dataclass(frozen=True)
-class JobOutput:
-    path: Path  # the finished file (normally ctx.out_path)
-    manifest_id: str | None = None
-    serial: int | None = None
-    duration_s: float | None = None
-
-
-JobHandler = Callable[[JobContext], JobOutput]
-
-
-def run_generation_job(ctx: JobContext) -> JobOutput:
-    """The production handler: portrait + audio + controls -> watermarked, C2PA-signed MP4."""
-    from candor.generator.controls import Controls
-    from candor.services.release import release_generation
-
-    result = release_generation(
-        portrait_path=ctx.portrait_path,
-        audio_path=ctx.audio_path,
-        out_path=ctx.out_path,
-        controls=Controls(**ctx.controls),
-        seed=ctx.seed,
-        fps=ctx.fps,
-        claim=ctx.claim,
-        serial=ctx.serial,
-        settings=ctx.settings,
-        progress=ctx.progress,
-    )
-    return JobOutput(
-        path=Path(result.output_path),
-        manifest_id=result.manifest_id,
-        serial=result.serial,
-        duration_s=result.duration_s,
-    )
-
-
-def _link(source: Path, target: Path) -> Path:
-    try:
-        os.link(source, target)  # same filesystem: no copy (handlers treat inputs as read-only)
-    except OSError:
-        shutil.copyfile(source, target)
-    return target
 
 
 class JobQueue(Protocol):
@@ -135,15 +73,15 @@ class ThreadJobQueue:
         self,
         session_factory: sessionmaker[Session],
         files: FileStore,
-        handler: JobHandler = run_generation_job,
+        handler: JobHandler,
         *,
         workers: int = 1,
         lease_s: float = 30.0,
         max_attempts: int = 3,
         log: EventLog | None = None,
-        settings: Settings | None = None,
         poll_s: float = 1.0,
         webhook_retries: int = 3,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self.session_factory = session_factory
         self.files = files
@@ -152,9 +90,10 @@ class ThreadJobQueue:
         self.lease = timedelta(seconds=lease_s)
         self.max_attempts = max_attempts
         self.log = log
-        self.settings = settings or get_settings()
         self.poll_s = poll_s
-        self.webhook_retries = webhook_retries
+        self.notifier = GenerationNotifier(
+            session_factory, retries=webhook_retries, allow_private=allow_private_webhooks
+        )
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Condition()
@@ -207,7 +146,7 @@ class ThreadJobQueue:
                     continue
                 if pid != os.getpid() and not _pid_alive(pid):
                     # Listed while the dead worker still holds the job, so no live worker's dir is among them.
-                    abandoned += self.files.tmp_dir.glob(f"job-{generation_id}-*")
+                    abandoned += self.files.work_dirs(f"job-{generation_id}-")
                     result = session.execute(
                         update(Generation)
                         .where(Generation.id == generation_id, Generation.lease_owner == owner)
@@ -219,8 +158,8 @@ class ThreadJobQueue:
             shutil.rmtree(path, ignore_errors=True)
         # Other temp files younger than an hour may belong to a live worker of another process.
         self.files.sweep_temp(older_than_s=3600.0)
-        for generation_id in self._undelivered_webhooks():
-            self._send_webhook(generation_id)
+        for generation_id in self.notifier.undelivered():
+            self.notifier.notify(generation_id)
         if requeued:
             logger.warning("re-queued %d job(s) interrupted by a dead worker", requeued)
         return requeued
@@ -290,15 +229,13 @@ class ThreadJobQueue:
             assert generation is not None
             if attempt > self.max_attempts:
                 self._finish_failed(session, generation, f"gave up after {attempt - 1} interrupted attempts")
-                self._send_webhook(generation_id)
+                self.notifier.notify(generation_id)
                 return
-            consent = session.get(Consent, generation.consent_id)
             try:
-                ensure_consent_active(consent)  # type: ignore[arg-type]
-                ctx = self._context(session, generation)  # NotFound if an input file is missing
+                ctx = prepare_job(session, generation, self.files)  # consent re-checked, inputs linked
             except CandorError as exc:
                 self._finish_failed(session, generation, exc.detail)
-                self._send_webhook(generation_id)
+                self.notifier.notify(generation_id)
                 return
         heartbeat = _Heartbeat(self, generation_id)
         heartbeat.start()
@@ -317,100 +254,15 @@ class ThreadJobQueue:
             return
         heartbeat.stop()
         try:
-            self._publish(generation_id, output)
+            refused = publish_job(self.session_factory, self.files, self.log, generation_id, output, owner=self.owner)
         finally:
             shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
-        self._send_webhook(generation_id)
-
-    def _context(self, session: Session, generation: Generation) -> JobContext:
-        portrait = session.get(Portrait, generation.portrait_id)
-        audio = session.get(Asset, generation.audio_asset_id)
-        assert portrait is not None and audio is not None
-        # A private work dir with the inputs linked under their real extensions (decoders and
-        # MIME guessing look at suffixes; store names have none) and the output beside them.
-        work = Path(tempfile.mkdtemp(prefix=f"job-{generation.id}-", dir=self.files.tmp_dir))
-        try:
-            portrait_path = _link(
-                self.files.path(portrait.image_sha256), work / f"portrait{suffix_for(portrait.media_type)}"
-            )
-            audio_path = _link(self.files.path(audio.sha256), work / f"audio{suffix_for(audio.media_type)}")
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        return JobContext(
-            generation_id=generation.id,
-            portrait_path=portrait_path,
-            audio_path=audio_path,
-            out_path=work / "output.mp4",
-            controls=dict(generation.controls),
-            seed=generation.seed,
-            fps=generation.fps,
-            width=generation.width,
-            height=generation.height,
-            duration_s=generation.duration_s,
-            claim={
-                "generation_id": generation.id,
-                "partner": generation.partner_id,
-                "consent_id": generation.consent_id,
-            },
-            serial=generation.watermark_serial,
-            settings=self.settings,
-            progress=lambda _fraction: None,
-        )
-
-    def _publish(self, generation_id: str, output: JobOutput) -> None:
-        """Rename the finished file into the store, then commit ``succeeded`` if we still hold the
-        lease and the consent is still valid; otherwise nothing refers to the stored bytes."""
-        now = utcnow()
-        with self.session_factory() as session:
-            generation = session.get(Generation, generation_id)
-            assert generation is not None
-            consent = session.get(Consent, generation.consent_id)
-            try:
-                ensure_consent_active(consent, now)  # type: ignore[arg-type]
-            except CandorError as exc:  # revoked while rendering: never release the video
-                if generation.lease_owner == self.owner:
-                    self._finish_failed(session, generation, exc.detail)
-                return
-        stored = self.files.put_file(output.path, move=True)
-        with self.session_factory() as session:
-            result = session.execute(
-                update(Generation)
-                .where(
-                    Generation.id == generation_id,
-                    Generation.lease_owner == self.owner,
-                    Generation.status == "running",
-                )
-                .values(
-                    status="succeeded",
-                    progress=1.0,
-                    output_sha256=stored.sha256,
-                    output_size_bytes=stored.size,
-                    manifest_id=output.manifest_id,
-                    watermark_serial=output.serial,
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    error=None,
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                session.rollback()
-                logger.warning("lost the lease on %s before publishing; not published", generation_id)
-                return
-            if self.log is not None:
-                self.log.append_in(
-                    session,
-                    "generation.completed",
-                    actor="worker",
-                    subject=generation_id,
-                    details={
-                        "output_sha256": stored.sha256,
-                        "manifest_id": output.manifest_id,
-                        "watermark_serial": output.serial,
-                    },
-                )
-            session.commit()
+        if refused is not None:  # the consent was revoked while rendering: never release the video
+            with self.session_factory() as session:
+                generation = session.get(Generation, generation_id)
+                if generation is not None and generation.lease_owner == self.owner:
+                    self._finish_failed(session, generation, refused)
+        self.notifier.notify(generation_id)
 
     def _fail_or_retry(self, generation_id: str, error: str, *, retry: bool) -> None:
         with self.session_factory() as session:
@@ -425,7 +277,7 @@ class ThreadJobQueue:
                 session.commit()
                 return
             self._finish_failed(session, generation, error)
-        self._send_webhook(generation_id)
+        self.notifier.notify(generation_id)
 
     def _finish_failed(self, session: Session, generation: Generation, error: str) -> None:
         generation.status = "failed"
@@ -439,56 +291,6 @@ class ThreadJobQueue:
                 session, "generation.failed", actor="worker", subject=generation.id, details={"error": error[:500]}
             )
         session.commit()
-
-    # -- webhooks --------------------------------------------------------------------------------
-
-    def _undelivered_webhooks(self) -> list[str]:
-        with self.session_factory() as session:
-            return list(
-                session.scalars(
-                    select(Generation.id).where(
-                        Generation.status.in_(("succeeded", "failed")),
-                        Generation.webhook_url.is_not(None),
-                        Generation.webhook_delivered_at.is_(None),
-                        Generation.webhook_attempts < self.webhook_retries,
-                    )
-                )
-            )
-
-    def _send_webhook(self, generation_id: str) -> None:
-        with self.session_factory() as session:
-            generation = session.get(Generation, generation_id)
-            if generation is None or not generation.webhook_url or generation.webhook_delivered_at:
-                return
-            partner = session.get(Partner, generation.partner_id)
-            assert partner is not None
-            payload = {
-                "type": f"generation.{generation.status}",
-                "generation": {
-                    "id": generation.id,
-                    "status": generation.status,
-                    "duration_s": generation.duration_s,
-                    "output_sha256": generation.output_sha256,
-                    "manifest_id": generation.manifest_id,
-                    "error": generation.error,
-                    "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
-                },
-            }
-            for attempt in range(generation.webhook_attempts, self.webhook_retries):
-                outcome = webhooks.deliver(
-                    generation.webhook_url,
-                    partner.webhook_secret,
-                    payload,
-                    allow_private=self.settings.environment != "production",
-                )
-                generation.webhook_attempts = attempt + 1
-                generation.webhook_error = outcome.error
-                if outcome.ok:
-                    generation.webhook_delivered_at = utcnow()
-                    break
-                if attempt + 1 < self.webhook_retries:
-                    time.sleep(min(0.25 * 2**attempt, 4.0))
-            session.commit()
 
 
 class _Heartbeat:

@@ -7,7 +7,6 @@ unreferenced file behind. They are harmless (nothing links to them) and collecte
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 from sqlalchemy import select, union
@@ -34,10 +33,5 @@ def collect_garbage(*, session: Session, files: FileStore, older_than_s: float =
     may belong to a request still in flight); also sweeps stale temp files. Returns files removed."""
     keep = referenced_files(session=session)
     cutoff = time.time() - older_than_s
-    removed = 0
-    for path in files.root.glob("??/??/*"):
-        with contextlib.suppress(FileNotFoundError):
-            if path.name not in keep and path.stat().st_mtime <= cutoff:
-                path.unlink()
-                removed += 1
+    removed = sum(files.delete(sha) for sha, modified in list(files.stored()) if sha not in keep and modified <= cutoff)
     return removed + files.sweep_temp(older_than_s=older_than_s)

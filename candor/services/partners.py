@@ -61,6 +61,7 @@ def create_partner(
         subject=partner.id,
         details={"use_case": use_case, "state": "pending", "monthly_quota_s": monthly_quota_s},
     )
+    session.commit()
     return partner
 
 
@@ -91,6 +92,7 @@ def set_partner_state(*, session: Session, log: EventLog, partner_id: str, state
         subject=partner.id,
         details={"from": previous, "to": state},
     )
+    session.commit()
     return partner
 
 
@@ -133,6 +135,7 @@ def issue_api_key(
         subject=key.id,
         details={"partner": partner.id, "prefix": key.prefix, "scopes": scope_list},
     )
+    session.commit()
     return IssuedKey(key=key, token=f"{key.prefix}_{secret}")
 
 
@@ -158,6 +161,7 @@ def revoke_api_key(
             subject=key.id,
             details={"partner": key.partner_id, "prefix": key.prefix},
         )
+        session.commit()
     return key
 
 

@@ -1,29 +1,44 @@
-"""The release path: frames -> invisible watermark -> MP4 -> signed C2PA credentials -> repository.
+"""The release path: the ONE way a video leaves Candor.
 
-Every video Candor hands out leaves through here, whichever front door asked for it (the CLI's
-``generate``/``demo`` or the API's generation jobs), so no output can skip the watermark or the
-credentials. Like ``cli.py`` and ``api/``, this module composes areas (generator, provenance);
-none of those imports it.
+frames (or an existing MP4) -> invisible watermark -> H.264/AAC MP4 -> signed C2PA credentials ->
+manifest stored in the repository -> the file published atomically -> the release recorded in the
+generation log. The CLI (`generate`, `animate`, `reenact`, `demo`, `sign`) and the service's
+generation jobs all call :class:`Releaser`, which the container builds once per process; nothing
+can skip the watermark, the credentials or the log.
 
-Data flows one way: frames are watermarked as they stream into the encoder (memory stays flat
-in the video's length), the finished MP4 is signed into the destination through a temporary file
-beside it and renamed only once signing succeeded, and the manifest is stored last.
+Frames are watermarked as they stream into the encoder (memory stays flat in the video's length).
+The manifest is stored before the signed file is renamed into place, so no signed output exists
+without its manifest record. A job's release is recorded when the job is published (inside the
+publishing transaction, see :mod:`candor.services.worker`); the CLI's at once, with the local
+operator as the actor.
 """
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
-import os
-import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from candor.config import Settings
+from candor.errors import InvalidInput
+from candor.files import atomic_output, file_sha256, temp_path_beside
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from candor.generator.controls import Controls
+    from candor.provenance.manifest import GenerationClaim
+    from candor.provenance.signer import ClaimSigner
+    from candor.provenance.watermark import WatermarkKey
+    from candor.services.common import EventLog
+    from candor.services.generation_log import GenerationLog
+    from candor.services.manifests import ManifestRepository
+
+LOCAL_OPERATOR = "local-operator"  # the actor of releases made by the CLI on this machine
+RELEASED_EVENT = "generation.completed"
 
 
 @dataclass
@@ -31,67 +46,120 @@ class ReleaseResult:
     """What a released video is: where it is, its manifest, watermark serial and digest."""
 
     output_path: Path
+    generation_id: str
     manifest_id: str
     serial: int
     frames: int
-    fps: int
+    fps: float
     duration_s: float
     sha256: str
     notes: list[str] = field(default_factory=list)
 
 
-def _mime(path: Path, fallback: str) -> str:
-    return mimetypes.guess_type(path.name)[0] or fallback
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def release_frames(
-    frames: Iterable[np.ndarray],
+def record_release(
+    log: EventLog,
     *,
-    out_path: str | Path,
-    fps: int,
-    settings: Settings,
+    actor: str,
     generation_id: str,
-    partner_pseudonym: str,
-    portrait: bytes,
-    portrait_mime: str = "image/png",
-    audio_path: str | Path | None = None,
-    consent_id: str | None = None,
-    controls: dict[str, Any] | None = None,
-    model_checkpoint_sha256: str | None = None,
-    serial: int | None = None,
-    on_frame: Callable[[int], None] | None = None,
-) -> ReleaseResult:
-    """Watermark, encode, sign and record a stream of (512, 512, 3) uint8 RGB frames.
+    sha256: str,
+    manifest_id: str | None,
+    serial: int | None,
+    session: Session | None = None,
+) -> None:
+    """Append a release to the generation log (no media, only digests and ids): inside ``session``'s
+    transaction when given, else in a transaction of its own."""
+    details = {"output_sha256": sha256, "manifest_id": manifest_id, "watermark_serial": serial}
+    if session is None:
+        log.append(RELEASED_EVENT, actor=actor, subject=generation_id, details=details)
+    else:
+        log.append_in(session, RELEASED_EVENT, actor=actor, subject=generation_id, details=details)
 
-    ``serial``: the watermark serial; allocated from the manifest repository when None.
-    ``on_frame(n)`` is called after each frame is encoded (for progress bars and job progress).
-    """
-    from candor.generator.video import VideoWriter
-    from candor.provenance.keys import ensure_keys
-    from candor.provenance.manifest import GenerationClaim, SoftBinding, sign_video
-    from candor.provenance.repository import ManifestRepository
-    from candor.provenance.watermark import WatermarkEmbedder, WatermarkKey
 
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    ensure_keys(settings)
-    repository = ManifestRepository.from_settings(settings)
+def media_type(path: Path, fallback: str | None = None) -> str:
+    """The MIME type from the file name; ``fallback`` (or an InvalidInput) when it has none."""
+    mime = mimetypes.guess_type(path.name)[0] or fallback
+    if mime is None:
+        raise InvalidInput(f"cannot tell the media type of {path}: use a usual extension (.png, .jpg, .wav...)")
+    return mime
+
+
+def _read_input(path: Path, what: str) -> bytes:
     try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the {what} {path}: {exc.strerror}") from exc
+
+
+class Releaser:
+    """Watermarks, encodes, signs, stores and records. Built once per process by the container;
+    ``signer`` and ``log`` are providers, called when a release first signs or is recorded."""
+
+    def __init__(
+        self,
+        *,
+        manifests: ManifestRepository,
+        signer: Callable[[], ClaimSigner],
+        watermark_key: WatermarkKey,
+        log: Callable[[], GenerationLog],
+        partner_secret: str,
+        thumbnails: bool = False,
+    ) -> None:
+        self.manifests = manifests
+        # Key material loads when first needed: a bad input fails as such, before any key is read.
+        self._signer = signer
+        self.watermark_key = watermark_key
+        self._log = log
+        self.partner_secret = partner_secret  # keys the partner pseudonyms in public manifests
+        self.thumbnails = thumbnails
+
+    def claim(
+        self,
+        *,
+        generation_id: str,
+        partner_id: str | None = None,
+        consent_id: str | None = None,
+        controls: dict[str, Any] | None = None,
+        checkpoint: str | Path | None = None,
+    ) -> GenerationClaim:
+        """What the credentials will assert. ``partner_id`` is pseudonymised with the service secret
+        (None: a release by the local CLI); ``checkpoint``: the motion model whose digest is named."""
+        from candor.provenance.manifest import GenerationClaim, pseudonymize_partner
+
+        return GenerationClaim(
+            generation_id=generation_id,
+            partner_pseudonym=pseudonymize_partner(partner_id, self.partner_secret) if partner_id else "local-cli",
+            consent_id=consent_id,
+            controls=controls or {},
+            model_checkpoint_sha256=file_sha256(checkpoint) if checkpoint else None,
+        )
+
+    # -- the three kinds of input ------------------------------------------------------------------
+
+    def release_frames(
+        self,
+        frames: Iterable[np.ndarray],
+        *,
+        out_path: str | Path,
+        fps: float,
+        claim: GenerationClaim,
+        portrait: bytes,
+        portrait_mime: str = "image/png",
+        audio_path: str | Path | None = None,
+        serial: int | None = None,
+        on_frame: Callable[[int], None] | None = None,
+    ) -> ReleaseResult:
+        """Watermark, encode, sign and store a stream of (512, 512, 3) uint8 RGB frames into
+        ``out_path``. ``serial``: the watermark serial, allocated when None; ``on_frame(n)`` is called
+        after each frame is encoded. The caller records the result (:meth:`record`)."""
+        from candor.generator.video import VideoWriter
+        from candor.provenance.watermark import WatermarkEmbedder
+
+        out_path = Path(out_path)
+        claim = replace(claim, title=out_path.name)
         if serial is None:
-            serial = repository.allocate_serial(generation_id=generation_id)
-        embedder = WatermarkEmbedder(WatermarkKey.from_settings(settings), serial)
-        fd, unsigned = tempfile.mkstemp(suffix=".mp4", prefix=f".{out_path.stem}.unsigned.", dir=out_path.parent)
-        os.close(fd)
-        fd, signed_tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{out_path.stem}.signed.", dir=out_path.parent)
-        os.close(fd)
+            serial = self.manifests.allocate_serial(generation_id=claim.generation_id)
+        embedder = WatermarkEmbedder(self.watermark_key, serial)
+        unsigned = temp_path_beside(out_path)
         try:
             with VideoWriter(unsigned, fps=fps, audio_path=audio_path) as writer:
                 for frame in frames:
@@ -99,106 +167,141 @@ def release_frames(
                     if on_frame is not None:
                         on_frame(writer.frames_written)
             n_frames = writer.frames_written
-            claim = GenerationClaim(
-                generation_id=generation_id,
-                partner_pseudonym=partner_pseudonym,
-                consent_id=consent_id,
-                controls=controls or {},
-                model_checkpoint_sha256=model_checkpoint_sha256,
-                title=out_path.name,
-            )
-            audio_bytes = Path(audio_path).read_bytes() if audio_path else None
-            with open(unsigned, "rb") as src, open(signed_tmp, "w+b") as dst:
-                signed = sign_video(
-                    src,
-                    dst,
-                    claim=claim,
-                    portrait=portrait,
-                    portrait_mime=portrait_mime,
-                    audio=audio_bytes,
-                    audio_mime=_mime(Path(audio_path), "audio/wav") if audio_path else None,
-                    binding=SoftBinding.for_serial(serial),
-                    settings=settings,
-                )
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.chmod(signed_tmp, 0o644)  # mkstemp makes 0600; a published video is world-readable
-            os.replace(signed_tmp, out_path)
+            audio = Path(audio_path) if audio_path else None
+            manifest_id = self._sign_and_publish(
+                unsigned, out_path, claim=claim, serial=serial, portrait=portrait, portrait_mime=portrait_mime,
+                audio=_read_input(audio, "audio") if audio else None,
+                audio_mime=media_type(audio, "audio/wav") if audio else None,
+            )  # fmt: skip
         finally:
-            for leftover in (unsigned, signed_tmp):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
-        manifest_id = repository.store(signed)
-    finally:
-        repository.dispose()
-    return ReleaseResult(
-        output_path=out_path,
-        manifest_id=manifest_id,
-        serial=serial,
-        frames=n_frames,
-        fps=fps,
-        duration_s=n_frames / fps,
-        sha256=file_sha256(out_path),
-    )
+            unsigned.unlink(missing_ok=True)
+        return self._result(out_path, claim, manifest_id, serial, n_frames, fps)
 
+    def release_file(
+        self,
+        video: Path,
+        out_path: Path,
+        *,
+        claim: GenerationClaim,
+        portrait: Path,
+        audio: Path | None,
+        crf: int = 18,
+    ) -> ReleaseResult:
+        """Credentials for an MP4 made elsewhere (`candor sign`): watermark it with a fresh serial
+        (re-encoding at ``crf``), sign, store the manifest, publish ``out_path``."""
+        from candor.generator.video import probe
+        from candor.provenance.watermark import embed_video
 
-def release_generation(
-    *,
-    portrait_path: str | Path,
-    audio_path: str | Path,
-    out_path: str | Path,
-    controls: Any,
-    seed: int,
-    fps: int,
-    claim: dict[str, Any],
-    serial: int | None,
-    settings: Settings,
-    progress: Callable[[float], None] | None = None,
-    checkpoint: str | Path | None = None,
-) -> ReleaseResult:
-    """One generation job end to end: portrait + audio + controls -> released MP4.
+        video, out_path = Path(video), Path(out_path)
+        claim = replace(claim, title=out_path.name)
+        if not video.is_file():
+            raise InvalidInput(f"no such video: {video}")
+        portrait_bytes = _read_input(portrait, "portrait")
+        audio_bytes = _read_input(audio, "audio") if audio is not None else None
+        serial = self.manifests.allocate_serial(generation_id=claim.generation_id)
+        marked = temp_path_beside(out_path)
+        try:
+            embed_video(str(video), str(marked), self.watermark_key, serial, crf=crf)
+            info = probe(marked)
+            manifest_id = self._sign_and_publish(
+                marked, out_path, claim=claim, serial=serial, portrait=portrait_bytes,
+                portrait_mime=media_type(portrait), audio=audio_bytes,
+                audio_mime=media_type(audio) if audio is not None else None,
+            )  # fmt: skip
+        finally:
+            marked.unlink(missing_ok=True)
+        return self._result(out_path, claim, manifest_id, serial, info.frames, info.fps)
 
-    ``controls``: a :class:`candor.generator.controls.Controls`; ``claim``: ``generation_id``,
-    ``partner`` (raw partner id, pseudonymised here with the service secret) or
-    ``partner_pseudonym``, and ``consent_id``. ``progress(fraction)`` is called as frames are made.
-    """
-    import math
+    def release_generation(
+        self,
+        *,
+        portrait_path: str | Path,
+        audio_path: str | Path,
+        out_path: str | Path,
+        controls: Controls,
+        seed: int,
+        fps: int,
+        claim: GenerationClaim,
+        max_audio_seconds: float,
+        max_image_megapixels: float,
+        serial: int | None = None,
+        progress: Callable[[float], None] | None = None,
+        checkpoint: str | Path | None = None,
+    ) -> ReleaseResult:
+        """One generation job end to end: portrait + audio + controls -> released MP4.
+        ``progress(fraction)`` is called as frames are made."""
+        from candor.generator.audio import frame_count, load_audio
+        from candor.generator.face import analyze_image
+        from candor.generator.pipeline import TalkingFacePipeline
 
-    from candor.generator.audio import SAMPLE_RATE, load_audio
-    from candor.generator.face import analyze_image
-    from candor.generator.motion_generator import DEFAULT_CHECKPOINT
-    from candor.generator.pipeline import TalkingFacePipeline
-    from candor.provenance.manifest import pseudonymize_partner
+        portrait_path, audio_path = Path(portrait_path), Path(audio_path)
+        samples = load_audio(audio_path, max_audio_seconds)
+        analysis = analyze_image(portrait_path, max_megapixels=max_image_megapixels)
+        pipeline = TalkingFacePipeline.for_portrait(analysis, checkpoint)
+        n_frames = frame_count(len(samples), fps)  # for progress; the pipeline decides the exact count
+        return self.release_frames(
+            pipeline.frames(samples, controls, seed=seed, fps=fps),
+            out_path=out_path,
+            fps=fps,
+            claim=claim,
+            portrait=portrait_path.read_bytes(),
+            portrait_mime=media_type(portrait_path, "image/png"),
+            audio_path=audio_path,
+            serial=serial,
+            on_frame=(lambda n: progress(min(1.0, n / n_frames))) if progress else None,
+        )
 
-    portrait_path, audio_path = Path(portrait_path), Path(audio_path)
-    samples = load_audio(audio_path, settings.max_audio_seconds)
-    analysis = analyze_image(portrait_path, max_megapixels=settings.max_image_megapixels)
-    pipeline = TalkingFacePipeline.for_portrait(analysis, checkpoint)
-    n_frames = max(1, math.ceil(len(samples) / SAMPLE_RATE * fps))
-    frames = pipeline.frames(samples, controls, seed=seed, fps=fps)
-    pseudonym = claim.get("partner_pseudonym") or pseudonymize_partner(str(claim["partner"]), settings.secret_key)
-    used = {
-        "gaze_yaw": controls.gaze_yaw,
-        "gaze_pitch": controls.gaze_pitch,
-        "distance": controls.distance,
-        "emotion": controls.emotion,
-        "intensity": controls.intensity,
-        "seed": seed,
-        "fps": fps,
-    }
-    return release_frames(
-        frames,
-        out_path=out_path,
-        fps=fps,
-        settings=settings,
-        generation_id=str(claim["generation_id"]),
-        partner_pseudonym=pseudonym,
-        consent_id=claim.get("consent_id"),
-        portrait=portrait_path.read_bytes(),
-        portrait_mime=_mime(portrait_path, "image/png"),
-        audio_path=audio_path,
-        controls=used,
-        model_checkpoint_sha256=file_sha256(Path(checkpoint or DEFAULT_CHECKPOINT)),
-        serial=serial,
-        on_frame=(lambda n: progress(min(1.0, n / n_frames))) if progress else None,
-    )
+    # -- recording ---------------------------------------------------------------------------------
+
+    def record(self, result: ReleaseResult, *, actor: str = LOCAL_OPERATOR) -> None:
+        """Append the release to the generation log in a transaction of its own (the CLI's releases;
+        a job's is recorded as it is published, see :func:`candor.services.worker.publish_job`)."""
+        record_release(
+            self._log(),
+            actor=actor,
+            generation_id=result.generation_id,
+            sha256=result.sha256,
+            manifest_id=result.manifest_id,
+            serial=result.serial,
+        )
+
+    # -- shared steps ------------------------------------------------------------------------------
+
+    def _sign_and_publish(
+        self,
+        unsigned: Path,
+        out_path: Path,
+        *,
+        claim: GenerationClaim,
+        serial: int,
+        portrait: bytes,
+        portrait_mime: str,
+        audio: bytes | None,
+        audio_mime: str | None,
+    ) -> str:
+        """Sign ``unsigned`` into ``out_path`` (complete or absent), storing the manifest first."""
+        from candor.provenance.manifest import SoftBinding, sign_video
+
+        with atomic_output(out_path) as signed_tmp:
+            with unsigned.open("rb") as src, signed_tmp.open("w+b") as dst:
+                signed = sign_video(
+                    src, dst, claim=claim, portrait=portrait, portrait_mime=portrait_mime, audio=audio,
+                    audio_mime=audio_mime, binding=SoftBinding.for_serial(serial), signer=self._signer(),
+                    thumbnails=self.thumbnails,
+                )  # fmt: skip
+            return self.manifests.store(signed)
+
+    @staticmethod
+    def _result(
+        out_path: Path, claim: GenerationClaim, manifest_id: str, serial: int, frames: int, fps: float
+    ) -> ReleaseResult:
+        return ReleaseResult(
+            output_path=out_path,
+            generation_id=claim.generation_id,
+            manifest_id=manifest_id,
+            serial=serial,
+            frames=frames,
+            fps=fps,
+            duration_s=frames / fps if fps else 0.0,
+            sha256=file_sha256(out_path),
+        )

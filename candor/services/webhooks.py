@@ -1,4 +1,5 @@
-"""Completion webhooks signed with HMAC-SHA256 over ``"<timestamp>.<body>"``.
+"""Completion webhooks signed with HMAC-SHA256 over ``"<timestamp>.<body>"``, and the notifier that
+sends one when a generation finishes.
 
 Headers: ``Candor-Timestamp: <unix seconds>`` and ``Candor-Signature: v1=<hex digest>``. A receiver
 recomputes the digest with its partner webhook secret and rejects stale timestamps (replays).
@@ -15,6 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from candor.store.models import Generation, Partner, utcnow
 
 SIGNATURE_HEADER = "Candor-Signature"
 TIMESTAMP_HEADER = "Candor-Timestamp"
@@ -87,3 +93,62 @@ def deliver(
     if 200 <= response.status_code < 300:
         return Delivery(True, response.status_code, None)
     return Delivery(False, response.status_code, f"HTTP {response.status_code}")
+
+
+class GenerationNotifier:
+    """Tells a partner that a generation finished: one signed POST to the job's ``webhook_url``,
+    retried up to ``retries`` times with backoff; delivery state is kept on the job row so a
+    restarted service retries what was never delivered."""
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], *, retries: int = 3, allow_private: bool = False
+    ) -> None:
+        self.session_factory = session_factory
+        self.retries = retries
+        self.allow_private = allow_private
+
+    def undelivered(self) -> list[str]:
+        """Finished generations whose webhook has not been delivered and may be retried."""
+        with self.session_factory() as session:
+            return list(
+                session.scalars(
+                    select(Generation.id).where(
+                        Generation.status.in_(("succeeded", "failed")),
+                        Generation.webhook_url.is_not(None),
+                        Generation.webhook_delivered_at.is_(None),
+                        Generation.webhook_attempts < self.retries,
+                    )
+                )
+            )
+
+    def notify(self, generation_id: str) -> None:
+        with self.session_factory() as session:
+            generation = session.get(Generation, generation_id)
+            if generation is None or not generation.webhook_url or generation.webhook_delivered_at:
+                return
+            partner = session.get(Partner, generation.partner_id)
+            assert partner is not None
+            payload = {
+                "type": f"generation.{generation.status}",
+                "generation": {
+                    "id": generation.id,
+                    "status": generation.status,
+                    "duration_s": generation.duration_s,
+                    "output_sha256": generation.output_sha256,
+                    "manifest_id": generation.manifest_id,
+                    "error": generation.error,
+                    "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
+                },
+            }
+            for attempt in range(generation.webhook_attempts, self.retries):
+                outcome = deliver(
+                    generation.webhook_url, partner.webhook_secret, payload, allow_private=self.allow_private
+                )
+                generation.webhook_attempts = attempt + 1
+                generation.webhook_error = outcome.error
+                if outcome.ok:
+                    generation.webhook_delivered_at = utcnow()
+                    break
+                if attempt + 1 < self.retries:
+                    time.sleep(min(0.25 * 2**attempt, 4.0))
+            session.commit()

@@ -1,15 +1,17 @@
-"""The one SQLAlchemy declarative base and engine factory shared by every area that stores rows.
+"""The one SQLAlchemy declarative base, the engine and session factories, and the unit of work.
 
-Tables of the service (candor/store), of the manifest repository and of the generation log
-(candor/provenance) all live on ``Base.metadata`` so one Alembic history migrates them together.
+Every table (:mod:`candor.store.models`) lives on ``Base.metadata`` so one Alembic history migrates
+them together. The container builds one engine per process (:mod:`candor.services.container`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Stable constraint names so Alembic migrations are reproducible on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -47,5 +49,20 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker:
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work: commit if the block succeeds, roll back if it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

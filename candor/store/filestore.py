@@ -1,7 +1,10 @@
-"""A content-addressed file store: each file is named by the SHA-256 of its bytes.
+"""The file store: content-addressed files (each named by the SHA-256 of its bytes) behind one
+interface, :class:`FileStore`, so a second backend (an object store) can be added without touching
+callers; :class:`LocalFileStore` keeps them in a local directory.
 
-Writes stream into a temporary file in the store's own ``tmp/`` directory (same filesystem), are
-fsynced, then ``os.replace``d into ``ab/cd/<sha256>``: a reader sees a complete file or none.
+Local writes stream into a temporary file in the store's own ``tmp/`` directory (same filesystem),
+are fsynced, then renamed into ``ab/cd/<sha256>`` (:func:`candor.files.publish`): a reader sees a
+complete file or none.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from candor.config import Settings
 from candor.errors import InvalidInput, NotFound, PayloadTooLarge
+from candor.files import file_sha256, publish
 
 CHUNK = 1 << 20  # 1 MiB streaming chunks
 DEFAULT_MAX_BYTES = 200 << 20  # 200 MiB
@@ -55,7 +59,48 @@ class StoredFile:
     path: Path
 
 
-class FileStore:
+class FileStore(Protocol):
+    """What the services need of any file store. Digests are 64 lowercase hex characters; a name that
+    is not one is refused (InvalidInput) so no caller-supplied name can escape the store."""
+
+    max_bytes: int  # any single write past it is PayloadTooLarge
+
+    def path(self, sha256: str) -> Path:
+        """A local path to read the file from (NotFound if it is not stored)."""
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def read_bytes(self, sha256: str) -> bytes: ...
+
+    def put_bytes(self, data: bytes, max_bytes: int | None = None) -> StoredFile: ...
+
+    def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> StoredFile: ...
+
+    def put_file(self, path: str | Path, *, move: bool = False) -> StoredFile: ...
+
+    def stored(self) -> Iterator[tuple[str, float]]:
+        """(sha256, modification time in unix seconds) of every stored file."""
+
+    def delete(self, sha256: str) -> bool:
+        """Remove a stored file; False if it was not there."""
+
+    def temp_path(self, suffix: str = "") -> Path:
+        """A fresh local path to write into before :meth:`put_file` ``(move=True)``."""
+
+    def work_dir(self, prefix: str) -> Path:
+        """A fresh private local folder for one job's inputs and output (the caller removes it)."""
+
+    def work_dirs(self, prefix: str) -> list[Path]:
+        """The work folders made with ``prefix`` that still exist (left by a dead worker)."""
+
+    def stage(self, stream: BinaryIO, max_bytes: int | None = None, suffix: str = "") -> Path: ...
+
+    def sweep_temp(self, older_than_s: float = 0.0) -> int: ...
+
+
+class LocalFileStore:
     """Files under ``root``; ``max_bytes`` caps any single write (PayloadTooLarge past it)."""
 
     def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -63,10 +108,6 @@ class FileStore:
         self.max_bytes = max_bytes
         self.tmp_dir = self.root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FileStore:
-        return cls(settings.data_dir / "files")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -105,16 +146,33 @@ class FileStore:
         if not move:
             with path.open("rb") as stream:
                 return self.put_stream(stream)
-        digest, size = _hash_file(path)
+        size = path.stat().st_size
         if size > self.max_bytes:
             raise PayloadTooLarge(f"file is {size} bytes; the limit is {self.max_bytes} bytes")
-        with path.open("rb+") as handle:
-            os.fsync(handle.fileno())
+        digest = file_sha256(path)
         final = self._final_path(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
-        _fsync_dir(final.parent)
+        publish(path, final, mode=0o600)
         return StoredFile(digest, size, final)
+
+    def stored(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.glob("??/??/*"):
+            with contextlib.suppress(FileNotFoundError):
+                if _SHA256.match(path.name):
+                    yield path.name, path.stat().st_mtime
+
+    def delete(self, sha256: str) -> bool:
+        try:
+            self._final_path(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def work_dir(self, prefix: str) -> Path:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.tmp_dir))
+
+    def work_dirs(self, prefix: str) -> list[Path]:
+        return [p for p in self.tmp_dir.glob(f"{prefix}*") if p.is_dir()]
 
     def temp_path(self, suffix: str = "") -> Path:
         """A fresh path in the store's tmp dir for a worker to write into before :meth:`put_file`."""
@@ -175,13 +233,10 @@ class FileStore:
                         raise PayloadTooLarge(f"file exceeds the limit of {limit} bytes")
                     digest.update(chunk)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
             sha = digest.hexdigest()
             final = self._final_path(sha)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)  # identical content may already be there: replacing is harmless
-            _fsync_dir(final.parent)
+            publish(tmp, final, mode=0o600)  # identical content may already be there: replacing is harmless
             return StoredFile(sha, size, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -197,25 +252,3 @@ class _BytesChunks:
         chunk = bytes(self._view[self._pos : self._pos + n])
         self._pos += len(chunk)
         return chunk
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _fsync_dir(path: Path) -> None:
-    # Make the rename itself durable (POSIX); harmless where directories cannot be opened.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,5 +1,7 @@
-"""The service's tables: partners, API keys, likeness consent, portraits, assets, generation jobs,
-idempotency records and monthly quota usage. All live on :data:`candor.store.database.Base`.
+"""Every table Candor stores, in one module, on :data:`candor.store.database.Base` (one Alembic
+history migrates them): partners, API keys, likeness consent, portraits, assets, generation jobs,
+idempotency records and monthly quota usage; the manifest repository (watermark serials, signed
+manifests); and the tamper-evident generation log (entries, subtree hashes, head, checkpoints).
 
 Primary keys are short random strings with a type prefix (``ptn_…``, ``gen_…``): they are safe to
 show to partners and in the log, reveal no counts, and are generated before a row is flushed.
@@ -14,12 +16,15 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -229,3 +234,99 @@ class QuotaUsage(Base):
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Detection(Base):
+    """One scan of an uploaded video by a partner: the verdict and its evidence (``report``, as the
+    API shows it), the upload's digest and size (never its bytes)."""
+
+    __tablename__ = "detections"
+    __table_args__ = (Index("ix_detections_partner_created", "partner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("det"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    filename: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(32))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)  # verdict label, reason, evidence, classifier...
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the manifest repository -----------------------------------------------------------------------
+
+
+class WatermarkSerial(Base):
+    """One allocated watermark serial (never reused, even if the generation later fails)."""
+
+    __tablename__ = "provenance_watermark_serials"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it as a class attr
+
+    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    generation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    allocated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StoredManifest(Base):
+    """A signed manifest store as embedded in the released MP4, indexed by its soft binding."""
+
+    __tablename__ = "provenance_manifests"
+    __table_args__ = (Index("ix_provenance_manifests_binding", "binding_alg", "binding_value"),)
+
+    manifest_id: Mapped[str] = mapped_column(String(96), primary_key=True)  # urn:c2pa:<uuid>
+    generation_id: Mapped[str] = mapped_column(String(64), index=True)
+    binding_alg: Mapped[str] = mapped_column(String(128))
+    binding_value: Mapped[str] = mapped_column(String(256))
+    serial: Mapped[int | None] = mapped_column(Integer, unique=True)
+    manifest_store: Mapped[bytes] = mapped_column(LargeBinary)
+    signer_fingerprint: Mapped[str] = mapped_column(String(64))
+    signer_subject: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- the generation log (an RFC 6962 Merkle log; see candor.services.generation_log) -------------
+
+_BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: INTEGER PRIMARY KEY is the rowid
+
+
+class LogEntryRow(Base):
+    __tablename__ = "audit_log_entries"
+
+    log_index: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_type: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200), index=True)
+    body: Mapped[str] = mapped_column(Text)  # canonical JSON: its UTF-8 bytes are the Merkle leaf
+
+
+class LogNodeRow(Base):
+    """The hash of every perfect subtree, ``(level, index)``; leaves are level 0."""
+
+    __tablename__ = "audit_log_nodes"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # clustered on (level, node_index)
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    node_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogHeadRow(Base):
+    """One row: size, root and frontier; also the lock that serializes appenders."""
+
+    __tablename__ = "audit_log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    frontier: Mapped[bytes] = mapped_column(LargeBinary)  # 32-byte hashes, largest subtree first
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CheckpointRow(Base):
+    __tablename__ = "audit_log_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text)

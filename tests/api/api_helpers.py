@@ -43,7 +43,7 @@ class Admin:
     def partner(self, name: str, *, state: str = "approved", use_case: str = "education", **kw: object) -> str:
         from candor import services
 
-        with self.state.session_factory.begin() as session:
+        with self.state.session_factory() as session:
             partner = services.create_partner(
                 session=session, log=self.state.ledger, name=name, use_case=use_case, **kw
             )
@@ -54,7 +54,7 @@ class Admin:
     def key(self, partner_id: str, scopes: str = "generate") -> Caller:
         from candor import services
 
-        with self.state.session_factory.begin() as session:
+        with self.state.session_factory() as session:
             issued = services.issue_api_key(
                 session=session, log=self.state.ledger, partner_id=partner_id, scopes=scopes
             )
@@ -63,13 +63,13 @@ class Admin:
     def revoke(self, caller: Caller) -> None:
         from candor import services
 
-        with self.state.session_factory.begin() as session:
+        with self.state.session_factory() as session:
             services.revoke_api_key(session=session, log=self.state.ledger, key_id=caller.prefix)
 
     def set_state(self, partner_id: str, state: str) -> None:
         from candor import services
 
-        with self.state.session_factory.begin() as session:
+        with self.state.session_factory() as session:
             services.set_partner_state(session=session, log=self.state.ledger, partner_id=partner_id, state=state)
 
 

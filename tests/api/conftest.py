@@ -63,9 +63,6 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         # libpq's `options` puts every unqualified table of this module's app into the schema.
         yield f"{server}?options=-csearch_path%3D{schema}"
     finally:
-        from candor.store.session import dispose_engines
-
-        dispose_engines()
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -5,7 +5,7 @@ watermark; revoking consent fails a still-queued job.
 ``stills_handler`` renders the enrolled portrait held still for the audio's length through the
 product's release path (candor.services.release.release_frames: real watermark, real C2PA signature, real
 manifest repository). The talking-face pipeline replaces it via candor.services.jobs.run_generation_job;
-``test_production_handler_end_to_end`` runs that one as soon as candor.services.release.release_generation exists.
+``test_production_handler_end_to_end`` runs the production one (candor.services.worker.GenerationWorker).
 """
 
 from __future__ import annotations
@@ -19,36 +19,41 @@ from fastapi.testclient import TestClient
 from candor.api.app import create_app
 
 
-def stills_handler(ctx):  # type: ignore[no-untyped-def]
+def stills_handler(container):  # type: ignore[no-untyped-def]
+    """A job handler that releases the portrait held still through the container's release path."""
     from candor.generator.face import analyze_image
-    from candor.provenance.manifest import pseudonymize_partner
     from candor.services.jobs import JobOutput
-    from candor.services.release import release_frames
 
-    framed = analyze_image(ctx.portrait_path).image
-    n = max(1, round(ctx.duration_s * ctx.fps))
-    result = release_frames(
-        (framed for _ in range(n)),
-        out_path=ctx.out_path,
-        fps=ctx.fps,
-        settings=ctx.settings,
-        generation_id=ctx.generation_id,
-        partner_pseudonym=pseudonymize_partner(ctx.claim["partner"], ctx.settings.secret_key),
-        portrait=ctx.portrait_path.read_bytes(),
-        audio_path=ctx.audio_path,
-        consent_id=ctx.claim["consent_id"],
-        controls=ctx.controls,
-        serial=ctx.serial,
-        on_frame=lambda i: ctx.progress(i / n),
-    )
-    return JobOutput(
-        path=result.output_path, manifest_id=result.manifest_id, serial=result.serial, duration_s=result.duration_s
-    )
+    releaser = container.releaser
+
+    def handle(ctx):  # type: ignore[no-untyped-def]
+        framed = analyze_image(ctx.portrait_path).image
+        n = max(1, round(ctx.duration_s * ctx.fps))
+        claim = releaser.claim(
+            generation_id=ctx.generation_id, partner_id=ctx.partner_id, consent_id=ctx.consent_id, controls=ctx.controls
+        )
+        result = releaser.release_frames(
+            (framed for _ in range(n)),
+            out_path=ctx.out_path,
+            fps=ctx.fps,
+            claim=claim,
+            portrait=ctx.portrait_path.read_bytes(),
+            audio_path=ctx.audio_path,
+            serial=ctx.serial,
+            on_frame=lambda i: ctx.progress(i / n),
+        )
+        return JobOutput(
+            path=result.output_path, manifest_id=result.manifest_id, serial=result.serial, duration_s=result.duration_s
+        )
+
+    return handle
 
 
-def _worker_client(data_dir, handler):  # type: ignore[no-untyped-def]
+def _worker_client(data_dir, handler_for):  # type: ignore[no-untyped-def]
+    """A client whose app runs jobs with ``handler_for(container)`` (None: the production handler)."""
     app = create_app(make_settings(data_dir), start_worker=True)
-    app.state.service.job_handler = handler
+    if handler_for is not None:
+        app.state.service.job_handler = handler_for(app.state.service)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -79,7 +84,7 @@ def _run_one_generation(client, portrait_png, speech_wav, consent_pdf, **form): 
 
 
 def _check_released_video(client, caller, done, tmp_path):  # type: ignore[no-untyped-def]
-    from candor.provenance.verify import Outcome, verify_file
+    from candor.provenance.verify import Outcome
 
     assert done["status"] == "succeeded", done
     assert done["progress"] == pytest.approx(1.0)
@@ -90,7 +95,7 @@ def _check_released_video(client, caller, done, tmp_path):  # type: ignore[no-un
     assert video.headers["etag"].strip('"') == done["output_sha256"]
     path = tmp_path / "out.mp4"
     path.write_bytes(video.content)
-    report = verify_file(path, settings=client.app.state.settings)
+    report = client.app.state.service.verifier.verify_file(path)
     assert report.outcome is Outcome.PROVEN, (report.state, report.failure_codes, report.notes)
     assert report.summary.manifest_id == done["manifest_id"]
     assert report.watermark is not None and report.watermark.found
@@ -191,10 +196,6 @@ def test_revoking_consent_fails_a_queued_job(tmp_path_factory, portrait_png, spe
 
 @pytest.mark.slow
 def test_production_handler_end_to_end(tmp_path_factory, tmp_path, portrait_png, speech_wav, consent_pdf):
-    import candor.services.release
-
-    if not hasattr(candor.services.release, "release_generation"):
-        pytest.skip("candor.services.release.release_generation (the talking-face release) has not landed yet")
     with _worker_client(tmp_path_factory.mktemp("prod"), None) as client:
         caller, _consent, done = _run_one_generation(client, portrait_png, speech_wav, consent_pdf)
         _check_released_video(client, caller, done, tmp_path)

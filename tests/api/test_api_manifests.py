@@ -7,10 +7,8 @@ import subprocess
 
 import pytest
 
-from candor.provenance.manifest import GenerationClaim, read_manifest_store
-from candor.provenance.release import watermark_and_sign_file
-from candor.provenance.repository import ManifestRepository
-from candor.provenance.watermark import WATERMARK_ALG
+from candor.provenance.manifest import read_manifest_store
+from candor.provenance.watermark import WATERMARK_ALG, binding_value
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +24,10 @@ def signed(client, tmp_path_factory, portrait_png):
     )  # fmt: skip
     portrait = work / "portrait.png"
     portrait.write_bytes(portrait_png)
-    settings = client.app.state.settings
-    repository = ManifestRepository.from_settings(settings)
-    try:
-        return watermark_and_sign_file(
-            raw,
-            work / "signed.mp4",
-            portrait=portrait,
-            audio=None,
-            claim=GenerationClaim(generation_id="gen_test", partner_pseudonym="pp_test", consent_id=None),
-            settings=settings,
-            repository=repository,
-        )
-    finally:
-        repository.dispose()
+    releaser = client.app.state.service.releaser  # the service's own release path and repository
+    return releaser.release_file(
+        raw, work / "signed.mp4", claim=releaser.claim(generation_id="gen_test"), portrait=portrait, audio=None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +39,7 @@ def test_binding_resolves_to_the_manifest(client, verifier, signed):
     matches = client.get(
         "/v1/manifests/matches/byBinding",
         headers=verifier.headers,
-        params={"alg": signed.binding.alg, "value": signed.binding.value},
+        params={"alg": WATERMARK_ALG, "value": binding_value(signed.serial)},
     )
     assert matches.status_code == 200
     assert matches.json()["matches"][0] == {"manifestId": signed.manifest_id, "similarityScore": 100}
@@ -59,8 +47,9 @@ def test_binding_resolves_to_the_manifest(client, verifier, signed):
     store = client.get(f"/v1/manifests/{signed.manifest_id}", headers=verifier.headers)
     assert store.status_code == 200
     assert store.headers["content-type"] == "application/c2pa"
-    assert store.content == signed.manifest_store
-    report = read_manifest_store(store.content, client.app.state.settings)
+    assert store.content == client.app.state.service.manifests.manifest_by_id(signed.manifest_id)["manifestStore"]
+    assert read_manifest_store(store.content)["active_manifest"] == signed.manifest_id
+    report = read_manifest_store(store.content, client.app.state.service.trust_anchors)
     assert signed.manifest_id in str(report)
 
 

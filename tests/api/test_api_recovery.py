@@ -46,7 +46,8 @@ def _stop(server: subprocess.Popen, sig: int) -> None:
 
 @pytest.mark.slow
 def test_generation_survives_a_killed_server(tmp_path, monkeypatch, portrait_png, consent_pdf):
-    from candor.provenance.verify import Outcome, verify_file
+    from candor.provenance.verify import Outcome
+    from candor.services.container import Container
 
     monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CANDOR_ENVIRONMENT", "development")
@@ -115,14 +116,14 @@ def test_generation_survives_a_killed_server(tmp_path, monkeypatch, portrait_png
     path = tmp_path / "recovered.mp4"
     path.write_bytes(video.content)
     get_settings.cache_clear()
-    report = verify_file(path, settings=get_settings())
+    report = Container.build(get_settings()).verifier.verify_file(path)
     assert report.outcome is Outcome.PROVEN, (report.state, report.failure_codes)
     assert report.summary.generation["generation_id"] == job["id"]
     # It really ran twice: the first claim died with the server, the restart re-ran it.
+    from candor.store.database import make_engine, make_session_factory
     from candor.store.models import Generation
-    from candor.store.session import session_factory
 
-    with session_factory(get_settings())() as session:
+    with make_session_factory(make_engine(get_settings().resolved_database_url))() as session:
         assert session.get(Generation, job["id"]).attempts == 2
     # Nothing half-written was published: every file in the content-addressed store (its tmp/
     # work area aside) hashes to its own name, the video included.

@@ -40,26 +40,40 @@ def astronaut_frames() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def released(settings: Settings, astronaut_frames, tmp_path_factory: pytest.TempPathFactory):
+def container(settings: Settings):
+    """The application container over the development settings (dev keys, watermark secret), migrated."""
+    from candor.services.container import Container
+
+    built = Container.build(settings)
+    built.migrate()
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="session")
+def verifier(container):
+    """What `candor detect` and the API verify with: this service's roots, watermark key and manifests."""
+    return container.verifier
+
+
+@pytest.fixture(scope="session")
+def released(container, astronaut_frames, tmp_path_factory: pytest.TempPathFactory):
     """A Candor output as the service releases it: watermarked, C2PA-signed, recorded."""
     from PIL import Image
     from skimage.data import astronaut
 
-    from candor.services.release import release_frames
+    from candor.provenance.manifest import GenerationClaim
 
     buffer = io.BytesIO()
     Image.fromarray(astronaut()).save(buffer, format="PNG")
     out = tmp_path_factory.mktemp("released") / "candor.mp4"
-    result = release_frames(
-        astronaut_frames,
-        out_path=out,
-        fps=25,
-        settings=settings,
-        generation_id="gen_detectortest",
-        partner_pseudonym="pp_detector",
-        consent_id="cns_detectortest",
-        portrait=buffer.getvalue(),
+    claim = GenerationClaim(
+        generation_id="gen_detectortest", partner_pseudonym="pp_detector", consent_id="cns_detectortest"
     )
+    result = container.releaser.release_frames(
+        astronaut_frames, out_path=out, fps=25, claim=claim, portrait=buffer.getvalue()
+    )
+    container.releaser.record(result)
     return result
 
 

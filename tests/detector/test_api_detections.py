@@ -28,11 +28,11 @@ def _key(client: TestClient, name: str, scopes: str) -> tuple[str, dict[str, str
     from candor import services
 
     state = client.app.state.service
-    with state.session_factory.begin() as session:
+    with state.session_factory() as session:  # each service write commits its own unit of work
         partner = services.create_partner(session=session, log=state.ledger, name=name, use_case="education")
         services.set_partner_state(session=session, log=state.ledger, partner_id=partner.id, state="approved")
         partner_id = partner.id
-    with state.session_factory.begin() as session:
+    with state.session_factory() as session:
         issued = services.issue_api_key(session=session, log=state.ledger, partner_id=partner_id, scopes=scopes)
         return partner_id, {"Authorization": f"Bearer {issued.token}"}
 
@@ -65,6 +65,13 @@ def test_scan_a_real_clip_then_read_it_back(client, real_clip):
     assert body["classifier"]["samples"] >= 6 and body["video"]["frames"] == 50
     again = client.get(f"/v1/detections/{body['id']}", headers=headers)
     assert again.status_code == 200 and again.json() == body
+    # the scan is a row of the service database (digest and verdict, never the video)
+    from candor.store.models import Detection
+
+    with client.app.state.service.session_factory() as session:
+        row = session.get(Detection, body["id"])
+        assert (row.partner_id, row.sha256, row.verdict) == (partner_id, body["sha256"], "no_evidence")
+        assert row.size_bytes == real_clip.stat().st_size
     # the scan is in the tamper-evident log, by digest (no video bytes)
     ledger = client.app.state.service.ledger
     entries = ledger.entries(0, ledger.tree_size())

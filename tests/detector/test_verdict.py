@@ -10,8 +10,8 @@ from candor.detector.verdict import Verdict, detect_video
 from candor.errors import InvalidVideo, PayloadTooLarge
 
 
-def test_released_output_is_proven_with_its_generation(released, settings, classifier):
-    report = detect_video(released.output_path, settings=settings, classifier=classifier)
+def test_released_output_is_proven_with_its_generation(released, verifier, classifier):
+    report = detect_video(released.output_path, verifier=verifier, classifier=classifier)
     assert report.verdict is Verdict.CANDOR_PROVEN
     assert report.label == "Candor-generated (proven)"
     assert report.generation["generation_id"] == "gen_detectortest"
@@ -25,15 +25,15 @@ def test_released_output_is_proven_with_its_generation(released, settings, class
     assert data["exit_code"] == 3 and data["verdict"] == "candor_proven"
 
 
-def test_stripped_reencode_is_still_proven_through_the_watermark(stripped, settings, classifier):
-    report = detect_video(stripped, settings=settings, classifier=classifier)
+def test_stripped_reencode_is_still_proven_through_the_watermark(stripped, verifier, classifier):
+    report = detect_video(stripped, verifier=verifier, classifier=classifier)
     assert report.credentials["state"] == "Absent"
     assert report.verdict is Verdict.CANDOR_PROVEN
     assert report.generation["generation_id"] == "gen_detectortest"
     assert report.evidence[0].kind == "watermark" and report.evidence[0].strength == "proof"
 
 
-def test_classifier_alone_flags_the_stripped_output(stripped, real_clip, settings, classifier):
+def test_classifier_alone_flags_the_stripped_output(stripped, real_clip, classifier):
     from candor.detector.features import extract_video
 
     fake = classifier.video_probability(classifier.sample_logits(extract_video(stripped)))
@@ -41,8 +41,8 @@ def test_classifier_alone_flags_the_stripped_output(stripped, real_clip, setting
     assert fake >= classifier.calibration.threshold > real
 
 
-def test_real_clip_is_not_flagged(real_clip, settings, classifier):
-    report = detect_video(real_clip, settings=settings, classifier=classifier)
+def test_real_clip_is_not_flagged(real_clip, verifier, classifier):
+    report = detect_video(real_clip, verifier=verifier, classifier=classifier)
     assert report.verdict is Verdict.NO_EVIDENCE, report.reason
     assert report.exit_code == 0
     c = report.classifier
@@ -51,16 +51,16 @@ def test_real_clip_is_not_flagged(real_clip, settings, classifier):
     assert all(0.0 <= p["probability"] <= 1.0 for p in c.timeline)
 
 
-def test_not_a_video_cannot_be_analysed(tmp_path, settings, classifier):
+def test_not_a_video_cannot_be_analysed(tmp_path, verifier, classifier):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video")
-    report = detect_video(path, settings=settings, classifier=classifier)
+    report = detect_video(path, verifier=verifier, classifier=classifier)
     assert report.verdict is Verdict.CANNOT_ANALYSE and report.unreadable
     assert "not a readable video" in report.reason
     assert report.to_dict()["exit_code"] == 4
 
 
-def test_zero_frame_video_cannot_be_analysed(tmp_path, settings, classifier):
+def test_zero_frame_video_cannot_be_analysed(tmp_path, verifier, classifier):
     import av
 
     path = tmp_path / "empty.mp4"
@@ -70,25 +70,25 @@ def test_zero_frame_video_cannot_be_analysed(tmp_path, settings, classifier):
         container.start_encoding()
         container.mux(stream.encode(None))  # a header and no frame at all
     assert path.stat().st_size > 0
-    report = detect_video(path, settings=settings, classifier=classifier)
+    report = detect_video(path, verifier=verifier, classifier=classifier)
     assert report.verdict is Verdict.CANNOT_ANALYSE and report.unreadable
     assert "no video stream" in report.reason or "no decodable frames" in report.reason
 
 
-def test_video_without_a_face_cannot_be_analysed(tmp_path, settings, classifier):
+def test_video_without_a_face_cannot_be_analysed(tmp_path, verifier, classifier):
     from skimage.data import coffee
 
     from candor.training.detector_dataset import encode
 
     cup = np.ascontiguousarray(coffee()[:400, :600])
     path = encode([cup] * 20, tmp_path / "coffee.mp4", fps=25, crf=23)
-    report = detect_video(path, settings=settings, classifier=classifier)
+    report = detect_video(path, verifier=verifier, classifier=classifier)
     assert report.verdict is Verdict.CANNOT_ANALYSE and not report.unreadable
     assert "no face" in report.reason
 
 
-def test_missing_and_oversized_files_are_errors(tmp_path, released, settings, classifier):
+def test_missing_and_oversized_files_are_errors(tmp_path, released, verifier, classifier):
     with pytest.raises(InvalidVideo, match="no such file"):
-        detect_video(tmp_path / "absent.mp4", settings=settings, classifier=classifier)
+        detect_video(tmp_path / "absent.mp4", verifier=verifier, classifier=classifier)
     with pytest.raises(PayloadTooLarge, match="limit"):
-        detect_video(released.output_path, settings=settings, classifier=classifier, max_bytes=1000)
+        detect_video(released.output_path, verifier=verifier, classifier=classifier, max_bytes=1000)

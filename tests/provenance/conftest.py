@@ -61,7 +61,23 @@ def key_store(prov_settings: Settings):
 
 
 @pytest.fixture
-def signed_video(key_store, prov_settings: Settings, talking_mp4: Path, portrait_png: bytes, speech_wav: Path):
+def signer(key_store):
+    """The C2PA claim signer over ``key_store``'s current key (no timestamp authority)."""
+    from candor.provenance.signer import LocalKeySigner
+
+    return LocalKeySigner(key_store.load_signing(PASSPHRASE.encode()))
+
+
+@pytest.fixture
+def anchors(key_store) -> list[str]:
+    """The PEM roots of ``key_store``: what a verifier of this service trusts."""
+    from candor.provenance.keys import trust_anchor_pems
+
+    return trust_anchor_pems(key_store.directory)
+
+
+@pytest.fixture
+def signed_video(signer, talking_mp4: Path, portrait_png: bytes, speech_wav: Path):
     """(SignedManifest, signed MP4 bytes) for the 2 s clip, signed with ``key_store``'s current key."""
     from candor.provenance.manifest import GenerationClaim, SoftBinding, sign_video
 
@@ -75,6 +91,6 @@ def signed_video(key_store, prov_settings: Settings, talking_mp4: Path, portrait
         audio=speech_wav.read_bytes(),
         audio_mime="audio/wav",
         binding=SoftBinding(alg="com.candor.watermark.ss1", value="00000007", serial=7),
-        settings=prov_settings,
+        signer=signer,
     )
     return signed, out.getvalue()

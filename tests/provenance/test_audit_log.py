@@ -20,9 +20,12 @@ from candor.provenance.audit import (
     write_export,
 )
 from candor.provenance.checkpoint import CheckpointSigner, TreeHead, parse_checkpoint
-from candor.provenance.ledger import GenerationLog, LogEntryRow, LogEvent, canonical_json, create_log_tables
+from candor.provenance.ledger import LogEvent, canonical_json
 from candor.provenance.merkle import MemoryTree
+from candor.services.generation_log import GenerationLog
 from candor.store.database import make_engine, make_session_factory
+from candor.store.migrations import upgrade_database
+from candor.store.models import LogEntryRow
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def key() -> ec.EllipticCurvePrivateKey:
 @pytest.fixture
 def engine(tmp_path):
     eng = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    create_log_tables(eng)
+    upgrade_database(eng)
     yield eng
     eng.dispose()
 
@@ -162,7 +165,7 @@ def test_saved_checkpoints_must_be_prefixes_of_the_export(tmp_path, log, key):
     # Someone holding the key rewrites history and re-signs everything: consistency with the
     # auditor's earlier checkpoint fails.
     other_db = make_engine(f"sqlite:///{tmp_path / 'rewritten.db'}")
-    create_log_tables(other_db)
+    upgrade_database(other_db)
     rewritten = GenerationLog(other_db, signer=CheckpointSigner.from_private_key(key))
     for i in range(25):
         rewritten.append("generation.requested", actor="partner:0", details={"i": i})
@@ -257,7 +260,7 @@ def test_cli_export_verify_proof_checkpoint(tmp_path, monkeypatch):
 
     from candor.cli import app
     from candor.config import get_settings
-    from candor.provenance.checkpoint import checkpoint_signer_from_settings
+    from candor.services.container import checkpoint_signer
 
     monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CANDOR_ENVIRONMENT", "development")
@@ -265,8 +268,8 @@ def test_cli_export_verify_proof_checkpoint(tmp_path, monkeypatch):
     try:
         settings = get_settings()
         engine = make_engine(settings.resolved_database_url)
-        create_log_tables(engine)
-        log = GenerationLog(engine, signer=checkpoint_signer_from_settings(settings))
+        upgrade_database(engine)
+        log = GenerationLog(engine, signer=checkpoint_signer(settings))
         for i in range(9):
             log.append("consent.created", actor="partner:7", subject=f"consent-{i}")
         runner = CliRunner()

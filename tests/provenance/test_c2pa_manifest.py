@@ -32,7 +32,7 @@ def _claim() -> GenerationClaim:
     )
 
 
-def _sign_portrait_only(source, out, portrait, settings, **changes):
+def _sign_portrait_only(source, out, portrait, signer, **changes):
     """sign_video with the test claim, the portrait as the only ingredient and a dummy binding."""
     kwargs = dict(
         claim=_claim(),
@@ -41,13 +41,13 @@ def _sign_portrait_only(source, out, portrait, settings, **changes):
         audio=None,
         audio_mime=None,
         binding=SoftBinding(alg="x", value="y"),
-        settings=settings,
+        signer=signer,
     )
     return sign_video(source, out, **(kwargs | changes))
 
 
 @pytest.fixture
-def signed(key_store, prov_settings, talking_mp4, portrait_png, speech_wav):
+def signed(signer, talking_mp4, portrait_png, speech_wav):
     source = io.BytesIO(talking_mp4.read_bytes())
     out = io.BytesIO()
     result = sign_video(
@@ -59,7 +59,7 @@ def signed(key_store, prov_settings, talking_mp4, portrait_png, speech_wav):
         audio=speech_wav.read_bytes(),
         audio_mime="audio/wav",
         binding=SoftBinding(alg="com.candor.watermark.ss1", value="0000002a", serial=42),
-        settings=prov_settings,
+        signer=signer,
     )
     return result, out.getvalue(), source
 
@@ -111,10 +111,9 @@ def test_portrait_and_audio_are_input_ingredients_without_thumbnails(signed):
     assert 0 < result.added_bytes < 8_000
 
 
-def test_thumbnails_can_be_turned_on(key_store, prov_settings, talking_mp4, portrait_png):
-    settings = prov_settings.model_copy(update={"c2pa_thumbnails": True})
+def test_thumbnails_can_be_turned_on(signer, talking_mp4, portrait_png):
     out = io.BytesIO()
-    result = _sign_portrait_only(talking_mp4.read_bytes(), out, portrait_png, settings)
+    result = _sign_portrait_only(talking_mp4.read_bytes(), out, portrait_png, signer, thumbnails=True)
     assert "thumbnail" in _active(result.manifest_store)["ingredients"][0]
     assert len(result.manifest_store) > 10_000
 
@@ -129,20 +128,20 @@ def test_signed_stream_is_the_same_playable_video(signed, talking_mp4):
     assert frames == 50
 
 
-def test_not_a_video_is_a_domain_error(key_store, prov_settings, portrait_png):
+def test_not_a_video_is_a_domain_error(signer, portrait_png):
     with pytest.raises(InvalidVideo):
-        _sign_portrait_only(b"this is not an mp4 at all" * 10, io.BytesIO(), portrait_png, prov_settings)
+        _sign_portrait_only(b"this is not an mp4 at all" * 10, io.BytesIO(), portrait_png, signer)
 
 
-def test_bad_ingredient_and_controls_are_domain_errors(key_store, prov_settings, talking_mp4, portrait_png):
+def test_bad_ingredient_and_controls_are_domain_errors(signer, talking_mp4, portrait_png):
     video = talking_mp4.read_bytes()
     with pytest.raises(InvalidInput, match="portrait"):
-        _sign_portrait_only(video, io.BytesIO(), b"nope", prov_settings)
+        _sign_portrait_only(video, io.BytesIO(), b"nope", signer)
     with pytest.raises(InvalidInput, match="cannot be recorded"):
-        _sign_portrait_only(video, io.BytesIO(), portrait_png, prov_settings, portrait_mime="x/y")
+        _sign_portrait_only(video, io.BytesIO(), portrait_png, signer, portrait_mime="x/y")
     bad = GenerationClaim(generation_id="g", partner_pseudonym="p", consent_id=None, controls={"x": float("nan")})
     with pytest.raises(InvalidInput, match="controls"):
-        _sign_portrait_only(video, io.BytesIO(), portrait_png, prov_settings, claim=bad)
+        _sign_portrait_only(video, io.BytesIO(), portrait_png, signer, claim=bad)
 
 
 def test_partner_pseudonym_is_stable_and_keyed():
@@ -152,14 +151,12 @@ def test_partner_pseudonym_is_stable_and_keyed():
     assert a != pseudonymize_partner("acme2", "secret one")
 
 
-def test_concurrent_signing_from_one_signer(key_store, prov_settings, talking_mp4, portrait_png, tmp_path):
+def test_concurrent_signing_from_one_signer(signer, anchors, talking_mp4, portrait_png, tmp_path):
     # API workers share one decrypted signer; each sign_video builds its own c2pa Builder and Signer.
     from concurrent.futures import ThreadPoolExecutor
 
-    from candor.provenance.signer import LocalKeySigner
     from candor.provenance.verify import ManifestState, verify_file
 
-    signer = LocalKeySigner.from_settings(prov_settings)
     source = talking_mp4.read_bytes()
 
     def one(i: int) -> bytes:
@@ -173,7 +170,6 @@ def test_concurrent_signing_from_one_signer(key_store, prov_settings, talking_mp
             audio=None,
             audio_mime=None,
             binding=SoftBinding(alg="com.candor.watermark.ss1", value=f"{i:08x}", serial=i),
-            settings=prov_settings,
             signer=signer,
         )
         return out.getvalue()
@@ -183,6 +179,6 @@ def test_concurrent_signing_from_one_signer(key_store, prov_settings, talking_mp
     for i, data in enumerate(outputs):
         path = tmp_path / f"{i}.mp4"
         path.write_bytes(data)
-        report = verify_file(path, settings=prov_settings, detect_watermark=False)
+        report = verify_file(path, trust_anchors=anchors)
         assert report.state is ManifestState.TRUSTED
         assert report.summary.generation["generation_id"] == f"gen_{i}"

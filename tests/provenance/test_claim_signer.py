@@ -18,7 +18,7 @@ CLAIM = GenerationClaim(generation_id="gen_signer", partner_pseudonym="pp_test",
 BINDING = SoftBinding(alg="com.candor.watermark.ss1", value="0000002a", serial=42)
 
 
-def _sign(talking_mp4, portrait_png, settings, signer):
+def _sign(talking_mp4, portrait_png, signer):
     out = io.BytesIO()
     sign_video(
         talking_mp4.read_bytes(),
@@ -29,7 +29,6 @@ def _sign(talking_mp4, portrait_png, settings, signer):
         audio=None,
         audio_mime=None,
         binding=BINDING,
-        settings=settings,
         signer=signer,
     )
     return out.getvalue()
@@ -50,7 +49,7 @@ def test_both_signers_satisfy_the_protocol(key_store):
     assert isinstance(CallbackSigner(lambda data: b"", identity.chain), ClaimSigner)
 
 
-def test_callback_signer_signs_a_trusted_manifest(key_store, prov_settings, talking_mp4, portrait_png, tmp_path):
+def test_callback_signer_signs_a_trusted_manifest(key_store, anchors, talking_mp4, portrait_png, tmp_path):
     # The "HSM": a key object the signer never sees, reached only through sign(data) -> DER.
     identity = key_store.load_signing(PASSPHRASE.encode())
     hsm_key = identity.private_key
@@ -60,26 +59,26 @@ def test_callback_signer_signs_a_trusted_manifest(key_store, prov_settings, talk
         calls.append(len(data))
         return hsm_key.sign(data, ec.ECDSA(hashes.SHA256()))  # DER, as AWS/GCP KMS answer
 
-    signed = _sign(talking_mp4, portrait_png, prov_settings, CallbackSigner(hsm_sign, identity.chain))
+    signed = _sign(talking_mp4, portrait_png, CallbackSigner(hsm_sign, identity.chain))
     assert calls and all(n > 0 for n in calls)
     path = tmp_path / "callback.mp4"
     path.write_bytes(signed)
-    report = verify_file(path, settings=prov_settings, detect_watermark=False)
+    report = verify_file(path, trust_anchors=anchors)
     assert report.state is ManifestState.TRUSTED, report.failures
     assert report.exit_code == 0
 
 
-def test_a_failing_callback_reports_its_real_cause(key_store, prov_settings, talking_mp4, portrait_png):
+def test_a_failing_callback_reports_its_real_cause(key_store, talking_mp4, portrait_png):
     identity = key_store.load_signing(PASSPHRASE.encode())
 
     def broken_kms(data: bytes) -> bytes:
         raise ConnectionError("KMS endpoint refused the request")
 
     with pytest.raises(SigningFailed, match="KMS endpoint refused"):
-        _sign(talking_mp4, portrait_png, prov_settings, CallbackSigner(broken_kms, identity.chain))
+        _sign(talking_mp4, portrait_png, CallbackSigner(broken_kms, identity.chain))
 
 
-def test_expired_certificate_is_refused_before_signing(key_store, prov_settings, talking_mp4, portrait_png):
+def test_expired_certificate_is_refused_before_signing(key_store, talking_mp4, portrait_png):
     root_key, root = _root(key_store)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = make_signing_certificate(
@@ -91,10 +90,10 @@ def test_expired_certificate_is_refused_before_signing(key_store, prov_settings,
     )
     signer = LocalKeySigner(SigningIdentity(private_key=key, chain=(cert, root)))
     with pytest.raises(SigningCertificateRejected, match="expired"):
-        _sign(talking_mp4, portrait_png, prov_settings, signer)
+        _sign(talking_mp4, portrait_png, signer)
 
 
-def test_wrong_eku_certificate_is_refused_before_signing(key_store, prov_settings, talking_mp4, portrait_png):
+def test_wrong_eku_certificate_is_refused_before_signing(key_store, talking_mp4, portrait_png):
     root_key, root = _root(key_store)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = make_signing_certificate(
@@ -102,10 +101,10 @@ def test_wrong_eku_certificate_is_refused_before_signing(key_store, prov_setting
     )
     signer = LocalKeySigner(SigningIdentity(private_key=key, chain=(cert, root)))
     with pytest.raises(SigningCertificateRejected, match=r"wrong extended key usage \(codeSigning\)"):
-        _sign(talking_mp4, portrait_png, prov_settings, signer)
+        _sign(talking_mp4, portrait_png, signer)
 
 
-def test_unreachable_timestamp_authority_fails_loudly(key_store, prov_settings, talking_mp4, portrait_png):
+def test_unreachable_timestamp_authority_fails_loudly(key_store, talking_mp4, portrait_png):
     # A port that was just free on localhost: the TSA connection is refused at once.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -113,7 +112,7 @@ def test_unreachable_timestamp_authority_fails_loudly(key_store, prov_settings, 
     tsa = f"http://127.0.0.1:{port}/tsa"
     signer = LocalKeySigner(key_store.load_signing(PASSPHRASE.encode()), tsa_url=tsa)
     with pytest.raises(TimestampAuthorityUnavailable, match=f"127.0.0.1:{port}"):
-        _sign(talking_mp4, portrait_png, prov_settings, signer)
+        _sign(talking_mp4, portrait_png, signer)
 
 
 def test_a_non_http_tsa_url_is_refused(key_store):

@@ -16,14 +16,11 @@ from sqlalchemy.exc import OperationalError
 from candor.errors import InvalidInput, InvalidProof, NotFound, ProvenanceError
 from candor.provenance import merkle
 from candor.provenance.checkpoint import CheckpointSigner, verify_checkpoint
-from candor.provenance.ledger import (
-    EventType,
-    GenerationLog,
-    LogEvent,
-    LogNodeRow,
-    create_log_tables,
-)
+from candor.provenance.ledger import EventType, LogEvent
+from candor.services.generation_log import GenerationLog
 from candor.store.database import make_engine, make_session_factory
+from candor.store.migrations import upgrade_database
+from candor.store.models import LogNodeRow
 
 PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -46,7 +43,7 @@ def _postgres_url(request: pytest.FixtureRequest) -> str:
 def engine(request, tmp_path):
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
-        create_log_tables(eng)
+        upgrade_database(eng)
         yield eng
         eng.dispose()
         return
@@ -62,7 +59,7 @@ def engine(request, tmp_path):
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng = base.execution_options(schema_translate_map={None: schema})
     try:
-        create_log_tables(eng)
+        upgrade_database(eng)
         yield eng
     finally:
         with base.begin() as conn:

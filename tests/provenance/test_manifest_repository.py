@@ -4,15 +4,22 @@ import pytest
 from sqlalchemy import inspect
 
 from candor.provenance.manifest import GenerationClaim, SignedManifest, SoftBinding, read_manifest_store
-from candor.provenance.repository import ManifestRepository, supported_algorithms
-from candor.store.database import Base
+from candor.services.manifests import ManifestRepository, supported_algorithms
+from candor.store.database import Base, make_engine, make_session_factory
+from candor.store.migrations import upgrade_database
 
 
 @pytest.fixture
-def repository(prov_settings):
-    repo = ManifestRepository.from_settings(prov_settings)
-    yield repo
-    repo.dispose()
+def engine(prov_settings):
+    eng = make_engine(prov_settings.resolved_database_url)
+    upgrade_database(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def repository(engine):
+    return ManifestRepository(make_session_factory(engine))
 
 
 def _signed(manifest_id: str, value: str, serial: int | None, store: bytes = b"\x00jumbf") -> SignedManifest:
@@ -28,21 +35,23 @@ def _signed(manifest_id: str, value: str, serial: int | None, store: bytes = b"\
     )
 
 
-def test_tables_live_on_the_shared_base_and_are_migrated_by_alembic(repository, prov_settings):
-    assert repository.engine.url.drivername == "sqlite"
-    assert str(prov_settings.data_dir) in str(repository.engine.url)
+def test_tables_live_on_the_shared_base_and_are_migrated_by_alembic(engine, prov_settings):
+    assert engine.url.drivername == "sqlite"
+    assert str(prov_settings.data_dir) in str(engine.url)
     assert {"provenance_manifests", "provenance_watermark_serials"} <= set(Base.metadata.tables)
-    tables = set(inspect(repository.engine).get_table_names())
+    tables = set(inspect(engine).get_table_names())
     assert {"provenance_manifests", "provenance_watermark_serials", "alembic_version"} <= tables  # via Alembic
 
 
-def test_serials_are_unique_increasing_and_never_reused(repository, prov_settings):
+def test_serials_are_unique_increasing_and_never_reused(repository, engine, prov_settings):
     serials = [repository.allocate_serial(generation_id=f"g{i}") for i in range(5)]
     assert serials == sorted(serials) and len(set(serials)) == 5 and serials[0] >= 1
-    repository.dispose()
-    again = ManifestRepository.from_settings(prov_settings)  # a fresh process sees the same counter
-    assert again.allocate_serial() == serials[-1] + 1
-    again.dispose()
+    engine.dispose()
+    fresh = make_engine(prov_settings.resolved_database_url)  # a fresh process sees the same counter
+    try:
+        assert ManifestRepository(make_session_factory(fresh)).allocate_serial() == serials[-1] + 1
+    finally:
+        fresh.dispose()
 
 
 def test_matches_by_binding_and_manifest_by_id(repository):
@@ -63,12 +72,12 @@ def test_matches_by_binding_and_manifest_by_id(repository):
     assert repository.manifest_by_id("urn:c2pa:missing") is None
 
 
-def test_a_real_signed_manifest_round_trips(signed_video, repository, prov_settings):
+def test_a_real_signed_manifest_round_trips(signed_video, repository, anchors):
     signed, _ = signed_video
     repository.store(signed)
     match = repository.matches_by_binding(alg=signed.binding.alg, value=signed.binding.value)["matches"][0]
     stored = repository.manifest_by_id(match["manifestId"])
-    report = read_manifest_store(stored["manifestStore"], prov_settings)
+    report = read_manifest_store(stored["manifestStore"], anchors)
     assert report["active_manifest"] == signed.manifest_id
     codes = {s["code"] for s in report["validation_results"]["activeManifest"]["success"]}
     assert {"claimSignature.validated", "signingCredential.trusted"} <= codes
@@ -79,7 +88,7 @@ def test_supported_algorithms_names_the_watermark():
 
 
 def test_module_functions_write_inside_the_callers_transaction(repository):
-    from candor.provenance.repository import manifest_by_id, store_manifest
+    from candor.services.manifests import manifest_by_id, store_manifest
 
     with repository.sessions() as session:
         store_manifest(session=session, signed=_signed("urn:c2pa:bbbb-0001", "00000009", 9))

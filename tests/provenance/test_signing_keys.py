@@ -20,6 +20,8 @@ from candor.provenance.keys import (
     resolve_passphrase,
     trust_anchor_pems,
 )
+from candor.services.container import key_passphrase, trust_anchors
+from candor.services.container import key_store as settings_key_store
 
 
 def test_init_writes_encrypted_keys_with_mode_0600_and_a_c2pa_ready_chain(key_store):
@@ -72,26 +74,46 @@ def test_rotation_keeps_every_certificate_and_root(key_store):
 
 
 def test_ensure_keys_creates_a_store_in_development_only(tmp_path):
-    dev = Settings(environment="development", data_dir=tmp_path / "dev")
-    store = ensure_keys(dev)
+    dev = tmp_path / "dev"
+    passphrase = resolve_passphrase(dev, development=True)
+    store = ensure_keys(dev, passphrase, development=True)
     assert store.exists()
-    passphrase_file = dev.resolved_keys_dir / ".dev-passphrase"
+    passphrase_file = dev / ".dev-passphrase"
     assert stat.S_IMODE(passphrase_file.stat().st_mode) == 0o600
-    assert store.load_signing(resolve_passphrase(dev)).certificate is not None
-    assert ensure_keys(dev).describe()["current"] == store.describe()["current"]  # second call reuses
+    assert resolve_passphrase(dev, development=True) == passphrase  # the generated one is kept
+    assert store.load_signing(passphrase).certificate is not None
+    assert ensure_keys(dev, passphrase, development=True).describe()["current"] == store.describe()["current"]
+
+    prod = tmp_path / "prod"
+    with pytest.raises(KeyStoreError, match="candor keys init"):
+        ensure_keys(prod, b"a long enough passphrase")
+    with pytest.raises(KeyStoreError, match="CANDOR_KEY_PASSPHRASE"):
+        resolve_passphrase(prod)
+    assert not (prod / ".dev-passphrase").exists()
+
+
+def test_settings_name_the_key_store_only_development_creates(tmp_path):
+    dev = Settings(environment="development", data_dir=tmp_path / "dev")
+    store = settings_key_store(dev)
+    assert store.exists() and store.directory == dev.resolved_keys_dir
+    assert store.load_signing(key_passphrase(dev)).certificate is not None
+    assert settings_key_store(dev).describe()["current"] == store.describe()["current"]  # second call reuses
 
     prod = _production(tmp_path / "prod")
     with pytest.raises(KeyStoreError, match="candor keys init"):
-        ensure_keys(prod)
+        settings_key_store(prod)
     with pytest.raises(KeyStoreError, match="CANDOR_KEY_PASSPHRASE"):
-        resolve_passphrase(prod)
+        key_passphrase(prod)
 
 
 def test_passphrase_from_a_secret_file(tmp_path):
     secret = tmp_path / "passphrase.txt"
     secret.write_text("a passphrase from a file\n")
+    assert resolve_passphrase(tmp_path, passphrase_file=secret) == b"a passphrase from a file"
     settings = _production(tmp_path, key_passphrase_file=secret)
-    assert resolve_passphrase(settings) == b"a passphrase from a file"
+    assert key_passphrase(settings) == b"a passphrase from a file"
+    with pytest.raises(KeyStoreError, match="cannot read"):
+        resolve_passphrase(tmp_path, passphrase_file=tmp_path / "absent.txt")
 
 
 def test_trust_anchors_include_every_root_and_configured_files(key_store, prov_settings, tmp_path):
@@ -99,10 +121,12 @@ def test_trust_anchors_include_every_root_and_configured_files(key_store, prov_s
     extra_key = ec.generate_private_key(ec.SECP256R1())
     extra = tmp_path / "partner-root.pem"
     extra.write_bytes(make_root_certificate(extra_key, organization="Partner").public_bytes(encoding=Encoding.PEM))
-    settings = prov_settings.model_copy(update={"trust_anchors": [extra]})
-    anchors = trust_anchor_pems(settings)
+    anchors = trust_anchor_pems(key_store.directory, [extra])
     assert len(anchors) == 3
     assert "Partner" in x509.load_pem_x509_certificate(anchors[-1].encode()).subject.rfc4514_string()
+    assert trust_anchor_pems(key_store.directory) == anchors[:2]
+    settings = prov_settings.model_copy(update={"trust_anchors": [extra]})  # CANDOR_TRUST_ANCHORS
+    assert trust_anchors(settings) == tuple(anchors)
 
 
 def _production(tmp_path, **kwargs) -> Settings:

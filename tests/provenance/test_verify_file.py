@@ -8,11 +8,13 @@ from provenance_media import PASSPHRASE, make_talking_mp4
 
 from candor.config import Settings
 from candor.errors import InvalidVideo
-from candor.provenance.keys import KeyStore, pem
+from candor.provenance.keys import KeyStore, pem, trust_anchor_pems
 from candor.provenance.manifest import GenerationClaim, SoftBinding, sign_video
-from candor.provenance.release import watermark_and_sign_file
-from candor.provenance.repository import ManifestRepository
-from candor.provenance.verify import ManifestState, Outcome, verify_file
+from candor.provenance.verify import ManifestState, Outcome, Verifier, verify_file
+from candor.services.container import Container, trust_anchors
+from candor.services.manifests import ManifestRepository
+from candor.store.database import make_engine, make_session_factory
+from candor.store.migrations import upgrade_database
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -21,9 +23,9 @@ def _write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def test_round_trip_is_trusted_with_our_root(signed_video, prov_settings, tmp_path):
+def test_round_trip_is_trusted_with_our_root(signed_video, anchors, tmp_path):
     signed, data = signed_video
-    report = verify_file(_write(tmp_path, "ok.mp4", data), settings=prov_settings, detect_watermark=False)
+    report = verify_file(_write(tmp_path, "ok.mp4", data), trust_anchors=anchors)
     assert report.state is ManifestState.TRUSTED
     assert report.failure_codes == []
     assert (report.outcome, report.exit_code) == (Outcome.PROVEN, 0)
@@ -37,9 +39,10 @@ def test_round_trip_is_trusted_with_our_root(signed_video, prov_settings, tmp_pa
     assert json.loads(json.dumps(report.to_dict()))["state"] == "Trusted"
 
 
-def test_without_our_root_it_is_only_valid_untrusted(signed_video, prov_settings, tmp_path):
+def test_without_our_root_it_is_only_valid_untrusted(signed_video, anchors, tmp_path):
     _, data = signed_video
-    report = verify_file(_write(tmp_path, "ok.mp4", data), settings=prov_settings, detect_watermark=False, trust=False)
+    verifier = Verifier(trust_anchors=anchors)
+    report = verifier.verify_file(_write(tmp_path, "ok.mp4", data), detect_watermark=False, trust=False)
     assert report.state is ManifestState.VALID_UNTRUSTED
     assert "signingCredential.untrusted" in report.failure_codes
     assert report.exit_code == 3
@@ -49,41 +52,44 @@ def test_trust_comes_from_the_configured_anchor_list(signed_video, key_store, tm
     _, data = signed_video
     video = _write(tmp_path, "ok.mp4", data)
     outsider = Settings(environment="test", data_dir=tmp_path / "verifier")  # no key store of its own
-    assert verify_file(video, settings=outsider, detect_watermark=False).state is ManifestState.VALID_UNTRUSTED
+    assert trust_anchors(outsider) == ()
+    assert verify_file(video, trust_anchors=trust_anchors(outsider)).state is ManifestState.VALID_UNTRUSTED
     anchor = tmp_path / "candor-root.pem"
     anchor.write_text(pem(key_store.root_certificates()[0]))
     trusting = outsider.model_copy(update={"trust_anchors": [anchor]})
-    assert verify_file(video, settings=trusting, detect_watermark=False).state is ManifestState.TRUSTED
+    assert verify_file(video, trust_anchors=trust_anchors(trusting)).state is ManifestState.TRUSTED
 
 
-def test_one_flipped_byte_in_media_data_is_invalid(signed_video, prov_settings, tmp_path):
+def test_one_flipped_byte_in_media_data_is_invalid(signed_video, anchors, tmp_path):
     _, data = signed_video
     tampered = bytearray(data)
     mdat = tampered.find(b"mdat")
     assert mdat > 0
     tampered[mdat + 5000] ^= 0x01
-    report = verify_file(_write(tmp_path, "bad.mp4", bytes(tampered)), settings=prov_settings, detect_watermark=False)
+    report = verify_file(_write(tmp_path, "bad.mp4", bytes(tampered)), trust_anchors=anchors)
     assert report.state is ManifestState.INVALID
     assert "assertion.bmffHash.mismatch" in report.failure_codes
     assert report.exit_code == 3
     assert "bmffHash.mismatch" in report.verdict
 
 
-def test_rotation_keeps_earlier_outputs_trusted(signed_video, key_store, prov_settings, tmp_path):
+def test_rotation_keeps_earlier_outputs_trusted(signed_video, key_store, tmp_path):
     _, before = signed_video
     key_store.rotate(PASSPHRASE.encode(), new_root=True)
-    old = verify_file(_write(tmp_path, "old.mp4", before), settings=prov_settings, detect_watermark=False)
+    anchors_after = trust_anchor_pems(key_store.directory)  # the roots as a verifier reads them after rotation
+    assert len(anchors_after) == 2
+    old = verify_file(_write(tmp_path, "old.mp4", before), trust_anchors=anchors_after)
     assert old.state is ManifestState.TRUSTED
 
 
-def test_unsigned_file_and_missing_file(talking_mp4, prov_settings, tmp_path):
-    report = verify_file(talking_mp4, settings=prov_settings, detect_watermark=False)
+def test_unsigned_file_and_missing_file(talking_mp4, anchors, tmp_path):
+    report = verify_file(talking_mp4, trust_anchors=anchors)
     assert report.state is ManifestState.ABSENT and report.exit_code == 1
     assert "not checked" in report.verdict
     with pytest.raises(InvalidVideo, match="no such file"):
-        verify_file(tmp_path / "nope.mp4", settings=prov_settings)
+        verify_file(tmp_path / "nope.mp4", trust_anchors=anchors)
     with pytest.raises(InvalidVideo, match="not a readable video"):
-        verify_file(_write(tmp_path, "text.mp4", b"just some text, not a video\n" * 50), settings=prov_settings)
+        verify_file(_write(tmp_path, "text.mp4", b"just some text, not a video\n" * 50), trust_anchors=anchors)
 
 
 # -- with the real watermark: durable credentials --------------------------------------------------
@@ -104,7 +110,8 @@ def _reencode(src: Path, dst: Path, crf: int) -> Path:
 
 @pytest.fixture(scope="module")
 def durable(tmp_path_factory, speech_wav, portrait_png):
-    """A 512x512, 3 s clip watermarked + signed through `watermark_and_sign_file`, and its repository."""
+    """A 512x512, 3 s clip released through the container's `Releaser.release_file` (`candor sign`),
+    with the container (its verifier holds the repository) and the release result."""
     root = tmp_path_factory.mktemp("durable")
     # A fixed watermark key keeps the robustness margin of this test the same on every run.
     settings = Settings(
@@ -114,26 +121,23 @@ def durable(tmp_path_factory, speech_wav, portrait_png):
     source = make_talking_mp4(root / "source.mp4", speech_wav, seconds=3.0, size=512)
     portrait = root / "portrait.png"
     portrait.write_bytes(portrait_png)
-    repository = ManifestRepository.from_settings(settings)
+    container = Container.build(settings)
+    container.migrate()
     claim = GenerationClaim(generation_id="gen_durable", partner_pseudonym="pp_d", consent_id="consent_d")
-    signed = watermark_and_sign_file(
-        source,
-        root / "signed.mp4",
-        portrait=portrait,
-        audio=speech_wav,
-        claim=claim,
-        settings=settings,
-        repository=repository,
+    signed = container.releaser.release_file(
+        source, root / "signed.mp4", claim=claim, portrait=portrait, audio=speech_wav
     )
-    yield settings, repository, signed, root
-    repository.dispose()
+    container.releaser.record(signed)
+    yield container, signed, root
+    container.close()
 
 
 def test_signed_output_carries_a_watermark_that_matches_its_manifest(durable):
-    settings, repository, signed, root = durable
-    report = verify_file(root / "signed.mp4", settings=settings, repository=repository)
+    container, signed, root = durable
+    report = container.verifier.verify_file(root / "signed.mp4")
     assert report.state is ManifestState.TRUSTED
-    assert report.watermark.found and report.watermark.serial == signed.binding.serial
+    assert report.summary.manifest_id == signed.manifest_id
+    assert report.watermark.found and report.watermark.serial == signed.serial
     assert report.watermark.confidence > 0.999
     assert report.binding_consistent is True
     assert report.exit_code == 0
@@ -142,11 +146,11 @@ def test_signed_output_carries_a_watermark_that_matches_its_manifest(durable):
 
 
 def test_stripped_reencoded_copy_recovers_its_manifest_through_the_watermark(durable):
-    settings, repository, signed, root = durable
+    container, signed, root = durable
     stripped = _reencode(root / "signed.mp4", root / "stripped.mp4", crf=23)
-    report = verify_file(stripped, settings=settings, repository=repository)
+    report = container.verifier.verify_file(stripped)
     assert report.state is ManifestState.ABSENT
-    assert report.watermark.found and report.watermark.serial == signed.binding.serial
+    assert report.watermark.found and report.watermark.serial == signed.serial
     assert report.recovered is not None
     assert report.recovered.manifest_id == signed.manifest_id
     assert report.recovered.signature_state is ManifestState.TRUSTED
@@ -156,24 +160,27 @@ def test_stripped_reencoded_copy_recovers_its_manifest_through_the_watermark(dur
 
 
 def test_a_watermark_unknown_to_this_repository_is_not_proof(durable, tmp_path):
-    settings, _, _, root = durable
-    empty = ManifestRepository.from_settings(settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/e.db"}))
+    container, _, root = durable
+    engine = make_engine(f"sqlite:///{tmp_path}/e.db")
+    upgrade_database(engine)
+    empty = ManifestRepository(make_session_factory(engine))
     stripped = _reencode(root / "signed.mp4", tmp_path / "stripped.mp4", crf=18)
-    report = verify_file(stripped, settings=settings, repository=empty)
-    empty.dispose()
+    verifier = Verifier(trust_anchors=container.trust_anchors, watermark_key=container.watermark_key, manifests=empty)
+    report = verifier.verify_file(stripped)
+    engine.dispose()
     assert report.watermark.found and report.recovered is None
     assert report.exit_code == 3
 
 
 def test_clean_video_has_no_watermark(durable):
-    settings, repository, _, root = durable
-    report = verify_file(root / "source.mp4", settings=settings, repository=repository)
+    container, _, root = durable
+    report = container.verifier.verify_file(root / "source.mp4")
     assert report.watermark is not None and not report.watermark.found
     assert report.exit_code == 1
 
 
 def test_a_manifest_whose_binding_contradicts_the_watermark_is_refused(durable, portrait_png, tmp_path):
-    settings, repository, signed, root = durable
+    container, signed, root = durable
     # Re-sign the stripped (still watermarked) video claiming another serial's binding.
     stripped = _reencode(root / "signed.mp4", tmp_path / "stripped.mp4", crf=18)
     out = io.BytesIO()
@@ -185,11 +192,11 @@ def test_a_manifest_whose_binding_contradicts_the_watermark_is_refused(durable, 
         portrait_mime="image/png",
         audio=None,
         audio_mime=None,
-        binding=SoftBinding.for_serial(signed.binding.serial + 1000),
-        settings=settings,
+        binding=SoftBinding.for_serial(signed.serial + 1000),
+        signer=container.signer,
     )
     liar = _write(tmp_path, "liar.mp4", out.getvalue())
-    report = verify_file(liar, settings=settings, repository=repository)
+    report = container.verifier.verify_file(liar)
     assert report.state is ManifestState.TRUSTED
     assert report.binding_consistent is False
     assert report.exit_code == 3

@@ -120,16 +120,29 @@ def test_payload_round_trip_and_keyed_check():
     assert false_positive_bound() < 1e-11
 
 
-def test_key_from_settings_creates_private_dev_secret(tmp_path):
-    from candor.config import Settings
-
-    settings = Settings(data_dir=tmp_path, environment="development")
-    key = WatermarkKey.from_settings(settings)
+def test_key_from_secret_creates_private_dev_secret(tmp_path):
+    key = WatermarkKey.from_secret(None, dev_secret_dir=tmp_path, production=False)
     secret_file = tmp_path / "watermark.secret"
     assert stat.S_IMODE(os.stat(secret_file).st_mode) == 0o600
-    assert WatermarkKey.from_settings(settings).key_id == key.key_id  # stable across calls
-    explicit = WatermarkKey.from_settings(Settings(data_dir=tmp_path, watermark_secret="s" * 32))
+    assert WatermarkKey.from_secret(None, dev_secret_dir=tmp_path, production=False).key_id == key.key_id  # stable
+    explicit = WatermarkKey.from_secret("s" * 32, dev_secret_dir=tmp_path, production=False)
     assert explicit.key_id != key.key_id
+    with pytest.raises(InvalidInput, match="WATERMARK_SECRET"):
+        WatermarkKey.from_secret(None, dev_secret_dir=tmp_path / "prod", production=True)
+    assert not (tmp_path / "prod" / "watermark.secret").exists()
+
+
+def test_key_from_settings_uses_the_dev_secret_only_for_the_placeholder(tmp_path):
+    from candor.config import Settings
+    from candor.services.container import watermark_key
+
+    settings = Settings(data_dir=tmp_path, environment="development")
+    key = watermark_key(settings)
+    assert stat.S_IMODE(os.stat(tmp_path / "watermark.secret").st_mode) == 0o600
+    assert watermark_key(settings).key_id == key.key_id  # stable across calls
+    explicit = watermark_key(Settings(data_dir=tmp_path, watermark_secret="s" * 32))
+    assert explicit.key_id != key.key_id
+    assert explicit == WatermarkKey.from_secret("s" * 32, dev_secret_dir=tmp_path, production=False)
     with pytest.raises(ValueError, match="WATERMARK_SECRET"):
         Settings(environment="production", secret_key="x" * 32)
     with pytest.raises(InvalidInput):

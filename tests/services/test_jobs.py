@@ -19,23 +19,21 @@ from sqlalchemy import select
 from store_jobwork import expected_bytes, fingerprint_job
 
 from candor import services
-from candor.config import Settings
 from candor.errors import ConsentRevoked, InvalidInput
-from candor.provenance.ledger import LogEntryRow
 from candor.services import webhooks
 from candor.services.jobs import JobContext, JobOutput, ThreadJobQueue
-from candor.store.models import Generation, QuotaUsage
+from candor.services.worker import publish_job
+from candor.store.models import Generation, LogEntryRow, QuotaUsage
 
 HERE = Path(__file__).parents[1] / "store"  # the job-worker script lives beside the fixtures
 
 
 def make_queue(factory, files, handler=fingerprint_job, **kw) -> ThreadJobQueue:  # type: ignore[no-untyped-def]
-    settings = Settings(environment="test", data_dir=files.root.parent)
-    return ThreadJobQueue(factory, files, handler, settings=settings, **kw)
+    return ThreadJobQueue(factory, files, handler, allow_private_webhooks=True, **kw)
 
 
 def enqueue(factory, log, policy, world, **changes) -> str:  # type: ignore[no-untyped-def]
-    with factory.begin() as session:
+    with factory() as session:
         outcome = services.create_generation(
             session=session, log=log, partner=world.partner, request=world.request(**changes), policy=policy
         )
@@ -66,7 +64,7 @@ def test_job_runs_and_publishes_atomically(factory, log, files, policy, world) -
     assert queue.run_pending() == 1
     # inputs arrive under their real extensions; the claim names generation, partner and consent
     assert (seen[0].portrait_path.suffix, seen[0].audio_path.suffix) == (".png", ".wav")
-    assert seen[0].claim == {"generation_id": gid, "partner": world.partner.id, "consent_id": world.consent.id}
+    assert (seen[0].generation_id, seen[0].partner_id, seen[0].consent_id) == (gid, world.partner.id, world.consent.id)
     g = fetch(factory, gid)
     assert (g.status, g.progress, g.attempts, g.lease_owner) == ("succeeded", 1.0, 1, None)
     assert g.manifest_id == f"urn:test:{gid}" and g.watermark_serial == 7
@@ -75,13 +73,13 @@ def test_job_runs_and_publishes_atomically(factory, log, files, policy, world) -
     with factory() as session:
         last = session.scalars(select(LogEntryRow).order_by(LogEntryRow.log_index.desc())).first()
         assert (last.event_type, last.subject) == ("generation.completed", gid)
-        services.record_download(session=session, log=log, partner=world.partner, generation_id=gid)
+        services.record_download(session=session, log=log, files=files, partner=world.partner, generation_id=gid)
         session.commit()
     assert fetch(factory, gid).downloaded_count == 1
-    with factory.begin() as session:
+    with factory() as session:
         services.revoke_consent(session=session, log=log, partner=world.partner, consent_id=world.consent.id)
     with factory() as session, pytest.raises(ConsentRevoked):
-        services.record_download(session=session, log=log, partner=world.partner, generation_id=gid)
+        services.record_download(session=session, log=log, files=files, partner=world.partner, generation_id=gid)
 
 
 def test_bad_input_fails_at_once_and_refunds_quota(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +141,7 @@ def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced(factory, log, f
     # the stale worker finishes late: its publish must not win
     out = files.temp_path(".out")
     out.write_bytes(b"late result")
-    stale._publish(gid, JobOutput(out))
+    assert publish_job(factory, files, log, gid, JobOutput(out), owner=stale.owner) is None
     g = fetch(factory, gid)
     assert (g.status, g.lease_owner, g.output_sha256) == ("running", fresh.owner, None)
 
@@ -206,7 +204,7 @@ def test_killed_worker_is_recovered_without_loss(database, factory, log, files, 
 
 def test_consent_revoked_while_running_is_not_published(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
     def revoke_midway(ctx: JobContext) -> JobOutput:
-        with factory.begin() as session:
+        with factory() as session:
             services.revoke_consent(session=session, log=log, partner=world.partner, consent_id=world.consent.id)
         return fingerprint_job(ctx)
 

@@ -12,25 +12,17 @@ from store_world import make_world
 
 from candor import services
 from candor.config import Settings
-from candor.provenance.ledger import GenerationLog
-from candor.services.jobs import JobContext, JobOutput, ThreadJobQueue, run_generation_job
-from candor.store.database import make_engine, make_session_factory
-from candor.store.filestore import FileStore
-from candor.store.migrations import upgrade_database
+from candor.services.container import Container
+from candor.services.jobs import JobContext, JobOutput, ThreadJobQueue
+from candor.services.worker import GenerationWorker
 from candor.store.models import Generation
 
 
 @pytest.mark.slow
 def test_generation_job_releases_a_signed_watermarked_mp4(tmp_path: Path, portrait_png, speech_wav) -> None:  # type: ignore[no-untyped-def]
-    from candor.policy import load_policy
-    from candor.provenance.verify import verify_file
-
-    settings = Settings(environment="development", data_dir=tmp_path / "data")
-    engine = make_engine(f"sqlite:///{tmp_path / 'service.db'}")
-    upgrade_database(engine)
-    factory = make_session_factory(engine)
-    log = GenerationLog(factory)
-    files = FileStore(tmp_path / "files")
+    container = Container.build(Settings(environment="development", data_dir=tmp_path / "data"))
+    container.migrate()
+    factory, log, files = container.session_factory, container.ledger, container.files
     world = make_world(factory, log, files, portrait_png, speech_wav)
     with factory() as session:
         generation = services.create_generation(
@@ -38,7 +30,7 @@ def test_generation_job_releases_a_signed_watermarked_mp4(tmp_path: Path, portra
             log=log,
             partner=world.partner,
             request=world.request(controls={"emotion": "happy", "intensity": 0.6, "gaze_yaw": 5.0}),
-            policy=load_policy(),
+            policy=container.policy,
         ).generation
         session.commit()
 
@@ -52,9 +44,10 @@ def test_generation_job_releases_a_signed_watermarked_mp4(tmp_path: Path, portra
             progress.append(fraction)
             forward(fraction)
 
-        return run_generation_job(replace(ctx, progress=report))
+        return production(replace(ctx, progress=report))
 
-    queue = ThreadJobQueue(factory, files, handler, settings=settings, log=log)
+    production = GenerationWorker(container.releaser, max_audio_seconds=120.0, max_image_megapixels=50.0)
+    queue = ThreadJobQueue(factory, files, handler, log=log)
     assert queue.run_pending() == 1
     with factory() as session:
         g = session.get(Generation, generation.id)
@@ -62,9 +55,12 @@ def test_generation_job_releases_a_signed_watermarked_mp4(tmp_path: Path, portra
     assert g.manifest_id and g.watermark_serial is not None and g.output_sha256
     assert progress and progress[-1] == pytest.approx(1.0, abs=0.05)
 
-    report = verify_file(files.path(g.output_sha256), settings=settings).to_dict()
+    report = container.verifier.verify_file(files.path(g.output_sha256)).to_dict()
     assert report["state"] == "Trusted"
     assert report["watermark"]["found"] and report["watermark"]["serial"] == g.watermark_serial
     assert report["summary"]["generation"]["generation_id"] == g.id
     assert list(files.tmp_dir.iterdir()) == []
-    engine.dispose()
+    # published and logged once, by the worker, with the stored file's digest
+    completed = [e for e in log.entries(0, 100) if e.event_type == "generation.completed"]
+    assert [(e.actor, e.subject, e.details["output_sha256"]) for e in completed] == [("worker", g.id, g.output_sha256)]
+    container.close()

@@ -24,8 +24,7 @@ from candor.errors import (
     QuotaExceeded,
     Unauthorized,
 )
-from candor.provenance.ledger import LogEntryRow
-from candor.store.models import ApiKey, Generation, IdempotencyRecord, QuotaUsage, utcnow
+from candor.store.models import ApiKey, Generation, IdempotencyRecord, LogEntryRow, QuotaUsage, utcnow
 
 
 def events(factory) -> list[str]:  # type: ignore[no-untyped-def]
@@ -59,11 +58,11 @@ def test_key_authentication(factory, log, world) -> None:  # type: ignore[no-unt
         for bad in ("", "Bearer x", "cnd_zz_" + "a" * 43, wrong, world.token.replace("cnd_", "cnd_0")):
             with pytest.raises(Unauthorized):
                 services.authenticate_api_key(session=session, token=bad)
-    with factory.begin() as session:
+    with factory() as session:
         services.set_partner_state(session=session, log=log, partner_id=world.partner.id, state="suspended")
     with factory() as session, pytest.raises(Forbidden, match="suspended"):
         services.authenticate_api_key(session=session, token=world.token)
-    with factory.begin() as session:
+    with factory() as session:
         services.set_partner_state(session=session, log=log, partner_id=world.partner.id, state="approved")
         services.revoke_api_key(session=session, log=log, key_id=world.token[:16])  # by visible prefix
     with factory() as session, pytest.raises(Unauthorized, match="revoked"):
@@ -72,7 +71,7 @@ def test_key_authentication(factory, log, world) -> None:  # type: ignore[no-unt
 
 
 def test_partner_and_key_validation(factory, log) -> None:  # type: ignore[no-untyped-def]
-    with factory.begin() as session:
+    with factory() as session:
         partner = services.create_partner(session=session, log=log, name="Clinic", use_case="healthcare")
         assert partner.state == "pending"
         with pytest.raises(InvalidInput):
@@ -82,7 +81,7 @@ def test_partner_and_key_validation(factory, log) -> None:  # type: ignore[no-un
         with pytest.raises(NotFound):
             services.issue_api_key(session=session, log=log, partner_id="ptn_nobody", scopes="generate")
         issued = services.issue_api_key(session=session, log=log, partner_id="Clinic", scopes=["detect"])
-    with factory.begin() as session, pytest.raises(Conflict):
+    with factory() as session, pytest.raises(Conflict):
         services.create_partner(session=session, log=log, name="Clinic", use_case="healthcare")
     with factory() as session, pytest.raises(Forbidden, match="pending"):
         services.authenticate_api_key(session=session, token=issued.token, scope="detect")
@@ -145,7 +144,7 @@ def test_portrait_checks(factory, log, files, world, portrait_png) -> None:  # t
 
 
 def test_generation_is_queued_with_every_check_recorded(factory, log, policy, world) -> None:  # type: ignore[no-untyped-def]
-    with factory.begin() as session:
+    with factory() as session:
         outcome = services.create_generation(
             session=session, log=log, partner=world.partner, request=world.request(), policy=policy
         )
@@ -159,11 +158,11 @@ def test_generation_is_queued_with_every_check_recorded(factory, log, policy, wo
 
 
 def test_consent_revocation_blocks_at_once(factory, log, policy, world) -> None:  # type: ignore[no-untyped-def]
-    with factory.begin() as session:
+    with factory() as session:
         queued = services.create_generation(
             session=session, log=log, partner=world.partner, request=world.request(), policy=policy
         ).generation
-    with factory.begin() as session:
+    with factory() as session:
         services.revoke_consent(
             session=session, log=log, partner=world.partner, consent_id=world.consent.id, reason="subject withdrew"
         )
@@ -221,7 +220,7 @@ def test_long_audio_denied_by_duration_rule(factory, log, files, world) -> None:
 
 
 def test_portrait_must_be_enrolled_under_the_named_consent(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
-    with factory.begin() as session:
+    with factory() as session:
         other = services.create_consent(
             session=session,
             log=log,
@@ -241,7 +240,7 @@ def test_portrait_must_be_enrolled_under_the_named_consent(factory, log, files, 
 
 def test_partners_see_only_their_own(factory, log, files, policy, world, portrait_png, speech_wav) -> None:  # type: ignore[no-untyped-def]
     rival = make_world(factory, log, files, portrait_png, speech_wav, name="Rival Inc")
-    with factory.begin() as session:
+    with factory() as session:
         mine = services.create_generation(
             session=session, log=log, partner=world.partner, request=world.request(), policy=policy
         ).generation
@@ -259,10 +258,14 @@ def test_partners_see_only_their_own(factory, log, files, policy, world, portrai
                 policy=policy,
             )
         with pytest.raises(NotFound):
-            services.record_download(session=session, log=log, partner=rival.partner, generation_id=mine.id)
+            services.record_download(
+                session=session, log=log, files=files, partner=rival.partner, generation_id=mine.id
+            )
         assert [g.id for g in services.list_generations(session=session, partner=rival.partner)] == []
         with pytest.raises(Conflict, match="queued"):
-            services.record_download(session=session, log=log, partner=world.partner, generation_id=mine.id)
+            services.record_download(
+                session=session, log=log, files=files, partner=world.partner, generation_id=mine.id
+            )
 
 
 # --- idempotency and quota --------------------------------------------------------------------
@@ -270,11 +273,11 @@ def test_partners_see_only_their_own(factory, log, files, policy, world, portrai
 
 def test_idempotency(factory, log, policy, world) -> None:  # type: ignore[no-untyped-def]
     request = world.request(idempotency_key="order-42")
-    with factory.begin() as session:
+    with factory() as session:
         first = services.create_generation(
             session=session, log=log, partner=world.partner, request=request, policy=policy
         )
-    with factory.begin() as session:
+    with factory() as session:
         again = services.create_generation(
             session=session, log=log, partner=world.partner, request=request, policy=policy
         )
@@ -298,7 +301,7 @@ def test_idempotency(factory, log, policy, world) -> None:  # type: ignore[no-un
 def test_idempotent_retry_that_reuploads_the_same_audio(factory, log, files, policy, world, speech_wav) -> None:  # type: ignore[no-untyped-def]
     """A client retrying a request with inline audio uploads it again (a new asset id): the audio
     counts by content, so the retry replays instead of conflicting."""
-    with factory.begin() as session:
+    with factory() as session:
         first = services.create_generation(
             session=session,
             log=log,
@@ -306,7 +309,7 @@ def test_idempotent_retry_that_reuploads_the_same_audio(factory, log, files, pol
             request=world.request(idempotency_key="inline"),
             policy=policy,
         )
-    with factory.begin() as session:
+    with factory() as session:
         again_asset = services.create_audio_asset(session=session, files=files, partner=world.partner, data=speech_wav)
         assert again_asset.id != world.audio.id and again_asset.sha256 == world.audio.sha256
         again = services.create_generation(
@@ -326,7 +329,7 @@ def test_quota(factory, log, files, policy, portrait_png, speech_wav) -> None:  
         factory, log, files, portrait_png, speech_wav, name="Small Plan", quota_s=2 * probe.audio.duration_s + 0.01
     )
     for seed in (1, 2):
-        with factory.begin() as session:
+        with factory() as session:
             services.create_generation(
                 session=session, log=log, partner=w.partner, request=w.request(seed=seed), policy=policy
             )
@@ -369,7 +372,7 @@ def test_bad_request_values(factory, log, policy, world) -> None:  # type: ignor
 
 
 def test_listing_pages_newest_first(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
-    with factory.begin() as session:
+    with factory() as session:
         for i in range(3):
             services.create_consent(
                 session=session,

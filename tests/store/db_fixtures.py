@@ -62,7 +62,7 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     from candor.store.migrations import upgrade_database
 
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'candor.store.database'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'candor.db'}"
         engine = make_engine(url)
         upgrade_database(engine)
         yield Database("sqlite", engine, url, None)
@@ -98,14 +98,14 @@ def factory(database: Database) -> sessionmaker[Session]:
 
 @pytest.fixture
 def files(tmp_path: Path):
-    from candor.store.filestore import FileStore
+    from candor.store.filestore import LocalFileStore
 
-    return FileStore(tmp_path / "files")
+    return LocalFileStore(tmp_path / "files")
 
 
 @pytest.fixture
 def log(factory: sessionmaker[Session]):
-    from candor.provenance.ledger import GenerationLog
+    from candor.services.generation_log import GenerationLog
 
     return GenerationLog(factory)
 

@@ -56,20 +56,19 @@ def half_then_hang(ctx: JobContext) -> JobOutput:
 
 def main() -> None:
     """Worker process: python store_jobwork.py URL SCHEMA FILES_ROOT (SCHEMA '-' for none)."""
-    from candor.config import Settings
     from candor.services.jobs import ThreadJobQueue
     from candor.store.database import make_engine, make_session_factory
-    from candor.store.filestore import FileStore
+    from candor.store.filestore import LocalFileStore
 
     url, schema, root = sys.argv[1:4]
     kwargs = {} if schema == "-" else {"connect_args": {"options": f"-csearch_path={schema}"}}
     engine = make_engine(url, **kwargs)
     queue = ThreadJobQueue(
         make_session_factory(engine),
-        FileStore(root),
+        LocalFileStore(root),
         half_then_hang,
         lease_s=60.0,  # long: recovery must not depend on the lease running out
-        settings=Settings(environment="test", data_dir=Path(root)),
+        allow_private_webhooks=True,
     )
     queue.run_pending(max_jobs=1)
 

@@ -45,7 +45,7 @@ def make_world(
     name: str = "Acme Learning",
     quota_s: float | None = None,
 ) -> World:
-    with factory.begin() as session:
+    with factory() as session:
         partner = services.create_partner(
             session=session, log=log, name=name, use_case="education", monthly_quota_s=quota_s
         )

@@ -12,8 +12,8 @@ from store_world import make_world
 
 from candor import services
 from candor.errors import QuotaExceeded
+from candor.store.database import session_scope
 from candor.store.models import Generation, QuotaUsage
-from candor.store.session import session_scope
 
 THREADS = 6
 

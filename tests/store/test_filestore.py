@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from candor.errors import InvalidInput, NotFound, PayloadTooLarge
-from candor.store.filestore import FileStore
+from candor.store.filestore import LocalFileStore
 
 
 def test_names_are_sha256_and_identical_content_is_stored_once(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "fs")
+    store = LocalFileStore(tmp_path / "fs")
     data = os.urandom(3000)
     a = store.put_bytes(data)
     b = store.put_stream(io.BytesIO(data))
@@ -31,7 +31,7 @@ def test_names_are_sha256_and_identical_content_is_stored_once(tmp_path: Path) -
 
 
 def test_streams_large_files_in_chunks(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "fs", max_bytes=16 << 20)
+    store = LocalFileStore(tmp_path / "fs", max_bytes=16 << 20)
 
     class CountingReader(io.RawIOBase):
         def __init__(self, total: int) -> None:
@@ -50,7 +50,7 @@ def test_streams_large_files_in_chunks(tmp_path: Path) -> None:
 
 
 def test_size_limit_leaves_nothing(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "fs", max_bytes=1000)
+    store = LocalFileStore(tmp_path / "fs", max_bytes=1000)
     with pytest.raises(PayloadTooLarge):
         store.put_bytes(b"x" * 1001)
     with pytest.raises(PayloadTooLarge):
@@ -62,7 +62,7 @@ def test_size_limit_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_names_cannot_escape_the_store(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "fs")
+    store = LocalFileStore(tmp_path / "fs")
     for name in ("../../etc/passwd", "a" * 63, "A" * 64, ""):
         with pytest.raises(InvalidInput):
             store.path(name)
@@ -72,7 +72,7 @@ def test_names_cannot_escape_the_store(tmp_path: Path) -> None:
 
 
 def test_put_file_moves_a_finished_temp_file(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "fs")
+    store = LocalFileStore(tmp_path / "fs")
     work = store.temp_path(".mp4")
     work.write_bytes(b"finished video")
     stored = store.put_file(work, move=True)
@@ -81,7 +81,7 @@ def test_put_file_moves_a_finished_temp_file(tmp_path: Path) -> None:
 
 WRITER = """
 import sys, time
-from candor.store.filestore import FileStore
+from candor.store.filestore import LocalFileStore
 
 class Slow:
     def __init__(self):
@@ -94,7 +94,7 @@ class Slow:
             time.sleep(60)
         return b"y" * size
 
-FileStore(sys.argv[1]).put_stream(Slow())
+LocalFileStore(sys.argv[1]).put_stream(Slow())
 """
 
 
@@ -111,7 +111,7 @@ def test_writer_killed_mid_write_publishes_nothing(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    store = FileStore(root)
+    store = LocalFileStore(root)
     assert list(root.glob("??/??/*")) == []  # no published (final) file
     leftovers = list(store.tmp_dir.iterdir())
     assert len(leftovers) == 1 and leftovers[0].stat().st_size >= 2 << 20  # the interrupted temp file

@@ -1,4 +1,4 @@
-"""One Alembic history creates exactly the tables every area registers on candor.store.database.Base."""
+"""One Alembic history creates exactly the tables of candor.store.models."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from candor.store import models
 from candor.store.database import Base
-from candor.store.migrations import MODEL_MODULES, current_revision, import_models, upgrade_database
+from candor.store.migrations import current_revision, upgrade_database
 
 
 def test_migrated_schema_matches_every_model(database) -> None:  # type: ignore[no-untyped-def]
-    assert import_models() == list(MODEL_MODULES)  # every area's tables, as env.py sees them
+    assert set(Base.metadata.tables) == {m.__table__.name for m in vars(models).values() if hasattr(m, "__table__")}
     with database.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
@@ -29,6 +30,6 @@ def test_upgrade_is_idempotent(database) -> None:  # type: ignore[no-untyped-def
 
 
 def test_fresh_sqlite_file_from_a_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'sub' / 'candor.store.database'}"
+    url = f"sqlite:///{tmp_path / 'sub' / 'candor.db'}"
     upgrade_database(url)
     assert current_revision(url) is not None

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Path, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
 from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
@@ -14,26 +13,8 @@ from candor.api.media import AUDIO_TYPES, media_type_of, read_upload
 from candor.api.openapi import problem_responses
 from candor.api.schemas.assets import AssetPublic
 from candor.api.schemas.common import AssetId
-from candor.api.state import ServiceState
-from candor.store.models import Asset, Partner
 
 router = APIRouter(prefix="/assets", tags=["assets"])
-
-
-async def store_audio(session: Session, state: ServiceState, partner: Partner, audio: UploadFile) -> Asset:
-    """Check, read and store one audio upload (size 413, type 415, duration/decoding 422); uncommitted."""
-    media_type = media_type_of(audio, AUDIO_TYPES, "audio")
-    data = await read_upload(audio, state.settings.max_upload_bytes, "audio")
-    return await run_in_threadpool(
-        lambda: services.create_audio_asset(
-            session=session,
-            files=state.files,
-            partner=partner,
-            data=data,
-            media_type=media_type,
-            max_seconds=state.settings.max_audio_seconds,
-        )
-    )
 
 
 @router.post(
@@ -49,8 +30,18 @@ async def upload_audio(
     partner: CurrentPartner,
     audio: Annotated[UploadFile, File(description="speech to animate the portrait with")],
 ) -> AssetPublic:
-    asset = await store_audio(session, state, partner, audio)
-    await run_in_threadpool(session.commit)
+    media_type = media_type_of(audio, AUDIO_TYPES, "audio")  # 415 before reading; 413 while reading
+    data = await read_upload(audio, state.settings.max_upload_bytes, "audio")
+    asset = await run_in_threadpool(
+        lambda: services.create_audio_asset(
+            session=session,
+            files=state.files,
+            partner=partner,
+            data=data,
+            media_type=media_type,
+            max_seconds=state.settings.max_audio_seconds,
+        )
+    )
     return AssetPublic.model_validate(asset)
 
 

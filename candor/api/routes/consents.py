@@ -14,7 +14,6 @@ from candor.api.media import (
     DOCUMENT_TYPES,
     IMAGE_TYPES,
     RECORDING_TYPES,
-    face_summary,
     media_type_of,
     read_upload,
 )
@@ -64,7 +63,6 @@ async def create_consent(
             evidence_recording=recording,
             evidence_recording_type=recording_type,
         )
-        session.commit()
         return ConsentPublic.of(consent, datetime.now(UTC))
 
     return await run_in_threadpool(write)
@@ -123,7 +121,6 @@ def revoke_consent(
         consent_id=consent_id,
         reason=body.reason if body else None,
     )
-    session.commit()
     return ConsentPublic.of(consent, datetime.now(UTC))
 
 
@@ -145,9 +142,6 @@ async def enroll_portrait(
     data = await read_upload(image, state.settings.max_upload_bytes, "image")
 
     def write() -> PortraitPublic:
-        # Ownership first, so another partner's id answers 404 before any face analysis runs.
-        services.get_consent(session=session, partner=partner, consent_id=consent_id)
-        summary = face_summary(data, max_megapixels=state.settings.max_image_megapixels)
         portrait = services.enroll_portrait(
             session=session,
             log=state.ledger,
@@ -156,9 +150,8 @@ async def enroll_portrait(
             consent_id=consent_id,
             image=data,
             media_type=media_type,
-            face_summary=summary,
+            max_megapixels=state.settings.max_image_megapixels,
         )
-        session.commit()
         return PortraitPublic.model_validate(portrait)
 
     return await run_in_threadpool(write)

@@ -10,8 +10,8 @@ from fastapi.responses import FileResponse
 
 from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
+from candor.api.media import AUDIO_TYPES, media_type_of, read_upload
 from candor.api.openapi import problem_responses
-from candor.api.routes.assets import store_audio
 from candor.api.schemas.common import GenerationId, Limit, PageInfo
 from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
@@ -52,20 +52,20 @@ async def create_generation(
 ) -> GenerationPublic:
     if (audio is None) == (data.audio_asset_id is None):
         raise InvalidInput("give exactly one of audio_asset_id or an audio file part")
-    audio_asset_id = data.audio_asset_id
+    new_audio = None
     if audio is not None:
-        audio_asset_id = (await store_audio(session, state, partner, audio)).id
-
-    request = data.to_request(audio_asset_id=audio_asset_id, idempotency_key=idempotency_key)
-
-    def write() -> GenerationOutcome:
-        outcome = services.create_generation(
-            session=session, log=state.ledger, partner=partner, request=request, policy=state.policy
+        new_audio = services.NewAudio(
+            files=state.files,
+            data=await read_upload(audio, state.settings.max_upload_bytes, "audio"),
+            media_type=media_type_of(audio, AUDIO_TYPES, "audio"),
+            max_seconds=state.settings.max_audio_seconds,
         )
-        session.commit()
-        return outcome
-
-    outcome = await run_in_threadpool(write)
+    request = data.to_request(audio_asset_id=data.audio_asset_id, idempotency_key=idempotency_key)
+    outcome: GenerationOutcome = await run_in_threadpool(
+        lambda: services.create_generation(
+            session=session, log=state.ledger, partner=partner, request=request, policy=state.policy, audio=new_audio
+        )
+    )
     generation, replayed = outcome.generation, outcome.replayed
     if replayed:
         response.status_code = 200
@@ -122,10 +122,9 @@ def download_video(
     session: SessionDep, state: StateDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
 ) -> FileResponse:
     generation = services.record_download(
-        session=session, log=state.ledger, partner=partner, generation_id=generation_id
+        session=session, log=state.ledger, files=state.files, partner=partner, generation_id=generation_id
     )
     path = state.files.path(generation.output_sha256)
-    session.commit()
     return FileResponse(
         path,
         media_type="video/mp4",

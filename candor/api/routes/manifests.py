@@ -12,7 +12,7 @@ from candor.api.deps import DetectPartner, SessionDep
 from candor.api.openapi import problem_responses
 from candor.api.schemas.manifests import SoftBindingMatches, SupportedAlgorithms
 from candor.errors import NotFound
-from candor.provenance import repository
+from candor.services import manifests as repository
 
 
 def _safe_name(manifest_id: str) -> str:

@@ -3,7 +3,7 @@
 Public API (other areas code against these names):
 
 - :data:`WATERMARK_ALG`, :data:`PAYLOAD_SERIAL_BITS`, :func:`binding_value` - the C2PA soft binding.
-- :class:`WatermarkKey` - the service's secret (``from_settings`` / ``from_bytes``).
+- :class:`WatermarkKey` - the service's secret (``from_secret`` / ``from_bytes``).
 - :class:`WatermarkEmbedder` - ``embed(frame)`` for frames as they are generated.
 - :func:`embed_video` - re-encode an existing MP4 with the mark (audio copied).
 - :func:`detect_frames`, :func:`detect_video` -> :class:`WatermarkDetection`.

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -49,23 +48,18 @@ class WatermarkKey:
         return cls(secret)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> WatermarkKey:
-        """The key named by ``settings.watermark_secret``.
+    def from_secret(cls, secret: str | None, *, dev_secret_dir: Path, production: bool) -> WatermarkKey:
+        """The key for the configured secret (CANDOR_WATERMARK_SECRET).
 
-        Outside production a placeholder secret means "use the development secret": 32 random bytes in
-        ``settings.data_dir / watermark.secret``, created with mode 0600 on first use. Production
-        settings refuse the placeholder (see candor.config).
+        Outside production no secret (``None``) means "use the development secret": 32 random bytes
+        in ``dev_secret_dir / watermark.secret``, created with mode 0600 on first use. Production
+        refuses to run without a real secret.
         """
-        from candor.config import PLACEHOLDER_SECRET
-
-        secret = getattr(settings, "watermark_secret", None) or PLACEHOLDER_SECRET
-        if hasattr(secret, "get_secret_value"):  # pydantic SecretStr
-            secret = secret.get_secret_value()
-        if secret != PLACEHOLDER_SECRET:
+        if secret is not None:
             return cls(secret.encode("utf-8"))
-        if getattr(settings, "environment", "development") == "production":
+        if production:
             raise InvalidInput("CANDOR_WATERMARK_SECRET must be set to a real secret in production")
-        return cls(_dev_secret(Path(settings.data_dir) / SECRET_FILE_NAME))
+        return cls(_dev_secret(Path(dev_secret_dir) / SECRET_FILE_NAME))
 
     # -- keyed sequences ---------------------------------------------------------------------
 

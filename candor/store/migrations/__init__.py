@@ -1,9 +1,8 @@
-"""Alembic migrations for every table on candor.store.database.Base (service, manifest repository, generation
-log), packaged inside candor/store so they ship with the wheel."""
+"""The one Alembic history of every table in :mod:`candor.store.models` (service, manifest repository,
+generation log), packaged inside candor/store so it ships with the wheel."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -11,26 +10,6 @@ from sqlalchemy import Engine
 from candor.store.database import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
-# Every module that registers tables on candor.store.database.Base; one Alembic history migrates them all.
-MODEL_MODULES = (
-    "candor.store.models",
-    "candor.provenance.repository",
-    "candor.provenance.ledger",
-)
-
-
-def import_models() -> list[str]:
-    """Import every model module that exists in this checkout; returns the ones imported."""
-    loaded = []
-    for name in MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency, not an area that has not landed
-                raise
-            continue
-        loaded.append(name)
-    return loaded
 
 
 def alembic_config(url: str | None = None):  # -> alembic.config.Config (imported lazily)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import TypeDecorator, text
 
+from candor.store import models  # noqa: F401 - registers every table on Base.metadata
 from candor.store.database import Base, make_engine
-from candor.store.migrations import import_models
 
-import_models()
 target_metadata = Base.metadata
 MIGRATION_LOCK_ID = 0x43414E44  # "CAND": pg_advisory_xact_lock key
 

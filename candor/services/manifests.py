@@ -6,7 +6,9 @@ manifest store) so the API can expose them as they are. Watermark serials are al
 before rendering, because the watermark is embedded before the manifest is signed.
 
 Module functions take a SQLAlchemy ``Session`` (for the API's session dependency);
-:class:`ManifestRepository` wraps them with its own engine for the CLI and the release path.
+:class:`ManifestRepository` wraps them over a session factory (the container builds one per
+process). It is the :class:`candor.provenance.verify.ManifestLookup` that verification and the
+detector resolve watermarks through.
 """
 
 from __future__ import annotations
@@ -14,57 +16,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    select,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from candor.config import Settings
-from candor.store.database import Base, make_engine, make_session_factory
+from candor.store.models import StoredManifest, WatermarkSerial
 
 if TYPE_CHECKING:
     from candor.provenance.manifest import SignedManifest
 
 EXACT_MATCH_SCORE = 100  # a decoded watermark carries the exact serial: a full-strength match
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class WatermarkSerial(Base):
-    """One allocated watermark serial (never reused, even if the generation later fails)."""
-
-    __tablename__ = "provenance_watermark_serials"
-    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it as a class attr
-
-    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    generation_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    allocated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-
-
-class StoredManifest(Base):
-    """A signed manifest store as embedded in the released MP4."""
-
-    __tablename__ = "provenance_manifests"
-    __table_args__ = (Index("ix_provenance_manifests_binding", "binding_alg", "binding_value"),)
-
-    manifest_id: Mapped[str] = mapped_column(String(96), primary_key=True)  # urn:c2pa:<uuid>
-    generation_id: Mapped[str] = mapped_column(String(64), index=True)
-    binding_alg: Mapped[str] = mapped_column(String(128))
-    binding_value: Mapped[str] = mapped_column(String(256))
-    serial: Mapped[int | None] = mapped_column(Integer, unique=True)
-    manifest_store: Mapped[bytes] = mapped_column(LargeBinary)
-    signer_fingerprint: Mapped[str] = mapped_column(String(64))
-    signer_subject: Mapped[str] = mapped_column(Text)
-    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 def allocate_serial(*, session: Session, generation_id: str | None = None) -> int:
@@ -139,22 +99,10 @@ def supported_algorithms() -> dict[str, Any]:
 
 
 class ManifestRepository:
-    """The repository over one engine whose schema is already migrated (see :meth:`from_settings`)."""
+    """The repository over a session factory whose database is already migrated."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.sessions = make_session_factory(engine)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ManifestRepository:
-        """The configured database (SQLite in ``data_dir`` by default), brought up to date through
-        the one Alembic history of every Candor table (idempotent, so the CLI works on a fresh
-        machine and never creates tables behind Alembic's back)."""
-        from candor.store.migrations import upgrade_database
-
-        engine = make_engine(settings.resolved_database_url)
-        upgrade_database(engine)
-        return cls(engine)
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
 
     def allocate_serial(self, *, generation_id: str | None = None) -> int:
         with self.sessions.begin() as session:
@@ -173,6 +121,3 @@ class ManifestRepository:
             return manifest_by_id(
                 session=session, manifest_id=manifest_id, return_active_manifest=return_active_manifest
             )
-
-    def dispose(self) -> None:
-        self.engine.dispose()

@@ -1,0 +1,205 @@
+"""What running one generation job means: re-check the consent, hand the inputs to a handler, and
+publish its output, fenced on the lease.
+
+The queue (:mod:`candor.services.jobs`) decides *which* job runs and keeps its lease; this module
+decides what a job is: its context (inputs linked into a private work folder under their real
+extensions), the production handler (the release path, :class:`GenerationWorker`), and publishing
+(rename into the content-addressed store, then commit ``succeeded`` and the log entry in one
+transaction, only while the lease is still ours and the consent still stands).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from candor.errors import CandorError
+from candor.services.consents import ensure_consent_active
+from candor.services.release import record_release
+from candor.store.filestore import FileStore, suffix_for
+from candor.store.models import Asset, Consent, Generation, Portrait, utcnow
+
+if TYPE_CHECKING:
+    from candor.services.common import EventLog
+    from candor.services.release import Releaser
+
+logger = logging.getLogger("candor.jobs")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a handler needs; it writes the video to ``out_path`` (a temp file it owns)."""
+
+    generation_id: str
+    partner_id: str
+    consent_id: str
+    portrait_path: Path
+    audio_path: Path
+    out_path: Path
+    controls: dict[str, Any]
+    seed: int
+    fps: int
+    width: int
+    height: int
+    duration_s: float
+    serial: int | None
+    progress: Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    path: Path  # the finished file (normally ctx.out_path)
+    manifest_id: str | None = None
+    serial: int | None = None
+    duration_s: float | None = None
+
+
+JobHandler = Callable[[JobContext], JobOutput]
+
+
+class GenerationWorker:
+    """The production handler: portrait + audio + controls -> watermarked, C2PA-signed MP4 through
+    the container's release path."""
+
+    def __init__(self, releaser: Releaser, *, max_audio_seconds: float, max_image_megapixels: float) -> None:
+        self.releaser = releaser
+        self.max_audio_seconds = max_audio_seconds
+        self.max_image_megapixels = max_image_megapixels
+
+    def __call__(self, ctx: JobContext) -> JobOutput:
+        from candor.generator.controls import Controls
+        from candor.generator.motion_generator import DEFAULT_CHECKPOINT
+
+        releaser = self.releaser
+        controls = Controls(**ctx.controls)
+        claim = releaser.claim(
+            generation_id=ctx.generation_id,
+            partner_id=ctx.partner_id,
+            consent_id=ctx.consent_id,
+            controls=controls.as_record(seed=ctx.seed, fps=ctx.fps),
+            checkpoint=DEFAULT_CHECKPOINT,
+        )
+        result = releaser.release_generation(
+            portrait_path=ctx.portrait_path,
+            audio_path=ctx.audio_path,
+            out_path=ctx.out_path,
+            controls=controls,
+            seed=ctx.seed,
+            fps=ctx.fps,
+            claim=claim,
+            max_audio_seconds=self.max_audio_seconds,
+            max_image_megapixels=self.max_image_megapixels,
+            serial=ctx.serial,
+            progress=ctx.progress,
+        )
+        return JobOutput(
+            path=Path(result.output_path),
+            manifest_id=result.manifest_id,
+            serial=result.serial,
+            duration_s=result.duration_s,
+        )
+
+
+def _link(source: Path, target: Path) -> Path:
+    try:
+        os.link(source, target)  # same filesystem: no copy (handlers treat inputs as read-only)
+    except OSError:
+        shutil.copyfile(source, target)
+    return target
+
+
+def prepare_job(session: Session, generation: Generation, files: FileStore) -> JobContext:
+    """The job's context, after re-checking its consent (CandorError when it no longer stands or an
+    input file is missing). The inputs are linked into a private work folder under their real
+    extensions (decoders and MIME guessing look at suffixes; store names have none) with the
+    output beside them; the caller removes the folder (``ctx.out_path.parent``)."""
+    ensure_consent_active(session.get(Consent, generation.consent_id))  # type: ignore[arg-type]
+    portrait = session.get(Portrait, generation.portrait_id)
+    audio = session.get(Asset, generation.audio_asset_id)
+    assert portrait is not None and audio is not None
+    work = files.work_dir(f"job-{generation.id}-")
+    try:
+        portrait_path = _link(files.path(portrait.image_sha256), work / f"portrait{suffix_for(portrait.media_type)}")
+        audio_path = _link(files.path(audio.sha256), work / f"audio{suffix_for(audio.media_type)}")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return JobContext(
+        generation_id=generation.id,
+        partner_id=generation.partner_id,
+        consent_id=generation.consent_id,
+        portrait_path=portrait_path,
+        audio_path=audio_path,
+        out_path=work / "output.mp4",
+        controls=dict(generation.controls),
+        seed=generation.seed,
+        fps=generation.fps,
+        width=generation.width,
+        height=generation.height,
+        duration_s=generation.duration_s,
+        serial=generation.watermark_serial,
+        progress=lambda _fraction: None,
+    )
+
+
+def publish_job(
+    session_factory: sessionmaker[Session],
+    files: FileStore,
+    log: EventLog | None,
+    generation_id: str,
+    output: JobOutput,
+    *,
+    owner: str,
+) -> str | None:
+    """Rename the finished file into the store, then commit ``succeeded`` (and the release's log
+    entry) if ``owner`` still holds the lease. Returns why the job must fail instead (its consent
+    was revoked while rendering: the video is never released), or None."""
+    with session_factory() as session:
+        generation = session.get(Generation, generation_id)
+        assert generation is not None
+        try:
+            ensure_consent_active(session.get(Consent, generation.consent_id), utcnow())  # type: ignore[arg-type]
+        except CandorError as exc:
+            return exc.detail
+    stored = files.put_file(output.path, move=True)
+    with session_factory() as session:
+        result = session.execute(
+            update(Generation)
+            .where(Generation.id == generation_id, Generation.lease_owner == owner, Generation.status == "running")
+            .values(
+                status="succeeded",
+                progress=1.0,
+                output_sha256=stored.sha256,
+                output_size_bytes=stored.size,
+                manifest_id=output.manifest_id,
+                watermark_serial=output.serial,
+                finished_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+                error=None,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            logger.warning("lost the lease on %s before publishing; not published", generation_id)
+            return None
+        if log is not None:
+            record_release(
+                log,
+                session=session,
+                actor="worker",
+                generation_id=generation_id,
+                sha256=stored.sha256,
+                manifest_id=output.manifest_id,
+                serial=output.serial,
+            )
+        session.commit()
+    return None
