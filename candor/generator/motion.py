@@ -68,6 +68,7 @@ _INDEX = {name: i for i, name in enumerate(LAYOUT)}
 POSE_SLICE = slice(0, len(POSE))
 BLENDSHAPE_SLICE = slice(len(POSE), len(POSE) + len(BLENDSHAPES))
 GAZE_SLICE = slice(len(POSE) + len(BLENDSHAPES), DIM)
+SCALE = _INDEX["scale"]  # the one column that multiplies instead of adding (see to_absolute)
 
 # Physical bounds each field is clipped to before rendering.
 LOWER = np.array([-45, -35, -30, -0.5, -0.5, 0.5] + [0.0] * len(BLENDSHAPES) + [-35, -25], np.float32)
@@ -95,6 +96,21 @@ def neutral_vector(
     v = np.zeros(DIM, np.float32)
     v[POSE_SLICE] = (yaw, pitch, roll, tx, ty, scale)
     return v
+
+
+def to_absolute(baseline: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """Motion relative to a portrait -> absolute motion for the rig: (T, DIM) float32.
+
+    ``baseline``: (DIM,) the portrait's own absolute motion (pose, expression, gaze).
+    ``relative``: (T, DIM) or (DIM,) changes from it. Angles (degrees), tx/ty (frame widths),
+    blendshapes and gaze (degrees) add to the baseline; scale is a ratio that multiplies the
+    portrait's own (1 keeps it, 0.5 halves the face), so a relative motion means the same
+    whatever the portrait's framing. A relative vector of zeros with scale 1 is the portrait.
+    """
+    rel = np.atleast_2d(np.asarray(relative))
+    out = baseline[None, :] + rel
+    out[:, SCALE] = baseline[SCALE] * rel[:, SCALE]
+    return out.astype(np.float32)
 
 
 @dataclass
