@@ -98,18 +98,20 @@ def neutral_vector(
     return v
 
 
-def to_absolute(baseline: np.ndarray, relative: np.ndarray) -> np.ndarray:
+def to_absolute(baseline: np.ndarray, relative: np.ndarray, *, scale_reference: float = 1.0) -> np.ndarray:
     """Motion relative to a portrait -> absolute motion for the rig: (T, DIM) float32.
 
     ``baseline``: (DIM,) the portrait's own absolute motion (pose, expression, gaze).
     ``relative``: (T, DIM) or (DIM,) changes from it. Angles (degrees), tx/ty (frame widths),
     blendshapes and gaze (degrees) add to the baseline; scale is a ratio that multiplies the
-    portrait's own (1 keeps it, 0.5 halves the face), so a relative motion means the same
-    whatever the portrait's framing. A relative vector of zeros with scale 1 is the portrait.
+    portrait's own: ``relative scale / scale_reference`` (1 keeps it, 0.5 halves the face), so a
+    relative motion means the same whatever the portrait's framing. ``scale_reference`` lets a
+    driving face's own scales be passed with its first frame's as the reference. A relative
+    vector of zeros with scale 1 is the portrait.
     """
     rel = np.atleast_2d(np.asarray(relative))
     out = baseline[None, :] + rel
-    out[:, SCALE] = baseline[SCALE] * rel[:, SCALE]
+    out[:, SCALE] = baseline[SCALE] * rel[:, SCALE] / scale_reference
     return out.astype(np.float32)
 
 

@@ -170,10 +170,8 @@ def test_pipeline_streams_frames(pipeline, speech):
 
 
 def test_pipeline_adds_the_portraits_rest_pose(pipeline):
-    from candor.generator.pipeline import to_absolute
-
     rel = M.neutral_vector(yaw=5.0, scale=0.5)
-    out = to_absolute(pipeline.source, rel)[0]
+    out = M.to_absolute(pipeline.source.baseline, rel)[0]
     base = pipeline.source.baseline
     assert out[M.index("yaw")] == pytest.approx(base[M.index("yaw")] + 5.0)
     assert out[M.index("scale")] == pytest.approx(base[M.index("scale")] * 0.5)
