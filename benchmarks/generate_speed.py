@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from candor.generator.audio import SAMPLE_RATE, iter_chunks, load_audio
-from candor.generator.controls import Controls
+from candor.generator.audio import iter_chunks, load_audio
+from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.generator.motion_generator import MIN_WINDOW, MotionGenerator
 
 TEXT = (

@@ -119,7 +119,8 @@ def streaming_sync(
 ) -> dict:
     """jawOpen r of the streaming path (40 ms audio chunks, running feature statistics) vs offline,
     over whole clips and after the first second, on the same utterances."""
-    from candor.generator.audio import SAMPLE_RATE, iter_chunks
+    from candor.generator.audio import iter_chunks
+    from candor.generator.controls import SAMPLE_RATE
 
     out: dict[str, list[float]] = {"offline": [], "stream": [], "offline_after_1s": [], "stream_after_1s": []}
     for i, row in enumerate(rows):

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from candor.errors import AudioTooLong, InvalidAudio
+from candor.generator.controls import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms analysis grid
 N_FFT = 512
 YIN_FRAME = 1024

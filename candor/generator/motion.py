@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from candor.errors import InvalidMotion
+from candor.generator.controls import DEFAULT_FPS
 
 MOTION_VERSION = 1
 
@@ -120,7 +121,7 @@ class MotionSequence:
     """``values``: (T, DIM) float32 in ``LAYOUT`` order; ``fps``: frames per second."""
 
     values: np.ndarray
-    fps: float = 25.0
+    fps: float = float(DEFAULT_FPS)
 
     def __post_init__(self) -> None:
         v = np.asarray(self.values, dtype=np.float32)
@@ -150,7 +151,7 @@ class MotionSequence:
         return MotionSequence(np.clip(self.values, LOWER, UPPER), self.fps)
 
     @classmethod
-    def neutral(cls, frames: int, fps: float = 25.0, **pose: float) -> MotionSequence:
+    def neutral(cls, frames: int, fps: float = float(DEFAULT_FPS), **pose: float) -> MotionSequence:
         return cls(np.tile(neutral_vector(**pose), (frames, 1)), fps)
 
     def save(self, path: str | Path) -> Path:
@@ -179,12 +180,12 @@ class MotionSequence:
         except (OSError, ValueError) as exc:
             raise InvalidMotion(f"{path.name} is not a readable .npy/.npz motion file ({exc})") from None
         if isinstance(data, np.ndarray):
-            return cls(data, fps or 25.0)
+            return cls(data, fps or float(DEFAULT_FPS))
         with data:
             if "motion" not in data:
                 raise InvalidMotion(f"{path.name} has no 'motion' array")
             values = data["motion"]
-            file_fps = float(data["fps"]) if "fps" in data else 25.0
+            file_fps = float(data["fps"]) if "fps" in data else float(DEFAULT_FPS)
             if "names" in data:
                 values = _remap(values, [str(n) for n in data["names"]])
         return cls(values, fps or file_fps)

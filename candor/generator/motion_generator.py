@@ -22,13 +22,12 @@ import torch
 from candor.errors import InvalidAudio, InvalidInput
 from candor.generator.audio import (
     FEATURE_DIM,
-    SAMPLE_RATE,
     FeatureStream,
     audio_features,
     silence_features,
     to_mono_16k,
 )
-from candor.generator.controls import Controls
+from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.generator.diffusion.model import LoadedModel, load_checkpoint
 from candor.generator.diffusion.scheduler import DDIMScheduler
 from candor.generator.motion import BLENDSHAPE_SLICE, DIM, GAZE_SLICE, LOWER, POSE_SLICE, SCALE, UPPER, MotionSequence

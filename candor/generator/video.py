@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from candor.errors import InvalidAudio, InvalidInput, InvalidVideo
-
-MIN_FPS, MAX_FPS = 15, 60
+from candor.generator.controls import DEFAULT_FPS, check_fps
 
 
 class VideoWriter:
@@ -36,14 +35,13 @@ class VideoWriter:
         self,
         path: str | Path,
         *,
-        fps: int = 25,
+        fps: int = DEFAULT_FPS,
         audio_path: str | Path | None = None,
         crf: int = 18,
         preset: str = "veryfast",
         size: tuple[int, int] = (512, 512),
     ) -> None:
-        if not MIN_FPS <= fps <= MAX_FPS:
-            raise InvalidInput(f"fps must be within {MIN_FPS}-{MAX_FPS}, got {fps}")
+        check_fps(fps)
         if audio_path is not None and not Path(audio_path).is_file():
             raise InvalidAudio(f"audio file not found: {audio_path}")
         self.path = Path(path)

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from candor.errors import AudioTooLong, InvalidAudio
 from candor.generator import motion as M
-from candor.generator.audio import SAMPLE_RATE, iter_chunks, load_audio
-from candor.generator.controls import Controls
+from candor.generator.audio import iter_chunks, load_audio
+from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.generator.motion_generator import DEFAULT_CHECKPOINT, MotionGenerator, smooth_guidance
 
 JAW = M.index("jawOpen")
@@ -186,7 +186,7 @@ def test_pipeline_refuses_bad_audio_before_rendering(pipeline, tmp_path):
     empty = tmp_path / "empty.wav"
     import soundfile as sf
 
-    sf.write(empty, np.zeros(0, np.float32), 16000)
+    sf.write(empty, np.zeros(0, np.float32), SAMPLE_RATE)
     with pytest.raises(InvalidAudio):
         pipeline.frames(empty)
 
