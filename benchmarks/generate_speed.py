@@ -36,7 +36,7 @@ def speech(seconds: float) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.wav"
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), TEXT], check=True)
-        one = load_audio(path)
+        one = load_audio(path, max_seconds=None)
     reps = int(np.ceil(seconds * SAMPLE_RATE / len(one)))
     return np.tile(one, reps)[: int(seconds * SAMPLE_RATE)]
 

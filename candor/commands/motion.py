@@ -94,6 +94,7 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         import torch
 
         from candor.commands.generator import _analyze
+        from candor.config import get_settings
         from candor.generator.audio import frame_count, load_audio
         from candor.generator.controls import SAMPLE_RATE, Controls
         from candor.generator.pipeline import TalkingFacePipeline
@@ -107,7 +108,8 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
             emotion=name,
             intensity=0.0 if name == "neutral" else intensity,
         )
-        samples = load_audio(audio)  # bad, empty or too-long audio fails here, before any work
+        # Bad, empty or too-long audio fails here, before any work.
+        samples = load_audio(audio, max_seconds=get_settings().max_audio_seconds)
         source = _analyze(image, keep_framing, face)
         torch.set_num_threads(1)  # one thread for motion, the main thread renders: both cores busy
         pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)

@@ -70,8 +70,11 @@ class TalkingFacePipeline:
         Inputs are checked and the audio encoded before this returns (errors surface at once);
         the returned iterator then generates one window at a time.
         """
-        # 1. check inputs: a file is decoded here (bad/empty/too long audio raise InvalidAudio).
-        samples = load_audio(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
+        # 1. check inputs: a file is decoded here, whole (bad/empty audio raises InvalidAudio);
+        # front doors load audio themselves, under their configured length limit.
+        samples = (
+            load_audio(audio, max_seconds=None) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
+        )
         check_fps(fps)
         # 2. encode audio: per-frame features at the model's frame rate.
         feats = self.generator.features(samples, sr)

@@ -20,7 +20,7 @@ def speech_wav(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def speech(speech_wav):
-    return A.load_audio(speech_wav)
+    return A.load_audio(speech_wav, max_seconds=None)
 
 
 def test_loads_as_16k_mono_float(speech_wav, speech):
@@ -35,7 +35,7 @@ def test_loads_as_16k_mono_float(speech_wav, speech):
 def test_any_rate_and_channel_count_gives_the_same_features(speech_wav, speech, tmp_path):
     stereo = tmp_path / "stereo44k.flac"
     subprocess.run(["sox", str(speech_wav), "-r", "44100", "-c", "2", str(stereo)], check=True)
-    other = A.load_audio(stereo)
+    other = A.load_audio(stereo, max_seconds=None)
     assert abs(len(other) - len(speech)) < 0.01 * SAMPLE_RATE
     f1, f2 = A.audio_features(speech), A.audio_features(other)
     n = min(len(f1), len(f2))
@@ -90,13 +90,13 @@ def test_unreadable_file_is_invalid_audio(tmp_path):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
     with pytest.raises(InvalidAudio):
-        A.load_audio(junk)
+        A.load_audio(junk, max_seconds=None)
     text = tmp_path / "notes.mp3"
     text.write_text("hello")
     with pytest.raises(InvalidAudio):
-        A.load_audio(text)
+        A.load_audio(text, max_seconds=None)
     with pytest.raises(InvalidAudio, match="not found"):
-        A.load_audio(tmp_path / "missing.wav")
+        A.load_audio(tmp_path / "missing.wav", max_seconds=None)
 
 
 def test_empty_audio_is_invalid(tmp_path):
@@ -105,7 +105,7 @@ def test_empty_audio_is_invalid(tmp_path):
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0, np.float32), SAMPLE_RATE)
     with pytest.raises(InvalidAudio, match="no audio samples"):
-        A.load_audio(empty)
+        A.load_audio(empty, max_seconds=None)
     with pytest.raises(InvalidAudio):
         A.audio_features(np.zeros(0, np.float32))
 
@@ -115,10 +115,23 @@ def test_audio_over_the_maximum_is_refused(speech_wav):
         A.load_audio(speech_wav, max_seconds=1.0)
 
 
+def test_the_limit_is_the_callers_not_the_settings(speech_wav, monkeypatch):
+    from candor.config import get_settings
+
+    monkeypatch.setenv("CANDOR_MAX_AUDIO_SECONDS", "0.5")
+    get_settings.cache_clear()
+    try:
+        samples = A.load_audio(speech_wav, max_seconds=None)  # no limit, whatever the settings say
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert len(samples) / SAMPLE_RATE > 1.0
+
+
 def test_image_file_is_not_audio(tmp_path):
     from PIL import Image
 
     path = tmp_path / "face.png"
     Image.new("RGB", (8, 8)).save(path)
     with pytest.raises(InvalidAudio):
-        A.load_audio(path)
+        A.load_audio(path, max_seconds=None)
