@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +33,7 @@ import numpy as np
 
 from candor.detector.features import DEFAULT_SAMPLE_FPS, ClipFeatures, extract_video
 from candor.errors import CandorError, InvalidInput
+from candor.files import atomic_output
 
 LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
@@ -214,10 +214,7 @@ def encode(frames: list[np.ndarray], path: Path, *, fps: int, crf: int, size: in
 
 def save_features(features: ClipFeatures, path: Path, *, label: int, identity: str, meta: dict) -> None:
     """Write one clip's features as a compressed .npz, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:  # the temp name keeps ".npz", so numpy adds no second one
         np.savez_compressed(
             tmp,
             crops=features.crops,
@@ -227,9 +224,6 @@ def save_features(features: ClipFeatures, path: Path, *, label: int, identity: s
             identity=np.str_(identity),
             meta=np.str_(json.dumps(meta)),
         )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 # --- one identity, in a worker process ------------------------------------------------------------
