@@ -46,3 +46,27 @@ def test_settings_hold_no_frame_rate_and_the_packaged_policy_only_narrows_the_ra
     policy = load_policy()
     for limit in (policy.min_fps, policy.max_fps):
         assert limit is None or limit in C.FPS
+
+
+def test_no_module_spells_the_range_or_rate_again() -> None:
+    # The shapes the old copies had (`15 <= fps <= 60`, `Field(25, ge=15, le=60)`, a clamp,
+    # `SAMPLE_RATE = 16000`, the emotion tuple): any of them outside controls.py is a second home.
+    import re
+    from pathlib import Path
+
+    import candor
+
+    pattern = re.compile(
+        r"\b15\s*<=\s*fps|fps\s*<=\s*60\b|\bge=15\b|\ble=60\b|max\(15,|min\(60,"
+        r"|SAMPLE_RATE\s*=\s*16_?000|\(\"neutral\", \"happy\""
+    )
+    root = Path(candor.__file__).parent
+    home = root / "generator" / "controls.py"
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if path != home
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
