@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from candor.generator import motion as M
-from candor.generator.controls import Controls
+from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.training.corpus.build import build_corpus, read_manifest, summarize
 from candor.training.corpus.visemes import lip_aperture, lip_gap_per_unit
 
@@ -111,7 +111,7 @@ def onset_alignment(corpus: Path) -> dict:
             continue
         env = np.sqrt(np.convolve(a**2, np.ones(80) / 80, mode="same"))
         level = np.median(env[env > env.max() * 0.05])
-        onset = np.argmax(env > 0.1 * level) / 16000
+        onset = np.argmax(env > 0.1 * level) / SAMPLE_RATE
         diffs.setdefault(e["engine"], []).append(1000 * (start - onset))
     return {k: {"n": len(v), "median_ms": round(float(np.median(v)), 1)} for k, v in diffs.items()}
 
@@ -132,7 +132,7 @@ def engine_speed(n: int = 6) -> dict:
         i += 1
         if len(by_engine.setdefault(spec.voice.engine, [])) < n:
             by_engine[spec.voice.engine].append(spec)
-    motion_labels(np.zeros(16000, np.float32), [], Controls(), Style.for_speaker("x"), np.random.default_rng(0))
+    motion_labels(np.zeros(SAMPLE_RATE, np.float32), [], Controls(), Style.for_speaker("x"), np.random.default_rng(0))
     out = {}
     for engine, specs in by_engine.items():
         audio_s = synth_s = label_s = 0.0

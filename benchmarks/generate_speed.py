@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from candor.generator.audio import SAMPLE_RATE, iter_chunks, load_audio
-from candor.generator.controls import Controls
+from candor.generator.audio import iter_chunks, load_audio
+from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.generator.motion_generator import MIN_WINDOW, MotionGenerator
 
 TEXT = (
@@ -36,7 +36,7 @@ def speech(seconds: float) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.wav"
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), TEXT], check=True)
-        one = load_audio(path)
+        one = load_audio(path, max_seconds=None)
     reps = int(np.ceil(seconds * SAMPLE_RATE / len(one)))
     return np.tile(one, reps)[: int(seconds * SAMPLE_RATE)]
 

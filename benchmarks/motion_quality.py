@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from candor.generator import motion as M
-from candor.generator.controls import EMOTIONS, Controls
+from candor.generator.controls import CONTROL_NAMES, EMOTIONS, Controls
 from candor.generator.motion_generator import MotionGenerator
 
 ANGLES = ("yaw", "pitch", "roll")
@@ -78,7 +78,7 @@ def lip_sync(gen: MotionGenerator, corpus: Path, rows: list[dict], seed: int) ->
             audio = z["audio"].astype(np.float32) / 32768.0
             truth = z["motion"].astype(np.float32)
             mouth = z["mouth_open"].astype(np.float32)
-            controls = Controls(row["gaze_yaw"], row["gaze_pitch"], row["distance"], row["emotion"], row["intensity"])
+            controls = Controls(**{name: row[name] for name in CONTROL_NAMES})
         out = gen.generate(audio, controls, seed=seed + i).values
         n = min(len(out), len(mouth))
         jaw = out[:n, M.index("jawOpen")]
@@ -119,7 +119,8 @@ def streaming_sync(
 ) -> dict:
     """jawOpen r of the streaming path (40 ms audio chunks, running feature statistics) vs offline,
     over whole clips and after the first second, on the same utterances."""
-    from candor.generator.audio import SAMPLE_RATE, iter_chunks
+    from candor.generator.audio import iter_chunks
+    from candor.generator.controls import SAMPLE_RATE
 
     out: dict[str, list[float]] = {"offline": [], "stream": [], "offline_after_1s": [], "stream_after_1s": []}
     for i, row in enumerate(rows):
@@ -128,7 +129,7 @@ def streaming_sync(
             mouth = z["mouth_open"].astype(np.float32)
         if len(audio) < 3 * SAMPLE_RATE:
             continue
-        controls = Controls(row["gaze_yaw"], row["gaze_pitch"], row["distance"], row["emotion"], row["intensity"])
+        controls = Controls(**{name: row[name] for name in CONTROL_NAMES})
         offline = gen.generate(audio, controls, seed=seed + i).values[:, M.index("jawOpen")]
         stream = np.array(
             [

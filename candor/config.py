@@ -30,8 +30,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Field(default_factory=default_data_dir)
 
-    # generator
-    fps: int = Field(25, ge=15, le=60)
+    # generator (the frame-rate range and default live in candor.generator.controls)
     max_audio_seconds: float = Field(120.0, gt=0)
     max_image_megapixels: float = Field(50.0, gt=0)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from candor.commands._common import cli_errors, console, err_console, fail, progress_bar
+from candor.generator.controls import DEFAULT_FPS, FPS
 
 
 def _portrait_sources() -> dict[str, str]:
@@ -167,7 +168,7 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         motion_file: Path = typer.Option(..., "--motion", help="Motion sequence .npy (T x DIM) or .npz."),
         audio: Path | None = typer.Option(None, "--audio", help="Audio to mux into the video."),
         out: Path = typer.Option(Path("out/animate.mp4"), "-o", "--out", help="Output MP4."),
-        fps: int | None = typer.Option(None, help="Frame rate (default: the motion file's, else 25)."),
+        fps: int | None = typer.Option(None, help=f"Frame rate (default: the motion file's, else {DEFAULT_FPS})."),
         relative: bool = typer.Option(
             False, help="Treat the motion as offsets around the portrait's own pose/expression."
         ),
@@ -220,7 +221,7 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         with progress_bar("extracting motion", info.frames) as advance:
             driving_motion = extract_motion(driving, progress=advance)
         seq = transfer_motion(source, driving_motion, pose=pose, dynamics=dynamics, gaze=gaze)
-        fps = max(15, min(60, round(seq.fps)))
+        fps = max(FPS.low, min(FPS.high, round(seq.fps)))
         audio_path = driving if (audio and info.audio_duration) else None
         release_video(
             Animator(source).frames(seq), len(seq), out, fps=fps, audio=audio_path, sheet=contact_sheet,
@@ -234,7 +235,7 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         out: Path = typer.Option(Path("out/demo.mp4"), "-o", "--out", help="Output MP4."),
         portrait: str = typer.Option("astronaut", help="Bundled portrait: astronaut or grace_hopper."),
         seconds: float = typer.Option(6.0, help="Length of the scripted performance."),
-        fps: int = typer.Option(25, help="Frame rate."),
+        fps: int = typer.Option(DEFAULT_FPS, help="Frame rate."),
     ) -> None:
         """Render a scripted performance (speech-like mouth, blinks, a nod, a look aside) of a bundled portrait."""
         from candor.generator.animator import Animator, relative_to_source

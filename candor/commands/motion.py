@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from candor.commands._common import cli_errors, console, err_console, fail
+from candor.generator.controls import DEFAULT_FPS, DISTANCE, FPS
 
 train_app = typer.Typer(help="Train Candor's models.", no_args_is_help=True)
 
@@ -75,13 +76,13 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         audio: Path = typer.Option(..., "--audio", help="Speech audio (any format; at most 120 s by default)."),
         out: Path = typer.Option(Path("out/generate.mp4"), "-o", "--out", help="Output MP4 (512x512)."),
         gaze: str | None = typer.Option(None, "--gaze", help="Main gaze direction YAW,PITCH in degrees."),
-        distance: float = typer.Option(1.0, "--distance", help="Head distance, 0.5-2.0 (2 = twice as far)."),
+        distance: float = typer.Option(1.0, "--distance", help=f"Head distance, {DISTANCE} (2 = twice as far)."),
         emotion: str = typer.Option("neutral", "--emotion", help="NAME[:INTENSITY], e.g. happy:0.7."),
         cfg_audio: float | None = typer.Option(None, "--cfg-audio", help="Audio guidance scale (default: model's)."),
         cfg_control: float | None = typer.Option(None, "--cfg-control", help="Control guidance scale."),
         steps: int | None = typer.Option(None, "--steps", help="Denoising steps per window (default: model's)."),
         seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
-        fps: int = typer.Option(25, "--fps", help="Frame rate, 15-60."),
+        fps: int = typer.Option(DEFAULT_FPS, "--fps", help=f"Frame rate, {FPS}."),
         contact_sheet: Path | None = typer.Option(
             None, "--contact-sheet", help="Also write a PNG of every 10th frame (up to 16)."
         ),
@@ -93,8 +94,9 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         import torch
 
         from candor.commands.generator import _analyze
-        from candor.generator.audio import SAMPLE_RATE, frame_count, load_audio
-        from candor.generator.controls import Controls
+        from candor.config import get_settings
+        from candor.generator.audio import frame_count, load_audio
+        from candor.generator.controls import SAMPLE_RATE, Controls
         from candor.generator.pipeline import TalkingFacePipeline
 
         yaw, pitch = _parse_gaze(gaze)
@@ -106,7 +108,8 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
             emotion=name,
             intensity=0.0 if name == "neutral" else intensity,
         )
-        samples = load_audio(audio)  # bad, empty or too-long audio fails here, before any work
+        # Bad, empty or too-long audio fails here, before any work.
+        samples = load_audio(audio, max_seconds=get_settings().max_audio_seconds)
         source = _analyze(image, keep_framing, face)
         torch.set_num_threads(1)  # one thread for motion, the main thread renders: both cores busy
         pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)

@@ -19,6 +19,7 @@ from torch import nn
 
 from candor.detector.features import CROP, TEMPORAL_DIM, TEMPORAL_NAMES, ClipFeatures
 from candor.errors import CandorError
+from candor.files import atomic_output
 
 CHECKPOINT = Path(__file__).parent / "checkpoints" / "detector.pt"
 
@@ -124,11 +125,7 @@ class Classifier:
 
 def save_checkpoint(path: str | Path, classifier: Classifier, *, step: int) -> Path:
     """Write the one-dict checkpoint (weights in float16 to stay small), atomically."""
-    import os
-    import tempfile
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in classifier.model.state_dict().items()}
     blob = {
         "config": asdict(classifier.config),
@@ -141,14 +138,8 @@ def save_checkpoint(path: str | Path, classifier: Classifier, *, step: int) -> P
         "calibration": asdict(classifier.calibration),
         "sample_fps": classifier.sample_fps,
     }
-    fd, tmp = tempfile.mkstemp(suffix=".pt", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, mode=0o644) as tmp:  # 0644: the checkpoint ships inside the package
         torch.save(blob, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the checkpoint ships inside the package
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from candor.detector.verdict import DetectionReport, Verdict
+from candor.files import atomic_write_text
 
 _COLOURS = {
     Verdict.CANDOR_PROVEN: "#7a1fa2",
@@ -115,12 +114,5 @@ def render_html(report: DetectionReport) -> str:
 def write_report(report: DetectionReport, out_path: str | Path) -> Path:
     """Write :func:`render_html` to ``out_path`` atomically; returns the path."""
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".html", prefix=f".{out.stem}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(render_html(report))
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_text(out, render_html(report))
     return out

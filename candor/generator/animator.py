@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from candor.generator.face import SourceFace
-from candor.generator.motion import MotionSequence
+from candor.generator.motion import SCALE, MotionSequence, to_absolute
 from candor.generator.rig import FaceRig
 
 
@@ -32,8 +32,9 @@ class Animator:
 
 
 def relative_to_source(source: SourceFace, offsets: np.ndarray) -> np.ndarray:
-    """Absolute motion from offsets around the portrait's own baseline (T, DIM): angles, tx, ty
-    and blendshapes/gaze add; scale multiplies (an offset of 0 keeps the portrait's scale)."""
-    out = source.baseline[None, :] + offsets
-    out[:, 5] = source.baseline[5] * (1.0 + offsets[:, 5])
-    return out
+    """Absolute motion (T, DIM) float32 from offsets around the portrait's own baseline, the form
+    of ``candor animate --relative`` files and scripted performances: every field adds, the scale
+    too (an offset of 0 keeps the portrait's scale, 0.1 makes the face 10% larger)."""
+    relative = np.array(offsets)
+    relative[:, SCALE] = 1.0 + relative[:, SCALE]  # an offset around 0 -> motion.to_absolute's ratio
+    return to_absolute(source.baseline, relative)

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from candor.errors import AudioTooLong, InvalidAudio
+from candor.generator.controls import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms analysis grid
 N_FFT = 512
 YIN_FRAME = 1024
@@ -59,22 +59,21 @@ PRIOR_FRAMES = 25  # the prior weighs as much as one second of heard speech
 # --------------------------------------------------------------------------------------------
 
 
-def load_audio(source: str | Path, max_seconds: float | None = None) -> np.ndarray:
+def load_audio(source: str | Path, max_seconds: float | None) -> np.ndarray:
     """Decode any audio (or video-with-audio) file into 16 kHz mono float32 samples in [-1, 1].
 
+    ``max_seconds``: the longest clip accepted, in seconds (front doors pass their configured
+    limit); ``None`` decodes the whole file, for clips the caller already trusts (bundled, tests).
     Raises InvalidAudio when the file is missing, unreadable, has no audio stream or no samples,
-    and AudioTooLong once more than ``max_seconds`` (default: settings.max_audio_seconds) decode.
+    and AudioTooLong as soon as more than ``max_seconds`` have been decoded.
     """
-    if max_seconds is None:
-        from candor.config import get_settings
-
-        max_seconds = get_settings().max_audio_seconds
     path = Path(source)
     if not path.is_file():
         raise InvalidAudio(f"audio file not found: {path}")
-    samples = _decode_with_av(path, max_seconds)
+    limit_s = math.inf if max_seconds is None else max_seconds
+    samples = _decode_with_av(path, limit_s)
     if samples is None:  # PyAV could not open it: try libsndfile before giving up
-        samples = _decode_with_soundfile(path, max_seconds)
+        samples = _decode_with_soundfile(path, limit_s)
     if samples.size == 0:
         raise InvalidAudio(f"{path.name} contains no audio samples")
     if not np.isfinite(samples).all():
@@ -100,7 +99,7 @@ def _decode_with_av(path: Path, max_seconds: float) -> np.ndarray | None:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         chunks: list[np.ndarray] = []
         total = 0
-        limit = int(max_seconds * SAMPLE_RATE)
+        limit = max_seconds * SAMPLE_RATE  # samples; inf without a limit
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):

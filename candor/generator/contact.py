@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from candor.errors import InvalidInput
+from candor.files import atomic_write_bytes
 
 _LABEL_H = 22
 
@@ -57,19 +56,11 @@ def save_contact_sheet(
     columns: int = 4,
     tile: int = 256,
 ) -> Path:
-    """Write :func:`contact_sheet` as a PNG at ``path`` (atomically: temp file then rename)."""
+    """Write :func:`contact_sheet` as a PNG at ``path`` (atomically, see ``candor.files``)."""
     path = Path(path)
     sheet = contact_sheet(frames, labels, columns=columns, tile=tile)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InvalidInput(f"could not encode a contact sheet for {path}")
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.tobytes())
     return path

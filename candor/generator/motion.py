@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from candor.errors import InvalidMotion
+from candor.generator.controls import DEFAULT_FPS
 
 MOTION_VERSION = 1
 
@@ -68,6 +69,7 @@ _INDEX = {name: i for i, name in enumerate(LAYOUT)}
 POSE_SLICE = slice(0, len(POSE))
 BLENDSHAPE_SLICE = slice(len(POSE), len(POSE) + len(BLENDSHAPES))
 GAZE_SLICE = slice(len(POSE) + len(BLENDSHAPES), DIM)
+SCALE = _INDEX["scale"]  # the one column that multiplies instead of adding (see to_absolute)
 
 # Physical bounds each field is clipped to before rendering.
 LOWER = np.array([-45, -35, -30, -0.5, -0.5, 0.5] + [0.0] * len(BLENDSHAPES) + [-35, -25], np.float32)
@@ -97,12 +99,29 @@ def neutral_vector(
     return v
 
 
+def to_absolute(baseline: np.ndarray, relative: np.ndarray, *, scale_reference: float = 1.0) -> np.ndarray:
+    """Motion relative to a portrait -> absolute motion for the rig: (T, DIM) float32.
+
+    ``baseline``: (DIM,) the portrait's own absolute motion (pose, expression, gaze).
+    ``relative``: (T, DIM) or (DIM,) changes from it. Angles (degrees), tx/ty (frame widths),
+    blendshapes and gaze (degrees) add to the baseline; scale is a ratio that multiplies the
+    portrait's own: ``relative scale / scale_reference`` (1 keeps it, 0.5 halves the face), so a
+    relative motion means the same whatever the portrait's framing. ``scale_reference`` lets a
+    driving face's own scales be passed with its first frame's as the reference. A relative
+    vector of zeros with scale 1 is the portrait.
+    """
+    rel = np.atleast_2d(np.asarray(relative))
+    out = baseline[None, :] + rel
+    out[:, SCALE] = baseline[SCALE] * rel[:, SCALE] / scale_reference
+    return out.astype(np.float32)
+
+
 @dataclass
 class MotionSequence:
     """``values``: (T, DIM) float32 in ``LAYOUT`` order; ``fps``: frames per second."""
 
     values: np.ndarray
-    fps: float = 25.0
+    fps: float = float(DEFAULT_FPS)
 
     def __post_init__(self) -> None:
         v = np.asarray(self.values, dtype=np.float32)
@@ -132,7 +151,7 @@ class MotionSequence:
         return MotionSequence(np.clip(self.values, LOWER, UPPER), self.fps)
 
     @classmethod
-    def neutral(cls, frames: int, fps: float = 25.0, **pose: float) -> MotionSequence:
+    def neutral(cls, frames: int, fps: float = float(DEFAULT_FPS), **pose: float) -> MotionSequence:
         return cls(np.tile(neutral_vector(**pose), (frames, 1)), fps)
 
     def save(self, path: str | Path) -> Path:
@@ -161,12 +180,12 @@ class MotionSequence:
         except (OSError, ValueError) as exc:
             raise InvalidMotion(f"{path.name} is not a readable .npy/.npz motion file ({exc})") from None
         if isinstance(data, np.ndarray):
-            return cls(data, fps or 25.0)
+            return cls(data, fps or float(DEFAULT_FPS))
         with data:
             if "motion" not in data:
                 raise InvalidMotion(f"{path.name} has no 'motion' array")
             values = data["motion"]
-            file_fps = float(data["fps"]) if "fps" in data else 25.0
+            file_fps = float(data["fps"]) if "fps" in data else float(DEFAULT_FPS)
             if "names" in data:
                 values = _remap(values, [str(n) for n in data["names"]])
         return cls(values, fps or file_fps)

@@ -22,22 +22,20 @@ import torch
 from candor.errors import InvalidAudio, InvalidInput
 from candor.generator.audio import (
     FEATURE_DIM,
-    SAMPLE_RATE,
     FeatureStream,
     audio_features,
     silence_features,
     to_mono_16k,
 )
-from candor.generator.controls import Controls
+from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.generator.diffusion.model import LoadedModel, load_checkpoint
 from candor.generator.diffusion.scheduler import DDIMScheduler
-from candor.generator.motion import BLENDSHAPE_SLICE, DIM, GAZE_SLICE, LOWER, POSE_SLICE, UPPER, MotionSequence
+from candor.generator.motion import BLENDSHAPE_SLICE, DIM, GAZE_SLICE, LOWER, POSE_SLICE, SCALE, UPPER, MotionSequence
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit.pt"
 MIN_WINDOW = 8  # shorter windows are padded with silence (what follows the end of a clip)
 
 SCALE_KEEP = 0.3
-_SCALE = POSE_SLICE.start + 5
 
 # How fast (frames) a window's first frame is eased onto the previous window's trajectory:
 # slow fields (head pose, gaze) ease over longer spans than fast ones (mouth, lids).
@@ -262,7 +260,7 @@ class _StreamState:
         out = self.gen.denormalize(x)
         # Head distance is a control: the model's scale wanders about 5x more within a clip than the
         # corpus's (std 0.029 vs 0.006), so keep 30% of its deviation from the requested 1/distance.
-        out[:, _SCALE] = self.scale_target + SCALE_KEEP * (out[:, _SCALE] - self.scale_target)
+        out[:, SCALE] = self.scale_target + SCALE_KEEP * (out[:, SCALE] - self.scale_target)
         if len(self.last) == 2:
             out = ease_join(self.last, out)
         self.last = np.concatenate([self.last, out])[-2:]

@@ -18,30 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from candor.errors import InvalidInput
-from candor.generator.audio import SAMPLE_RATE, load_audio
-from candor.generator.controls import Controls
+from candor.generator.audio import load_audio
+from candor.generator.controls import DEFAULT_FPS, SAMPLE_RATE, Controls, check_fps
 from candor.generator.face import SourceFace
-from candor.generator.motion import MotionSequence, index
+from candor.generator.motion import MotionSequence, to_absolute
 from candor.generator.motion_generator import MotionGenerator, resample
 from candor.generator.rig import FaceRig
 
 _DONE = object()
-SCALE = index("scale")
-
-
-def to_absolute(source: SourceFace, relative: np.ndarray) -> np.ndarray:
-    """Generated motion (T, DIM) -> absolute motion for the rig.
-
-    The model's pose is relative to a rest pose (angles and tx/ty around 0, scale around
-    1 / distance): angles and position add to the portrait's own pose and the scale multiplies
-    it, so distance 2 halves the face whatever the portrait's framing. Blendshapes and gaze add
-    to the portrait's own expression and gaze (a neutral frame keeps the portrait as it is).
-    """
-    rel = np.atleast_2d(np.asarray(relative, np.float32))
-    out = source.baseline[None, :] + rel
-    out[:, SCALE] = source.baseline[SCALE] * rel[:, SCALE]
-    return out.astype(np.float32)
 
 
 class TalkingFacePipeline:
@@ -61,8 +45,13 @@ class TalkingFacePipeline:
         return cls(analysis, FaceRenderer(analysis), MotionGenerator.from_checkpoint(checkpoint))
 
     def render(self, relative: np.ndarray) -> np.ndarray:
-        """One (512, 512, 3) uint8 frame for one generated (relative) motion vector."""
-        return self.renderer.render(self.rig.target(to_absolute(self.source, relative)[0]))
+        """One (512, 512, 3) uint8 frame for one generated (relative) motion vector.
+
+        The model's pose is relative to a rest pose (angles and tx/ty around 0, scale a ratio
+        around 1 / distance), so distance 2 halves the face whatever the portrait's framing; see
+        :func:`candor.generator.motion.to_absolute`.
+        """
+        return self.renderer.render(self.rig.target(to_absolute(self.source.baseline, relative)[0]))
 
     def motion(
         self,
@@ -71,7 +60,7 @@ class TalkingFacePipeline:
         *,
         seed: int = 0,
         sr: int = SAMPLE_RATE,
-        fps: float = 25.0,
+        fps: float = DEFAULT_FPS,
         cfg_audio: float | None = None,
         cfg_control: float | None = None,
         steps: int | None = None,
@@ -81,10 +70,12 @@ class TalkingFacePipeline:
         Inputs are checked and the audio encoded before this returns (errors surface at once);
         the returned iterator then generates one window at a time.
         """
-        # 1. check inputs: a file is decoded here (bad/empty/too long audio raise InvalidAudio).
-        samples = load_audio(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
-        if not 15 <= fps <= 60:
-            raise InvalidInput(f"fps must be within 15-60, got {fps}")
+        # 1. check inputs: a file is decoded here, whole (bad/empty audio raises InvalidAudio);
+        # front doors load audio themselves, under their configured length limit.
+        samples = (
+            load_audio(audio, max_seconds=None) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
+        )
+        check_fps(fps)
         # 2. encode audio: per-frame features at the model's frame rate.
         feats = self.generator.features(samples, sr)
         if fps != self.generator.fps:
@@ -104,7 +95,7 @@ class TalkingFacePipeline:
         *,
         seed: int = 0,
         sr: int = SAMPLE_RATE,
-        fps: float = 25.0,
+        fps: float = DEFAULT_FPS,
         cfg_audio: float | None = None,
         cfg_control: float | None = None,
         steps: int | None = None,
@@ -133,7 +124,7 @@ class TalkingFacePipeline:
 
     def motion_sequence(self, audio: str | Path | np.ndarray, controls: Controls | None = None, **kw) -> MotionSequence:
         """The whole clip's relative motion (small: 31 floats a frame)."""
-        fps = float(kw.get("fps", 25.0))
+        fps = float(kw.get("fps", DEFAULT_FPS))
         return MotionSequence(np.stack(list(self.motion(audio, controls, **kw))), fps)
 
 

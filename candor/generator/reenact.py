@@ -16,12 +16,17 @@ def transfer_motion(
     """Absolute motion for ``source``: its baseline plus the driving motion's change from the
     driving video's first frame, per enabled group (pose / dynamics / gaze)."""
     d = driving.values - driving.values[:1]
-    out = np.tile(source.baseline, (len(d), 1))
+    change = np.zeros_like(d)
+    reference = 1.0
+    change[:, motion.SCALE] = reference  # ratio 1: a disabled pose keeps the portrait's own scale
     if pose:
-        out[:, :5] += d[:, :5]
-        out[:, 5] = source.baseline[5] * driving.values[:, 5] / max(float(driving.values[0, 5]), 1e-3)
+        change[:, motion.POSE_SLICE] = d[:, motion.POSE_SLICE]
+        # The driving face's scale against its first frame's: its growth, not its framing.
+        change[:, motion.SCALE] = driving.values[:, motion.SCALE]
+        reference = max(float(driving.values[0, motion.SCALE]), 1e-3)
     if dynamics:
-        out[:, motion.BLENDSHAPE_SLICE] += d[:, motion.BLENDSHAPE_SLICE]
+        change[:, motion.BLENDSHAPE_SLICE] = d[:, motion.BLENDSHAPE_SLICE]
     if gaze:
-        out[:, motion.GAZE_SLICE] += d[:, motion.GAZE_SLICE]
-    return MotionSequence(np.clip(out, motion.LOWER, motion.UPPER), driving.fps)
+        change[:, motion.GAZE_SLICE] = d[:, motion.GAZE_SLICE]
+    absolute = motion.to_absolute(source.baseline, change, scale_reference=reference)
+    return MotionSequence(np.clip(absolute, motion.LOWER, motion.UPPER), driving.fps)

@@ -96,7 +96,7 @@ class FaceRig:
         base = self.source.baseline
         yaw, pitch, roll, tx, ty, scale = (float(x) for x in v[motion.POSE_SLICE])
         R_t = rotation_from_angles(yaw, pitch, roll)
-        s_t = fit.s * scale / float(base[5])
+        s_t = fit.s * scale / float(base[motion.SCALE])
         t_t = fit.t + np.array([(tx - base[3]) * FRAME, (ty - base[4]) * FRAME, 0.0])
         shape = self.canonical_shape(v)
         points = s_t * shape @ R_t.T + t_t

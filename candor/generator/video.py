@@ -1,14 +1,12 @@
 """Streaming MP4 I/O with PyAV: H.264 yuv420p video, AAC audio muxed from a file.
 
 The writer never holds more than one frame: memory is flat in the video's length. Output is
-written to a temporary file beside the destination and renamed on success, so a failed render
-never leaves a half-written MP4 behind.
+written to a temporary file beside the destination and published on success (``candor.files``),
+so a failed render never leaves a half-written MP4 behind.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from candor.errors import InvalidAudio, InvalidInput, InvalidVideo
-
-MIN_FPS, MAX_FPS = 15, 60
+from candor.files import publish, temp_path_beside
+from candor.generator.controls import DEFAULT_FPS, check_fps
 
 
 class VideoWriter:
@@ -36,14 +34,13 @@ class VideoWriter:
         self,
         path: str | Path,
         *,
-        fps: int = 25,
+        fps: int = DEFAULT_FPS,
         audio_path: str | Path | None = None,
         crf: int = 18,
         preset: str = "veryfast",
         size: tuple[int, int] = (512, 512),
     ) -> None:
-        if not MIN_FPS <= fps <= MAX_FPS:
-            raise InvalidInput(f"fps must be within {MIN_FPS}-{MAX_FPS}, got {fps}")
+        check_fps(fps)
         if audio_path is not None and not Path(audio_path).is_file():
             raise InvalidAudio(f"audio file not found: {audio_path}")
         self.path = Path(path)
@@ -54,15 +51,14 @@ class VideoWriter:
         self.size = size
         self.frames_written = 0
         self._container = None
-        self._tmp: str | None = None
+        self._tmp: Path | None = None
 
     def __enter__(self) -> VideoWriter:
         import av
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{self.path.stem}.", dir=self.path.parent)
-        os.close(fd)
-        self._container = av.open(self._tmp, mode="w", format="mp4", options={"movflags": "+faststart"})
+        self._tmp = temp_path_beside(self.path)
+        self._container = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
         stream = self._container.add_stream("libx264", rate=self.fps)
         stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
@@ -95,8 +91,8 @@ class VideoWriter:
 
     def _abort(self) -> None:
         self._container.close()
-        if self._tmp and os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
@@ -152,10 +148,10 @@ class VideoWriter:
                     self._mux_audio()
             self._container.close()
             if exc_type is None:
-                os.replace(self._tmp, self.path)
+                publish(self._tmp, self.path)
         finally:
-            if self._tmp and os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
 
 
 @dataclass

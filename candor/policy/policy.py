@@ -19,15 +19,20 @@ DEFAULT_POLICY_NAME = "policy.toml"
 
 @dataclass(frozen=True)
 class Policy:
-    """Limits for generation requests. Durations in seconds, sizes in pixels, rates in frames/s."""
+    """Limits for generation requests. Durations in seconds, sizes in pixels, rates in frames/s.
+
+    ``min_fps``/``max_fps`` narrow what a deployment's partners may ask for; ``None`` adds no limit
+    of its own. The product's own range (``candor.generator.controls.FPS``) is not the policy's to
+    state: the request schema and the generator enforce it, and policy imports no other library.
+    """
 
     version: int = 1
     allowed_use_cases: tuple[str, ...] = ("education", "healthcare", "communication")
     consent_max_validity_days: int = 730
     require_evidence: bool = True
     max_duration_s: float = 60.0
-    min_fps: int = 15
-    max_fps: int = 60
+    min_fps: int | None = None
+    max_fps: int | None = None
     max_width: int = 1024
     max_height: int = 1024
     default_monthly_seconds: float = 3600.0
@@ -61,8 +66,8 @@ class Policy:
                 consent_max_validity_days=int(consent.get("max_validity_days", defaults.consent_max_validity_days)),
                 require_evidence=bool(consent.get("require_evidence", defaults.require_evidence)),
                 max_duration_s=float(request.get("max_duration_s", defaults.max_duration_s)),
-                min_fps=int(request.get("min_fps", defaults.min_fps)),
-                max_fps=int(request.get("max_fps", defaults.max_fps)),
+                min_fps=_optional_int(request.get("min_fps", defaults.min_fps)),
+                max_fps=_optional_int(request.get("max_fps", defaults.max_fps)),
                 max_width=int(request.get("max_width", defaults.max_width)),
                 max_height=int(request.get("max_height", defaults.max_height)),
                 default_monthly_seconds=float(quota.get("default_monthly_seconds", defaults.default_monthly_seconds)),
@@ -70,13 +75,18 @@ class Policy:
             )
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"policy {source}: {exc}") from None
-        if policy.max_duration_s <= 0 or policy.min_fps <= 0 or policy.min_fps > policy.max_fps:
+        fps_limits = [x for x in (policy.min_fps, policy.max_fps) if x is not None]
+        if policy.max_duration_s <= 0 or any(x <= 0 for x in fps_limits) or fps_limits != sorted(fps_limits):
             raise InvalidInput(f"policy {source}: durations and fps limits must be positive and ordered")
         if policy.max_width <= 0 or policy.max_height <= 0 or policy.default_monthly_seconds < 0:
             raise InvalidInput(f"policy {source}: sizes must be positive and quota non-negative")
         if not policy.allowed_use_cases:
             raise InvalidInput(f"policy {source}: partner.allowed_use_cases must not be empty")
         return policy
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _section(doc: dict[str, Any], name: str, source: str) -> dict[str, Any]:

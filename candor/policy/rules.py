@@ -105,8 +105,10 @@ def request_duration_max(f: GenerationFacts, p: Policy) -> Check:
 
 
 def request_fps_range(f: GenerationFacts, p: Policy) -> Check:
-    ok = p.min_fps <= f.request.fps <= p.max_fps
-    return Check("request.fps_range", ok, f"fps {f.request.fps}, allowed {p.min_fps}-{p.max_fps}")
+    fps = f.request.fps
+    ok = (p.min_fps is None or p.min_fps <= fps) and (p.max_fps is None or fps <= p.max_fps)
+    allowed = f"{'any' if p.min_fps is None else p.min_fps}-{'any' if p.max_fps is None else p.max_fps}"
+    return Check("request.fps_range", ok, f"fps {fps}, allowed {allowed}")
 
 
 def request_resolution_max(f: GenerationFacts, p: Policy) -> Check:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import BinaryIO, Literal, Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from candor.errors import CandorError, InvalidInput, InvalidProof
+from candor.files import atomic_output
 from candor.provenance import merkle
 from candor.provenance.checkpoint import (
     Checkpoint,
@@ -99,18 +99,14 @@ def export_log(log: LogSource, out: BinaryIO) -> int:
 
 
 def write_export(log: LogSource, path: Path) -> int:
-    """:func:`export_log` to ``path`` atomically (temp file in the same directory, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            count = export_log(log, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """:func:`export_log` to ``path`` atomically (see ``candor.files``), readable by its owner only
+    (mode 0600, as before: the log names generations, consents and partner pseudonyms)."""
+    # The temp file is created 0600 too, so the log is never readable by others while it is written.
+    with (
+        atomic_output(path, mode=0o600) as tmp,
+        os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle,
+    ):
+        count = export_log(log, handle)
     return count
 
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from candor.errors import KeyStoreError, SigningCertificateRejected
+from candor.files import atomic_write_bytes
 
 C2PA_CLAIM_SIGNING_OID = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
 # The EKUs c2pa-rs accepts for a claim signer without a custom trust configuration, plus the C2PA one.
@@ -209,22 +210,6 @@ class SigningIdentity:
         )
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory; ``mode`` is set before data."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _new_id() -> str:
     return f"{_now():%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(2)}"
 
@@ -253,7 +238,7 @@ class KeyStore:
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(passphrase),
         )
-        _write_atomic(path, data, 0o600)
+        atomic_write_bytes(path, data, mode=0o600)
 
     def _load_key(self, path: Path, passphrase: bytes) -> ec.EllipticCurvePrivateKey:
         if not path.is_file():
@@ -278,7 +263,7 @@ class KeyStore:
         cert = make_root_certificate(key, organization=organization)
         root_id = _new_id()
         self._save_key(self.directory / "roots" / f"{root_id}.key.pem", key, passphrase)
-        _write_atomic(self.directory / "roots" / f"{root_id}.cert.pem", pem(cert).encode(), 0o644)
+        atomic_write_bytes(self.directory / "roots" / f"{root_id}.cert.pem", pem(cert).encode(), mode=0o644)
         return root_id
 
     def _new_signing(self, root_id: str, passphrase: bytes, organization: str) -> str:
@@ -290,12 +275,12 @@ class KeyStore:
         )
         signing_id = _new_id()
         self._save_key(self.directory / "signing" / f"{signing_id}.key.pem", key, passphrase)
-        _write_atomic(self.directory / "signing" / f"{signing_id}.cert.pem", pem(cert).encode(), 0o644)
+        atomic_write_bytes(self.directory / "signing" / f"{signing_id}.cert.pem", pem(cert).encode(), mode=0o644)
         return signing_id
 
     def _set_current(self, root_id: str, signing_id: str) -> None:
         body = json.dumps({"root": root_id, "signing": signing_id}, indent=2).encode()
-        _write_atomic(self._current_file, body, 0o644)
+        atomic_write_bytes(self._current_file, body, mode=0o644)
 
     def init(self, passphrase: bytes, *, organization: str = "Candor") -> SigningIdentity:
         """Create a root CA and a first signing certificate; refuses to overwrite an existing store."""
@@ -380,7 +365,7 @@ def resolve_passphrase(
     if development:
         if not dev_file.is_file():
             # Development convenience only: a random passphrase next to the keys, mode 0600.
-            _write_atomic(dev_file, secrets.token_urlsafe(24).encode(), 0o600)
+            atomic_write_bytes(dev_file, secrets.token_urlsafe(24).encode(), mode=0o600)
         return dev_file.read_bytes()
     raise KeyStoreError("set CANDOR_KEY_PASSPHRASE or CANDOR_KEY_PASSPHRASE_FILE to unlock the signing keys")
 

@@ -22,6 +22,7 @@ from candor.errors import (
     InvalidInput,
     MultipleFaces,
 )
+from candor.generator.controls import SAMPLE_RATE
 from candor.policy import Policy, load_policy
 from candor.services.common import EventLog, get_owned, require_aware
 from candor.store.filestore import FileStore, suffix_for
@@ -338,8 +339,6 @@ def add_audio_asset(
     ``max_seconds``, PayloadTooLarge past ``max_bytes``) inside the caller's unit of work (a
     generation request that carries its audio stores both or neither); flushed, not committed.
     ``duration_s`` in seconds is measured here unless the caller already decoded the file."""
-    from candor.generator.audio import SAMPLE_RATE  # the generator (and librosa) load on first use
-
     path = files.stage(_as_stream(data), max_bytes, suffix=suffix_for(media_type, ".bin"))
     try:
         if duration_s is None:
@@ -364,7 +363,7 @@ def add_audio_asset(
 def _measure_audio(path: Path, max_seconds: float) -> float:
     # The generator's loader decodes any container to 16 kHz mono and raises the audio errors.
     from candor.errors import InvalidAudio
-    from candor.generator.audio import SAMPLE_RATE, load_audio
+    from candor.generator.audio import load_audio
 
     try:
         samples = load_audio(path, max_seconds=max_seconds)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from candor.errors import Conflict, ConsentRevoked, InvalidInput, QuotaExceeded
+from candor.generator.controls import CONTROL_NAMES, DEFAULT_FPS, Controls
 from candor.policy import (
     ConsentFacts,
     GenerationFacts,
@@ -67,7 +68,7 @@ class GenerationRequest:
     audio_asset_id: str
     controls: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    fps: int = 25
+    fps: int = DEFAULT_FPS
     width: int = 512
     height: int = 512
     use: str | None = None
@@ -114,11 +115,9 @@ def quota_limit(partner: Partner, policy: Policy) -> float:
 
 
 def _validate(request: GenerationRequest) -> dict[str, Any]:
-    from candor.generator.controls import Controls
-
     if not isinstance(request.controls, dict):
         raise InvalidInput("controls must be an object")
-    allowed = {"gaze_yaw", "gaze_pitch", "distance", "emotion", "intensity"}
+    allowed = set(CONTROL_NAMES)
     unknown = set(request.controls) - allowed
     if unknown:
         raise InvalidInput(f"unknown control(s) {sorted(unknown)}; allowed: {sorted(allowed)}")

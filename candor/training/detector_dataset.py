@@ -17,13 +17,15 @@ videos (``test/<label>/<identity>_<variant>.mp4``) for ``benchmarks/detector_eva
 
 An external dataset in a plain folder layout (``real/`` and ``fake/`` holding videos) is featurised
 into the same layout, split by file name hash (the folder carries no identities).
+
+(Over 400 lines on purpose: both classes, the augmentations they share and the held-out variants
+must stay side by side, or the classifier learns the difference between two code paths.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +36,7 @@ import numpy as np
 
 from candor.detector.features import DEFAULT_SAMPLE_FPS, ClipFeatures, extract_video
 from candor.errors import CandorError, InvalidInput
+from candor.files import atomic_output
 
 LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
@@ -214,10 +217,7 @@ def encode(frames: list[np.ndarray], path: Path, *, fps: int, crf: int, size: in
 
 def save_features(features: ClipFeatures, path: Path, *, label: int, identity: str, meta: dict) -> None:
     """Write one clip's features as a compressed .npz, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:  # the temp name keeps ".npz", so numpy adds no second one
         np.savez_compressed(
             tmp,
             crops=features.crops,
@@ -227,9 +227,6 @@ def save_features(features: ClipFeatures, path: Path, *, label: int, identity: s
             identity=np.str_(identity),
             meta=np.str_(json.dumps(meta)),
         )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 # --- one identity, in a worker process ------------------------------------------------------------

@@ -4,6 +4,9 @@ Reads top to bottom: settings, data (corpus windows and normalization), model, o
 (with held-out validation and checkpoints), export. One process uses CUDA when available and the
 CPU otherwise; under ``torchrun --nproc_per_node=N -m candor.training.motion_trainer --corpus DIR``
 each process trains on its own random windows and gradients are averaged (DDP).
+
+(Over 400 lines on purpose: like nanoGPT's train.py it reads top to bottom as one script, with the
+augmentation and the data loader beside the loop they feed.)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from candor.errors import InvalidInput
+from candor.files import atomic_output
 from candor.generator import motion as M
 from candor.generator.audio import BASE_DIM, FEATURE_DIM, N_MELS, audio_features, silence_features
 from candor.generator.controls import CONTROL_DIM
@@ -300,9 +304,8 @@ def _lr_at(step: int, elapsed_s: float, cfg: TrainConfig) -> float:
 
 def _save(path: Path, state: dict) -> None:
     """Write atomically: a crash mid-save never leaves a broken checkpoint."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
 
 
 def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = None) -> Path:
@@ -342,9 +345,8 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
     train_split = load_split(cfg.corpus, train_rows, cfg.min_window, cache)
     val_split = load_split(cfg.corpus, val_rows, mcfg.window, cache)
     if main and len(cache) > n_cached:
-        tmp = cache_path.with_name("features.tmp.npz")
-        np.savez(tmp, **cache)
-        os.replace(tmp, cache_path)
+        with atomic_output(cache_path) as tmp:
+            np.savez(tmp, **cache)
     resume_state = read_checkpoint(last_path) if cfg.resume and last_path.is_file() else None
     if resume_state is not None:
         # Keep the normalization the run started with, even if the corpus has grown since.
@@ -487,10 +489,9 @@ def plot_history(history: dict, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from candor.errors import AudioTooLong, InvalidAudio
 from candor.generator import audio as A
+from candor.generator.controls import SAMPLE_RATE
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it rests."
 
@@ -19,7 +20,7 @@ def speech_wav(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def speech(speech_wav):
-    return A.load_audio(speech_wav)
+    return A.load_audio(speech_wav, max_seconds=None)
 
 
 def test_loads_as_16k_mono_float(speech_wav, speech):
@@ -27,15 +28,15 @@ def test_loads_as_16k_mono_float(speech_wav, speech):
 
     native, sr = sf.read(speech_wav, dtype="float32")
     assert speech.dtype == np.float32 and speech.ndim == 1
-    assert abs(len(speech) / A.SAMPLE_RATE - len(native) / sr) < 0.01
+    assert abs(len(speech) / SAMPLE_RATE - len(native) / sr) < 0.01
     assert np.abs(speech).max() <= 1.0
 
 
 def test_any_rate_and_channel_count_gives_the_same_features(speech_wav, speech, tmp_path):
     stereo = tmp_path / "stereo44k.flac"
     subprocess.run(["sox", str(speech_wav), "-r", "44100", "-c", "2", str(stereo)], check=True)
-    other = A.load_audio(stereo)
-    assert abs(len(other) - len(speech)) < 0.01 * A.SAMPLE_RATE
+    other = A.load_audio(stereo, max_seconds=None)
+    assert abs(len(other) - len(speech)) < 0.01 * SAMPLE_RATE
     f1, f2 = A.audio_features(speech), A.audio_features(other)
     n = min(len(f1), len(f2))
     energy = A.N_MELS  # the energy column
@@ -43,7 +44,7 @@ def test_any_rate_and_channel_count_gives_the_same_features(speech_wav, speech, 
 
 
 def test_feature_frames_follow_the_frame_rate(speech):
-    seconds = len(speech) / A.SAMPLE_RATE
+    seconds = len(speech) / SAMPLE_RATE
     for fps in (25, 30):
         f = A.audio_features(speech, fps=fps)
         assert f.shape == (math.ceil(seconds * fps), A.FEATURE_DIM)
@@ -89,22 +90,22 @@ def test_unreadable_file_is_invalid_audio(tmp_path):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
     with pytest.raises(InvalidAudio):
-        A.load_audio(junk)
+        A.load_audio(junk, max_seconds=None)
     text = tmp_path / "notes.mp3"
     text.write_text("hello")
     with pytest.raises(InvalidAudio):
-        A.load_audio(text)
+        A.load_audio(text, max_seconds=None)
     with pytest.raises(InvalidAudio, match="not found"):
-        A.load_audio(tmp_path / "missing.wav")
+        A.load_audio(tmp_path / "missing.wav", max_seconds=None)
 
 
 def test_empty_audio_is_invalid(tmp_path):
     import soundfile as sf
 
     empty = tmp_path / "empty.wav"
-    sf.write(empty, np.zeros(0, np.float32), 16000)
+    sf.write(empty, np.zeros(0, np.float32), SAMPLE_RATE)
     with pytest.raises(InvalidAudio, match="no audio samples"):
-        A.load_audio(empty)
+        A.load_audio(empty, max_seconds=None)
     with pytest.raises(InvalidAudio):
         A.audio_features(np.zeros(0, np.float32))
 
@@ -114,10 +115,23 @@ def test_audio_over_the_maximum_is_refused(speech_wav):
         A.load_audio(speech_wav, max_seconds=1.0)
 
 
+def test_the_limit_is_the_callers_not_the_settings(speech_wav, monkeypatch):
+    from candor.config import get_settings
+
+    monkeypatch.setenv("CANDOR_MAX_AUDIO_SECONDS", "0.5")
+    get_settings.cache_clear()
+    try:
+        samples = A.load_audio(speech_wav, max_seconds=None)  # no limit, whatever the settings say
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert len(samples) / SAMPLE_RATE > 1.0
+
+
 def test_image_file_is_not_audio(tmp_path):
     from PIL import Image
 
     path = tmp_path / "face.png"
     Image.new("RGB", (8, 8)).save(path)
     with pytest.raises(InvalidAudio):
-        A.load_audio(path)
+        A.load_audio(path, max_seconds=None)

@@ -103,7 +103,7 @@ def speech_windows(tmp_path_factory):
     """Real speech features with a jaw curve that follows loudness: a learnable audio->motion map."""
     path = tmp_path_factory.mktemp("diff") / "s.wav"
     subprocess.run(["espeak-ng", "-w", str(path), "Open the window, then close the door quietly."], check=True)
-    feats = audio_features(load_audio(path))
+    feats = audio_features(load_audio(path, max_seconds=None))
     jaw = np.clip((feats[:, N_MELS] + 1.5) / 1.5, 0, 1)
     motion = np.zeros((len(feats), DIM), np.float32)
     motion[:, 6] = 2 * jaw - 1  # jawOpen column, normalized to roughly unit scale

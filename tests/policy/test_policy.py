@@ -121,6 +121,21 @@ def test_packaged_default_policy() -> None:
     assert policy.source.endswith("policy.toml")
 
 
+def test_fps_limits_are_optional_and_only_narrow(tmp_path: Path) -> None:
+    # Without limits of its own the policy leaves the frame rate to the product's range, which
+    # the request schema and the generator enforce (candor.generator.controls.FPS).
+    for fps in (10, 25, 90):
+        check = next(
+            c for c in evaluate(with_change("request.fps", fps), Policy()).checks if c.rule_id == "request.fps_range"
+        )
+        assert check.passed and check.reason == f"fps {fps}, allowed any-any"
+    (tmp_path / "p.toml").write_text("[request]\nmax_fps = 30\n")
+    capped = load_policy(tmp_path / "p.toml")
+    assert (capped.min_fps, capped.max_fps) == (None, 30)
+    assert evaluate(with_change("request.fps", 10), capped).allowed
+    assert evaluate(with_change("request.fps", 31), capped).rule_id == "request.fps_range"
+
+
 def test_yaml_and_toml_files_load_the_same(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "request:\n  max_duration_s: 20\n  max_fps: 30\npartner:\n  allowed_use_cases: [healthcare]\n"
@@ -141,6 +156,8 @@ def test_yaml_and_toml_files_load_the_same(tmp_path: Path) -> None:
         "[release]\nwatermark = false\n",
         "[release]\ncredentials = false\n",
         "[request]\nmin_fps = 40\nmax_fps = 30\n",
+        "[request]\nmin_fps = 0\n",
+        "[request]\nmax_fps = -5\n",
         "[request]\nmax_duration_s = 'long'\n",
         "[nonsense]\nx = 1\n",
         "this is not toml = = =",

@@ -253,6 +253,7 @@ def test_malformed_exports_are_input_errors(tmp_path, log):
     assert write_export(log, path) == 20
     assert verify_log_export(path).ok
     assert [p.name for p in path.parent.iterdir()] == ["log.jsonl"]  # no temp file left behind
+    assert path.stat().st_mode & 0o777 == 0o600  # the log names consents: its owner's only
 
 
 def test_cli_export_verify_proof_checkpoint(tmp_path, monkeypatch):

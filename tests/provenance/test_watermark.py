@@ -252,6 +252,7 @@ def test_embed_video_and_detect_video_keep_audio(tmp_path, clean_clip):
     assert (det.found, det.serial, det.frames_used) == (True, 77, 25)
     assert not detect_video(src, KEY).found
     assert list(tmp_path.glob(".out.mp4.*")) == []  # no temp file left behind
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o644  # a published video
     with pytest.raises(InvalidVideo):
         detect_video(tmp_path / "missing.mp4", KEY)
     (tmp_path / "junk.mp4").write_bytes(b"not a video")

@@ -19,7 +19,7 @@ from candor.training.motion_trainer import MOUTH_FIELDS, FeatureAugment, TrainCo
 @pytest.fixture(scope="module")
 def speech_feats() -> np.ndarray:
     """(2, T, FEATURE_DIM): the demo clip's features with a stretch of silence in front."""
-    feats = audio_features(load_audio("candor/generator/data/demo_speech.wav"))[:60]
+    feats = audio_features(load_audio("candor/generator/data/demo_speech.wav", max_seconds=None))[:60]
     feats = np.concatenate([silence_features(10), feats])
     return np.stack([feats, feats]).astype(np.float32)
 
@@ -82,7 +82,7 @@ def test_train_motion_cli_checkpoints_resumes_and_exports(tmp_path):
     assert len(last["history"]["val"]) >= 1  # validated on the held-out split at the end
 
     gen = MotionGenerator.from_checkpoint(out / "motion_dit.pt")
-    seq = gen.generate(load_audio("candor/generator/data/demo_speech.wav")[:32000], seed=0)
+    seq = gen.generate(load_audio("candor/generator/data/demo_speech.wav", max_seconds=None)[:32000], seed=0)
     assert len(seq) == 50 and np.isfinite(seq.values).all()
 
     bad = CliRunner().invoke(app, ["train", "motion", "--corpus", str(tmp_path / "missing"), "--out", str(out)])

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from candor.api.schemas.common import AssetId, ConsentId, PageInfo, PortraitId, PublicModel
-from candor.generator.controls import EMOTIONS
+from candor.generator import controls as C
 
 if TYPE_CHECKING:
     from candor.services import GenerationRequest
     from candor.store.models import Generation
 
-Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]
+Emotion = Literal[C.EMOTIONS]  # type: ignore[valid-type]
+_DEFAULTS = C.Controls()
+
+
+def _control(name: str) -> Any:
+    """A numeric control's form field: default, bounds and description from generator.controls."""
+    bound = C.BOUNDS[name]
+    return Field(getattr(_DEFAULTS, name), ge=bound.low, le=bound.high, description=bound.description)
 
 
 class GenerationCreate(BaseModel):
@@ -30,13 +37,13 @@ class GenerationCreate(BaseModel):
         max_length=64,
         description="what the video is for; must be among the consent's allowed uses (default: the partner's use case)",
     )
-    gaze_yaw: float = Field(0.0, ge=-30, le=30, description="degrees, > 0 toward image right")
-    gaze_pitch: float = Field(0.0, ge=-20, le=20, description="degrees, > 0 up")
-    distance: float = Field(1.0, ge=0.5, le=2.0, description="head distance relative to default framing")
-    emotion: Emotion = "neutral"
-    intensity: float = Field(0.0, ge=0, le=1, description="emotion intensity")
+    gaze_yaw: float = _control("gaze_yaw")
+    gaze_pitch: float = _control("gaze_pitch")
+    distance: float = _control("distance")
+    emotion: Emotion = _DEFAULTS.emotion
+    intensity: float = _control("intensity")
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    fps: int = Field(25, ge=15, le=60, description="frames per second of the video")
+    fps: int = Field(C.DEFAULT_FPS, ge=C.FPS.low, le=C.FPS.high, description=C.FPS.description)
     webhook_url: AnyHttpUrl | None = Field(
         None, description="POSTed a signed JSON event (HMAC-SHA256) when the job finishes"
     )
@@ -49,13 +56,7 @@ class GenerationCreate(BaseModel):
             consent_id=self.consent_id,
             portrait_id=self.portrait_id,
             audio_asset_id=audio_asset_id,
-            controls={
-                "gaze_yaw": self.gaze_yaw,
-                "gaze_pitch": self.gaze_pitch,
-                "distance": self.distance,
-                "emotion": self.emotion,
-                "intensity": self.intensity,
-            },
+            controls={name: getattr(self, name) for name in C.CONTROL_NAMES},
             seed=self.seed,
             fps=self.fps,
             use=self.use,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from candor.errors import InvalidVideo
+from candor.files import atomic_output
 from candor.provenance.watermark.detect import LumaAccumulator, WatermarkDetection, decode_mean_luma
 from candor.provenance.watermark.key import WatermarkKey
 from candor.provenance.watermark.pattern import WatermarkEmbedder
@@ -45,13 +45,10 @@ def embed_video(
     """
     import av
 
-    dst = Path(dst_path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     src = _open(src_path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".mp4", dir=dst.parent)
-    os.close(fd)
     try:
-        with src, av.open(tmp_name, "w", format="mp4") as out:
+        # Exits in reverse: the output is closed, then published, then the source closed.
+        with src, atomic_output(dst_path) as tmp, av.open(str(tmp), "w", format="mp4") as out:
             vin = src.streams.video[0]
             width, height = vin.codec_context.width, vin.codec_context.height
             if width % 2 or height % 2:
@@ -78,11 +75,8 @@ def embed_video(
                     new.pts, new.time_base = frame.pts, frame.time_base
                     out.mux(vout.encode(new))
             out.mux(vout.encode(None))
-        os.replace(tmp_name, dst)
     except av.FFmpegError as exc:
         raise InvalidVideo(f"cannot re-encode {Path(src_path).name}: {exc}") from None
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
 
 
 def read_luma(path: str | os.PathLike, *, max_seconds: float | None = 20.0):  # -> Iterator[np.ndarray]

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from candor.errors import InvalidInput
+from candor.files import atomic_output, atomic_write_text
 from candor.generator.controls import EMOTIONS, Controls
 from candor.training.corpus import labels, text, tts
 from candor.training.corpus.nonverbal import Style
@@ -165,10 +166,8 @@ def write_utterance(
     mouth_open: np.ndarray,
 ) -> None:
     """Write one corpus ``.npz`` (format in /work/notes/corpus-format.md) via temp file + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     pcm = np.clip(np.round(np.asarray(audio, np.float32) * 32767), -32768, 32767).astype(np.int16)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
             audio=pcm,
@@ -178,7 +177,6 @@ def write_utterance(
             phonemes=np.array(json.dumps([[round(s, 4), round(e, 4), p] for s, e, p in phonemes])),
             mouth_open=np.asarray(mouth_open, np.float32),
         )
-    os.replace(tmp, path)
 
 
 def read_manifest(corpus: Path) -> list[dict]:
@@ -202,9 +200,7 @@ class ManifestWriter:
 
     def __init__(self, corpus: Path, entries: list[dict]) -> None:
         self.path = corpus / MANIFEST
-        tmp = corpus / f".{MANIFEST}.tmp"
-        tmp.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def append(self, entry: dict) -> None:
@@ -269,7 +265,7 @@ def build_corpus(
             raise InvalidInput(f"{out} was built with seed {previous.get('seed')}; resume with that seed")
     else:  # recorded up front so an interrupted build is resumed with the same seed
         _write_json(info_path, {"seed": seed, "target_hours": hours, "complete": False})
-    for stale in (out / "utts").glob(".*.tmp-*"):
+    for stale in (out / "utts").glob(".*.npz"):  # temp files of a build that was killed mid-write
         stale.unlink()
     entries = read_manifest(out)
     done_ids = {e["id"] for e in entries}
@@ -344,9 +340,7 @@ def build_corpus(
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def summarize(entries: list[dict]) -> dict:

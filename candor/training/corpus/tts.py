@@ -27,8 +27,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from candor.errors import CandorError
+from candor.generator.controls import SAMPLE_RATE  # the corpus is made at the model's rate
 
-SAMPLE_RATE = 16000
 SILENCE = "_"
 # espeak-ng's phoneme events arrive ~13-15 ms after the phoneme's acoustic onset (FIELD-NOTES,
 # measured against an independent aligner), so their times are moved earlier by this much.
