@@ -1,4 +1,10 @@
-"""``candor watermark embed|detect``: the invisible watermark by hand, for debugging."""
+"""``candor watermark detect``: look for the invisible watermark by hand, for debugging.
+
+There is deliberately no ``embed``: a watermark carries a generation's serial and resolves to its
+signed manifest, so marking a video is only done by the release path (``candor sign`` for an MP4
+made elsewhere), which allocates a fresh serial, signs and logs it. A free-standing embedder would
+let anyone holding the key make any video resolve to an existing generation's record.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +17,8 @@ from candor.commands._common import cli_errors, console
 
 
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
-    wm = typer.Typer(help="Candor's invisible video watermark (debugging).", no_args_is_help=True)
+    wm = typer.Typer(help="Candor's invisible video watermark: detect it (debugging).", no_args_is_help=True)
     app.add_typer(wm, name="watermark")
-
-    @wm.command("embed")
-    @cli_errors
-    def embed(
-        video: Path = typer.Argument(..., help="Input video (any FFmpeg-readable file)."),
-        serial: int = typer.Option(..., "--serial", help="Generation serial to carry (0 .. 2^32-1)."),
-        out: Path = typer.Option(..., "-o", "--out", help="Output MP4."),
-        crf: int = typer.Option(18, help="x264 constant rate factor of the re-encode."),
-    ) -> None:
-        """Re-encode VIDEO with the watermark carrying SERIAL (audio copied)."""
-        from candor.config import get_settings
-        from candor.provenance.watermark import binding_value, embed_video
-        from candor.services.container import watermark_key
-
-        key = watermark_key(get_settings())
-        embed_video(video, out, key, serial, crf=crf)
-        console.print(f"wrote {out} (serial {serial}, binding {binding_value(serial)})")
 
     @wm.command("detect")
     @cli_errors

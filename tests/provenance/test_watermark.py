@@ -260,11 +260,12 @@ def test_embed_video_and_detect_video_keep_audio(tmp_path, clean_clip):
         embed_video(tmp_path / "junk.mp4", tmp_path / "x.mp4", KEY, 1)
 
 
-def test_cli_embed_and_detect(tmp_path, clean_clip, monkeypatch):
+def test_cli_detects_and_offers_no_free_standing_embedder(tmp_path, clean_clip, monkeypatch):
     from typer.testing import CliRunner
 
     from candor.cli import app
     from candor.config import get_settings
+    from candor.services.container import watermark_key
 
     monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CANDOR_WATERMARK_SECRET", "cli-test-watermark-secret-0123456789")
@@ -273,8 +274,10 @@ def test_cli_embed_and_detect(tmp_path, clean_clip, monkeypatch):
     src.write_bytes(_encode(clean_clip[:25], 18))
     runner = CliRunner()
     try:
+        # Marking is the release path's alone: no command embeds an arbitrary serial.
         res = runner.invoke(app, ["watermark", "embed", str(src), "--serial", "4242", "-o", str(tmp_path / "o.mp4")])
-        assert res.exit_code == 0, res.output
+        assert res.exit_code != 0 and not (tmp_path / "o.mp4").exists()
+        embed_video(src, tmp_path / "o.mp4", watermark_key(get_settings()), 4242)
         res = runner.invoke(app, ["watermark", "detect", str(tmp_path / "o.mp4"), "--json"])
         assert res.exit_code == 0, res.output
         assert '"serial": 4242' in res.stdout
