@@ -17,6 +17,7 @@ from sqlalchemy import Select, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from candor.errors import Conflict, InvalidInput, NotFound
+from candor.provenance.ledger import LogEntry
 from candor.services.common import EventLog
 from candor.services.partners import IssuedKey, _new_key
 from candor.store.models import (
@@ -111,16 +112,17 @@ def _belongs(partner_id: str):  # type: ignore[no-untyped-def]
     )
 
 
-def partner_entry_indexes(*, session: Session, partner_id: str, start: int, limit: int) -> list[int]:
-    """Indexes (ascending, from ``start``, at most ``limit``) of the log entries that belong to
-    the partner; the caller reads them from the log itself, which checks their bytes."""
+def partner_entries(*, session: Session, partner_id: str, start: int, limit: int, below: int) -> list[LogEntry]:
+    """The log entries (ascending, indexes ``start`` .. ``below - 1``, at most ``limit``) that
+    belong to the partner, parsed from their stored bytes in one query (a damaged row raises
+    ProvenanceError). ``below``: the tree size the page reports, so every entry is provable in it."""
     query = (
-        select(LogEntryRow.log_index)
-        .where(LogEntryRow.log_index >= start, _belongs(partner_id))
+        select(LogEntryRow.body)
+        .where(LogEntryRow.log_index >= start, LogEntryRow.log_index < below, _belongs(partner_id))
         .order_by(LogEntryRow.log_index)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    return [LogEntry.from_body(body.encode("utf-8")) for body in session.scalars(query)]
 
 
 def entry_belongs_to(*, session: Session, partner_id: str, index: int) -> bool:

@@ -87,6 +87,19 @@ def operations(doc: dict) -> list[Operation]:
     return found
 
 
+def published_operations() -> list[Operation]:
+    """The operations of a fresh app's OpenAPI document, for parametrizing at collection time."""
+    import tempfile
+    from pathlib import Path
+
+    from api_helpers import make_settings
+
+    from candor.api.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return operations(create_app(make_settings(Path(tmp)), start_worker=False).openapi())
+
+
 # --- the world: two partners with real objects, and every kind of key -------------------------------
 
 
@@ -326,6 +339,12 @@ def test_partner_reads_only_its_own_log_entries_with_proofs(client, world):
         assert (proof.json()["leaf_index"], proof.json()["leaf_hash"]) == (entry["index"], entry["leaf_hash"])
     assert {e["index"] for e in mine["entries"]}.isdisjoint({e["index"] for e in theirs["entries"]})
     assert mine["tree_size"] == everything["tree_size"]  # the size the proofs are against
+    paged, start = [], 0
+    while start is not None:  # pages of 2 walk the same entries
+        page = client.get("/v1/audit/entries", headers=world.keys["owner"], params={"start": start, "limit": 2}).json()
+        paged += [e["index"] for e in page["entries"]]
+        start = page["next_start"]
+    assert paged == [e["index"] for e in mine["entries"]]
 
 
 def test_operator_lists_partners_and_quota_without_secrets(client, world):

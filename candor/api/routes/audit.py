@@ -52,13 +52,12 @@ def list_entries(
         entries = state.ledger.entries(start, limit) if start < size else []
         end = start + len(entries)
     else:
-        # Only the partner's own entries, each read back from the log (which checks its bytes).
-        indexes = principals.partner_entry_indexes(
-            session=session, partner_id=caller.partner_id, start=start, limit=limit
+        # Only the partner's own entries; `end` resumes after the last one shown.
+        entries = principals.partner_entries(
+            session=session, partner_id=caller.partner_id, start=start, limit=limit, below=size
         )
-        session.commit()  # give the connection back before the log opens its own session
-        entries = [state.ledger.entry(i) for i in indexes]
-        end = indexes[-1] + 1 if indexes else size
+        session.commit()
+        end = entries[-1].index + 1 if entries else size
     return AuditEntryPage(
         entries=[AuditEntryPublic.model_validate(e.to_dict()) for e in entries],
         start=start,
