@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from candor.errors import Conflict, InvalidInput, NotFound
@@ -92,7 +92,7 @@ def issue_principal_key(
 # --- a partner's share of the generation log -----------------------------------------------------
 
 
-def _owned_ids(partner_id: str) -> Select:
+def _owned_ids(partner_id: str) -> CompoundSelect:
     """Every id a log entry's subject may name that belongs to ``partner_id``."""
     return union_all(
         select(ApiKey.id).where(ApiKey.partner_id == partner_id),
@@ -104,7 +104,7 @@ def _owned_ids(partner_id: str) -> Select:
     )
 
 
-def _belongs(partner_id: str):  # type: ignore[no-untyped-def]
+def _belongs(partner_id: str) -> ColumnElement[bool]:
     return or_(
         LogEntryRow.actor == partner_id,
         LogEntryRow.subject == partner_id,
