@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # HTTP API: per-key token bucket (shared through Redis when redis_url is set), upload cap
     rate_limit_per_s: float = Field(10.0, gt=0)  # sustained requests per second per API key
     rate_limit_burst: int = Field(40, ge=1)  # requests a key may send at once after idling
+    # Failed authentications per client address, checked before the key lookup (key guessing).
+    auth_failure_rate_per_s: float = Field(0.2, gt=0)  # one more failure allowed every 5 s
+    auth_failure_burst: int = Field(20, ge=1)  # failures a client may make at once
     redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; None = in-process buckets
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one uploaded file (image, audio, evidence)
     policy_file: Path | None = None  # CANDOR_POLICY_FILE (TOML/YAML); None = the packaged default policy

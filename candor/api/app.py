@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.state.settings = settings
     app.state.service = state
     app.state.rate_limiter = make_rate_limiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.redis_url)
+    app.state.client_limiter = make_rate_limiter(
+        settings.auth_failure_rate_per_s, settings.auth_failure_burst, settings.redis_url, namespace="candor:rl-client:"
+    )
     install_error_handlers(app)
     # Refuse oversized bodies as they stream in, before they are spooled to disk: room for the two
     # evidence files a consent may carry plus the form fields.

@@ -14,14 +14,14 @@ _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
 
 _DESCRIPTIONS = {
     400: "Bad request",
-    401: "Missing, unknown or revoked API key, or the partner is not approved",
-    403: "The key lacks the scope, or a policy rule denied the request (see rule_id)",
+    401: "Missing, unknown, revoked or expired API key",
+    403: "The partner is not approved, the key lacks the scope, or a policy rule denied the request (see rule_id)",
     404: "No such resource (or it belongs to another partner)",
     409: "Conflict (e.g. an Idempotency-Key reused with a different request)",
     413: "Upload too large",
     415: "Unsupported media type",
     422: "The request failed validation",
-    429: "Rate limit exceeded; retry after the Retry-After header",
+    429: "Rate limit exceeded (per key, or failed authentications per client); retry after Retry-After",
 }
 
 

@@ -1,8 +1,12 @@
-"""Per-API-key rate limiting: a token bucket, in process by default, in Redis when configured.
+"""Rate limiting: a token bucket, in process by default, in Redis when configured.
 
 A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per second; each request
 takes one. An empty bucket answers with the seconds until the next token, which becomes the
 ``Retry-After`` header of a 429 problem.
+
+Two limiters use it: one bucket per API key (every authenticated request), and one bucket per
+client address for failed authentications, looked at *before* the key lookup so that guessing
+keys is throttled without a database query per guess.
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ class RateLimiter(Protocol):
     def hit(self, key: str) -> Decision:
         """Take one token from ``key``'s bucket."""
         ...
+
+    def peek(self, key: str) -> Decision:
+        """Whether ``key``'s bucket holds a token now, taking none."""
+        ...
+
+
+def _refilled(tokens: float, last: float, now: float, rate: float, burst: float) -> float:
+    return min(burst, tokens + max(0.0, now - last) * rate)
+
+
+def _peek_decision(tokens: float, rate: float) -> Decision:
+    if tokens >= 1.0:
+        return Decision(True, 0.0, int(tokens))
+    return Decision(False, (1.0 - tokens) / rate, 0)
 
 
 class TokenBucketLimiter:
@@ -67,6 +85,14 @@ class TokenBucketLimiter:
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         return decision
+
+    def peek(self, key: str) -> Decision:
+        now = self._clock()
+        with self._lock:
+            state = self._buckets.get(key)
+        if state is None:
+            return Decision(True, 0.0, int(self.burst))
+        return _peek_decision(_refilled(state[0], state[1], now, self.rate, self.burst), self.rate)
 
 
 # Atomic refill-and-take in Redis: KEYS[1] bucket; ARGV rate, burst, now (s). Returns
@@ -118,9 +144,20 @@ class RedisTokenBucketLimiter:
         )
         return Decision(bool(allowed), int(retry_ms) / 1000.0, int(remaining))
 
+    def peek(self, key: str) -> Decision:
+        # Read-only: a race with a concurrent hit errs by at most one request.
+        seconds, micros = self._client.time()
+        now = seconds + micros / 1e6
+        tokens, last = self._client.hmget(self.namespace + key, "tokens", "t")
+        if tokens is None or last is None:
+            return Decision(True, 0.0, self.burst)
+        return _peek_decision(_refilled(float(tokens), float(last), now, self.rate, self.burst), self.rate)
 
-def make_rate_limiter(rate: float, burst: int, redis_url: str | None = None) -> RateLimiter:
-    """A Redis-backed limiter when ``redis_url`` is given, else an in-process one."""
+
+def make_rate_limiter(
+    rate: float, burst: int, redis_url: str | None = None, *, namespace: str = "candor:rl:"
+) -> RateLimiter:
+    """A Redis-backed limiter when ``redis_url`` is given, else an in-process one (bounded LRU)."""
     if redis_url:
-        return RedisTokenBucketLimiter(redis_url, rate, burst)
+        return RedisTokenBucketLimiter(redis_url, rate, burst, namespace=namespace)
     return TokenBucketLimiter(rate, burst)

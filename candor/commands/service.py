@@ -1,4 +1,5 @@
-"""`candor serve`, `candor partners ...` and `candor keys issue|revoke|list` (partner API keys).
+"""`candor serve`, `candor partners ...`, `candor operators|auditors ...` (principals apart from
+partners) and `candor keys issue|revoke|list` (API keys).
 
 Top-level imports are typer/rich/stdlib only; the service stack loads inside each command.
 """
@@ -17,7 +18,17 @@ from candor.commands._common import cli_errors, console, container, err_console
 partners_app = typer.Typer(help="Vetted partners: add, approve, suspend, list.", no_args_is_help=True)
 db_app = typer.Typer(help="The service database: its one migration history.", no_args_is_help=True)
 
-SCOPE_HELP = "comma-separated scopes: generate, detect, audit:read, admin"
+operators_app = typer.Typer(
+    help="Operators: read partners, vetting states and quotas over the API (scope admin).", no_args_is_help=True
+)
+auditors_app = typer.Typer(
+    help="Auditors: read the whole generation log and its proofs (scope audit:read); never generate.",
+    no_args_is_help=True,
+)
+
+SCOPE_HELP = "comma-separated partner scopes: generate, detect, audit:read (its own log entries)"
+EXPIRY_HELP = "days until the key stops working (0: never)"
+DEFAULT_EXPIRY_DAYS = 90  # the service's DEFAULT_KEY_LIFETIME_DAYS, stated here for --help
 
 
 @contextmanager
@@ -152,29 +163,89 @@ def partners_list() -> None:
 # --- partner API keys (`keys init|rotate|show` are the provenance signing keys) --------------------
 
 
-def keys_issue(
-    partner: str = typer.Argument(..., help="partner id (ptn_...) or name"),
-    scopes: str = typer.Option("generate", "--scopes", help=SCOPE_HELP),
-    name: str | None = typer.Option(None, "--name", help="a label for the key"),
-) -> None:
-    """Issue an API key; the full key is printed once and never stored."""
-    from candor import services
-
-    with _admin() as (session, log):
-        issued = services.issue_api_key(session=session, log=log, partner_id=partner, scopes=scopes, name=name)
-        key = issued.key
-        state = key.partner.state
+def _print_issued(issued: Any, owner: str, note: str | None) -> None:
+    key = issued.key
+    expiry = f"expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else "never expires"
     err_console.print(
-        f"key {key.prefix} for {key.partner_id} (scopes: {', '.join(key.scopes)}). "
+        f"key {key.prefix} for {owner} (scopes: {', '.join(key.scopes)}; {expiry}). "
         "Store it now: it is shown only once.",
         highlight=False,
         soft_wrap=True,
     )
-    if state != "approved":
-        err_console.print(
-            f"note: the partner is {state}; the key works once it is approved.", highlight=False, soft_wrap=True
-        )
+    if note:
+        err_console.print(note, highlight=False, soft_wrap=True)
     typer.echo(issued.token)  # stdout carries only the key, so `$(candor keys issue ...)` captures it
+
+
+def keys_issue(
+    partner: str = typer.Argument(..., help="partner id (ptn_...) or name"),
+    scopes: str = typer.Option("generate", "--scopes", help=SCOPE_HELP),
+    name: str | None = typer.Option(None, "--name", help="a label for the key"),
+    expires_in_days: float = typer.Option(DEFAULT_EXPIRY_DAYS, "--expires-in-days", min=0, help=EXPIRY_HELP),
+) -> None:
+    """Issue a partner API key; the full key is printed once and never stored. Partner keys never
+    hold admin (`candor operators key`) nor the whole log (`candor auditors key`)."""
+    from candor import services
+
+    with _admin() as (session, log):
+        issued = services.issue_api_key(
+            session=session, log=log, partner_id=partner, scopes=scopes, name=name, expires_in_days=expires_in_days
+        )
+        owner = issued.key.partner_id
+        state = issued.key.partner.state
+    note = f"note: the partner is {state}; the key works once it is approved." if state != "approved" else None
+    _print_issued(issued, owner, note)
+
+
+def _principal_commands(app: typer.Typer, role: str) -> None:
+    @app.command("add")
+    @cli_errors
+    def add(name: str = typer.Argument(..., help=f"the {role}'s name (a person or a team)")) -> None:
+        from candor.services import principals
+
+        with _admin() as (session, log):
+            principal = principals.create_principal(session=session, log=log, name=name, role=role)
+            console.print(f"{principal.id}  {principal.name}  role: {role}", highlight=False, soft_wrap=True)
+
+    @app.command("list")
+    @cli_errors
+    def list_() -> None:
+        from candor.services import principals
+
+        with _admin() as (session, _log):
+            found = principals.list_principals(session=session, role=role)
+            if not found:
+                console.print(f"no {role}s yet: `candor {role}s add NAME`")
+            for principal in found:
+                console.print(f"{principal.id}  {principal.name}  role: {role}", highlight=False, soft_wrap=True)
+
+    @app.command("key")
+    @cli_errors
+    def key(
+        principal_ref: str = typer.Argument(..., metavar="NAME", help=f"the {role}'s id (prn_...) or name"),
+        name: str | None = typer.Option(None, "--name", help="a label for the key"),
+        expires_in_days: float = typer.Option(DEFAULT_EXPIRY_DAYS, "--expires-in-days", min=0, help=EXPIRY_HELP),
+    ) -> None:
+        from candor.errors import InvalidInput
+        from candor.services import principals
+
+        with _admin() as (session, log):
+            principal = principals.get_principal(session=session, principal_id=principal_ref)
+            if principal.role != role:
+                raise InvalidInput(f"{principal_ref} is an {principal.role}, not an {role}")
+            issued = principals.issue_principal_key(
+                session=session, log=log, principal_id=principal.id, name=name, expires_in_days=expires_in_days
+            )
+            owner = f"{role} {principal.id}"
+        _print_issued(issued, owner, None)
+
+    add.__doc__ = f"Register an {role} (a principal apart from every partner)."
+    list_.__doc__ = f"Every {role}."
+    key.__doc__ = f"Issue an API key for an {role}; printed once, never stored."
+
+
+_principal_commands(operators_app, "operator")
+_principal_commands(auditors_app, "auditor")
 
 
 def keys_revoke(prefix: str = typer.Argument(..., help="the key's visible prefix (cnd_...) or id")) -> None:
@@ -183,7 +254,7 @@ def keys_revoke(prefix: str = typer.Argument(..., help="the key's visible prefix
 
     with _admin() as (session, log):
         key = services.revoke_api_key(session=session, log=log, key_id=prefix)
-        console.print(f"revoked {key.prefix} ({key.partner_id})", highlight=False, soft_wrap=True)
+        console.print(f"revoked {key.prefix} ({key.partner_id or key.principal_id})", highlight=False, soft_wrap=True)
 
 
 def keys_list(partner: str | None = typer.Argument(None, help="only this partner's keys")) -> None:
@@ -196,9 +267,12 @@ def keys_list(partner: str | None = typer.Argument(None, help="only this partner
             console.print("no API keys")
         for key in keys:
             status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            if key.expires_at and not key.revoked_at:
+                status += f", expires {key.expires_at:%Y-%m-%d}"
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+            owner = key.partner_id or f"{key.role} {key.principal_id}"
             console.print(
-                f"{key.prefix}  {key.partner_id}  scopes: {','.join(key.scopes)}  {status}  last used: {used}",
+                f"{key.prefix}  {owner}  scopes: {','.join(key.scopes)}  {status}  last used: {used}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -208,6 +282,8 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     app.command("serve")(cli_errors(serve))
     app.add_typer(partners_app, name="partners")
     app.add_typer(db_app, name="db")
+    app.add_typer(operators_app, name="operators")
+    app.add_typer(auditors_app, name="auditors")
     keys_app.command("issue")(cli_errors(keys_issue))
     keys_app.command("revoke")(cli_errors(keys_revoke))
     keys_app.command("list")(cli_errors(keys_list))

@@ -1,4 +1,9 @@
-"""Partners (vetting states) and their API keys: issue, revoke, authenticate."""
+"""Partners (vetting states) and API keys: issue, revoke, authenticate.
+
+A key belongs to a partner (a tenant: scopes generate, detect and its own audit:read) or to a
+principal apart from every tenant (an auditor: audit:read over the whole log; an operator: admin);
+see :mod:`candor.services.principals`. Keys expire: ``DEFAULT_KEY_LIFETIME_DAYS`` unless told.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from candor.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from candor.services.common import EventLog
-from candor.store.models import PARTNER_STATES, SCOPES, ApiKey, Partner, utcnow
+from candor.store.models import PARTNER_STATES, ROLE_SCOPES, SCOPES, ApiKey, Partner, Principal, utcnow
 
 TOKEN_SCHEME = "cnd"
 # cnd_<12 hex visible prefix>_<43 url-safe chars of secret (256 bits)>
 _TOKEN = re.compile(r"^cnd_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # write last_used_at at most once a minute per key
+DEFAULT_KEY_LIFETIME_DAYS = 90  # a leaked key stops working on its own; 0 means never expires
+MAX_KEY_LIFETIME_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -96,13 +103,66 @@ def set_partner_state(*, session: Session, log: EventLog, partner_id: str, state
     return partner
 
 
-def _normalize_scopes(scopes: Iterable[str] | str) -> list[str]:
+def _normalize_scopes(scopes: Iterable[str] | str, role: str = "partner") -> list[str]:
     items = scopes.split(",") if isinstance(scopes, str) else list(scopes)
     cleaned = sorted({s.strip() for s in items if s and s.strip()})
     unknown = [s for s in cleaned if s not in SCOPES]
     if unknown or not cleaned:
         raise InvalidInput(f"scopes must be a non-empty subset of {', '.join(SCOPES)}; got {items}")
+    allowed = ROLE_SCOPES[role]
+    refused = [s for s in cleaned if s not in allowed]
+    if refused:
+        # A tenant's key must never read other tenants: admin belongs to operators, the whole log
+        # to auditors (`candor operators|auditors add`, then `keys issue --principal`).
+        raise InvalidInput(
+            f"a {role} key may hold only {', '.join(allowed)}; {', '.join(refused)} refused"
+            + (" (admin is for operators, the whole log for auditors)" if role == "partner" else "")
+        )
     return cleaned
+
+
+def _expiry(expires_in_days: float | None, now: datetime) -> datetime | None:
+    days = DEFAULT_KEY_LIFETIME_DAYS if expires_in_days is None else expires_in_days
+    if not 0 <= days <= MAX_KEY_LIFETIME_DAYS:
+        raise InvalidInput(f"a key lifetime must be 0-{MAX_KEY_LIFETIME_DAYS} days (0: never expires), got {days}")
+    return None if days == 0 else now + timedelta(days=days)
+
+
+def _new_key(
+    *, session: Session, log: EventLog, owner: Partner | Principal, scopes: Iterable[str] | str,
+    name: str | None, expires_in_days: float | None, actor: str, now: datetime | None,
+) -> IssuedKey:  # fmt: skip
+    role = owner.role if isinstance(owner, Principal) else "partner"
+    scope_list = _normalize_scopes(scopes, role)
+    expires_at = _expiry(expires_in_days, now or utcnow())
+    visible = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        partner_id=owner.id if role == "partner" else None,
+        principal_id=owner.id if role != "partner" else None,
+        prefix=f"{TOKEN_SCHEME}_{visible}",
+        secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+        scopes=scope_list,
+        name=name,
+        expires_at=expires_at,
+    )
+    session.add(key)
+    session.flush()
+    log.append_in(
+        session,
+        "key.issued",
+        actor=actor,
+        subject=key.id,
+        details={
+            ("partner" if role == "partner" else "principal"): owner.id,
+            "role": role,
+            "prefix": key.prefix,
+            "scopes": scope_list,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    session.commit()
+    return IssuedKey(key=key, token=f"{key.prefix}_{secret}")
 
 
 def issue_api_key(
@@ -112,31 +172,20 @@ def issue_api_key(
     partner_id: str,
     scopes: Iterable[str] | str,
     name: str | None = None,
+    expires_in_days: float | None = None,
     actor: str = "admin",
+    now: datetime | None = None,
 ) -> IssuedKey:
-    """A new key for a partner (any state: it only works once the partner is approved)."""
+    """A new key for a partner (any state: it only works once the partner is approved).
+
+    ``scopes``: a subset of generate, detect, audit:read (its own entries); InvalidInput for
+    admin. ``expires_in_days``: None = DEFAULT_KEY_LIFETIME_DAYS, 0 = never.
+    """
     partner = get_partner(session=session, partner_id=partner_id)
-    scope_list = _normalize_scopes(scopes)
-    visible = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    key = ApiKey(
-        partner_id=partner.id,
-        prefix=f"{TOKEN_SCHEME}_{visible}",
-        secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
-        scopes=scope_list,
-        name=name,
-    )
-    session.add(key)
-    session.flush()
-    log.append_in(
-        session,
-        "key.issued",
-        actor=actor,
-        subject=key.id,
-        details={"partner": partner.id, "prefix": key.prefix, "scopes": scope_list},
-    )
-    session.commit()
-    return IssuedKey(key=key, token=f"{key.prefix}_{secret}")
+    return _new_key(
+        session=session, log=log, owner=partner, scopes=scopes, name=name,
+        expires_in_days=expires_in_days, actor=actor, now=now,
+    )  # fmt: skip
 
 
 def _find_key(session: Session, key_ref: str) -> ApiKey:
@@ -159,7 +208,7 @@ def revoke_api_key(
             "key.revoked",
             actor=actor,
             subject=key.id,
-            details={"partner": key.partner_id, "prefix": key.prefix},
+            details={"partner": key.partner_id, "principal": key.principal_id, "prefix": key.prefix},
         )
         session.commit()
     return key
@@ -175,10 +224,10 @@ def list_api_keys(*, session: Session, partner_id: str | None = None) -> list[Ap
 def authenticate_api_key(
     *, session: Session, token: str, scope: str | None = None, now: datetime | None = None
 ) -> ApiKey:
-    """The key for ``token`` with its partner loaded (``key.partner``).
+    """The key for ``token`` with its owner loaded (``key.partner`` or ``key.principal``).
 
-    Unauthorized: malformed, unknown, wrong secret, revoked. Forbidden: the partner is not
-    approved, or the key lacks ``scope``. The secret's hash is compared in constant time.
+    Unauthorized: malformed, unknown, wrong secret, revoked, expired. Forbidden: the partner is
+    not approved, or the key lacks ``scope``. The secret's hash is compared in constant time.
     """
     match = _TOKEN.match(token or "")
     if match is None:
@@ -192,11 +241,14 @@ def authenticate_api_key(
         raise Unauthorized("invalid API key")
     if key.revoked_at is not None:
         raise Unauthorized(f"API key {key.prefix} was revoked")
-    if key.partner.state != "approved":
-        raise Forbidden(f"partner is {key.partner.state}; only approved partners may use the API")
-    if scope is not None and scope not in key.scopes:
-        raise Forbidden(f"API key {key.prefix} lacks the {scope!r} scope")
     now = now or utcnow()
+    if key.expires_at is not None and now >= key.expires_at:
+        raise Unauthorized(f"API key {key.prefix} expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}; ask for a new key")
+    if key.partner is not None and key.partner.state != "approved":
+        raise Forbidden(f"partner is {key.partner.state}; only approved partners may use the API")
+    if scope is not None and (scope not in key.scopes or scope not in ROLE_SCOPES[key.role]):
+        # The role check also disarms keys issued before roles existed (a partner key with admin).
+        raise Forbidden(f"API key {key.prefix} ({key.role}) lacks the {scope!r} scope")
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         # Its own tiny transaction, throttled, so a busy GET path does not write on every request.
         key.last_used_at = now

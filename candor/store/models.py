@@ -36,6 +36,14 @@ from candor.store.database import Base
 
 PARTNER_STATES = ("pending", "approved", "suspended")
 SCOPES = ("generate", "detect", "audit:read", "admin")
+# Who may hold which scope: a partner's audit:read reads only its own entries; admin and the
+# whole log belong to principals apart from every tenant.
+ROLES = ("partner", "auditor", "operator")
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    "partner": ("generate", "detect", "audit:read"),
+    "auditor": ("audit:read",),
+    "operator": ("admin",),
+}
 JOB_STATES = ("queued", "running", "succeeded", "failed")
 
 
@@ -86,13 +94,32 @@ class Partner(Base):
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="partner")
 
 
+class Principal(Base):
+    """An operator or an auditor: a person or team apart from every partner (tenant)."""
+
+    __tablename__ = "principals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("prn"))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # auditor | operator
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="principal")
+
+
 class ApiKey(Base):
-    """A partner's API key: the visible ``prefix`` finds the row, the secret is kept only as SHA-256."""
+    """An API key of a partner or of a principal (exactly one of the two): the visible ``prefix``
+    finds the row, the secret is kept only as SHA-256."""
 
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("key"))
-    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    partner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    principal_id: Mapped[str | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     secret_sha256: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -100,8 +127,14 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # None: never
 
-    partner: Mapped[Partner] = relationship(back_populates="api_keys", lazy="joined")
+    partner: Mapped[Partner | None] = relationship(back_populates="api_keys", lazy="joined")
+    principal: Mapped[Principal | None] = relationship(back_populates="api_keys", lazy="joined")
+
+    @property
+    def role(self) -> str:
+        return self.principal.role if self.principal is not None else "partner"
 
 
 class Consent(Base):

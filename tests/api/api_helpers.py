@@ -16,6 +16,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "environment": "development",  # the key store makes a dev passphrase in data_dir
         "rate_limit_per_s": 1000.0,
         "rate_limit_burst": 1000,
+        # The authorization tests fail keys on purpose hundreds of times from one client.
+        "auth_failure_rate_per_s": 1000.0,
+        "auth_failure_burst": 100_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -23,9 +26,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
 
 @dataclass
 class Caller:
-    """A partner and one of its keys as the tests use them."""
+    """A partner (or a principal: ``partner_id`` None) and one of its keys as the tests use them."""
 
-    partner_id: str
+    partner_id: str | None
     token: str
     prefix: str
 
@@ -51,14 +54,24 @@ class Admin:
                 services.set_partner_state(session=session, log=self.state.ledger, partner_id=partner.id, state=state)
             return partner.id
 
-    def key(self, partner_id: str, scopes: str = "generate") -> Caller:
+    def key(self, partner_id: str, scopes: str = "generate", **kw: object) -> Caller:
+        """``kw``: ``expires_in_days``, ``now`` (issue as of then: a past ``now`` makes an expired key)."""
         from candor import services
 
         with self.state.session_factory() as session:
             issued = services.issue_api_key(
-                session=session, log=self.state.ledger, partner_id=partner_id, scopes=scopes
+                session=session, log=self.state.ledger, partner_id=partner_id, scopes=scopes, **kw
             )
             return Caller(partner_id, issued.token, issued.key.prefix)
+
+    def principal(self, name: str, role: str) -> Caller:
+        """A new auditor or operator and a key for it."""
+        from candor.services import principals
+
+        with self.state.session_factory() as session:
+            principal = principals.create_principal(session=session, log=self.state.ledger, name=name, role=role)
+            issued = principals.issue_principal_key(session=session, log=self.state.ledger, principal_id=principal.id)
+            return Caller(None, issued.token, issued.key.prefix)
 
     def revoke(self, caller: Caller) -> None:
         from candor import services

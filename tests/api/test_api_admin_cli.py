@@ -121,3 +121,38 @@ def test_candor_serve_answers_on_loopback_and_stops(tmp_path):
     # uvicorn shuts down gracefully, then re-raises the signal it caught, so -SIGTERM is a clean stop.
     assert server.returncode in (0, -signal.SIGTERM)
     assert b"Traceback" not in server.stderr.read()
+
+
+def test_partner_keys_never_get_admin_and_principals_get_their_own(data_dir):
+    assert run("partners", "add", "Tenant One", "--use-case", "education")[0] == 0
+    assert run("partners", "approve", "Tenant One")[0] == 0
+    code, out, err = run("keys", "issue", "Tenant One", "--scopes", "generate,admin")
+    assert code != 0 and "admin" in err + out and "operators" in err + out
+    assert run("keys", "list")[1].count("cnd_") == 0  # nothing was issued
+
+    code, partner_token, err = run("keys", "issue", "Tenant One", "--scopes", "generate,audit:read")
+    assert code == 0 and "expires" in err  # the default lifetime (90 days) is stated
+    assert run("auditors", "add", "Internal Audit")[0] == 0
+    code, auditor_token, err = run("auditors", "key", "Internal Audit", "--expires-in-days", "0")
+    assert code == 0 and "never expires" in err
+    assert run("operators", "add", "Trust and Safety")[0] == 0
+    code, operator_token, _ = run("operators", "key", "Trust and Safety")
+    assert code == 0
+    assert run("operators", "key", "Internal Audit")[0] != 0  # an auditor is not an operator
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token.strip()}"}
+
+    with TestClient(create_app(make_settings(data_dir), start_worker=False)) as client:
+        partner, auditor, operator = bearer(partner_token), bearer(auditor_token), bearer(operator_token)
+        assert client.get("/v1/admin/partners", headers=partner).status_code == 403
+        assert client.get("/v1/admin/partners", headers=auditor).status_code == 403
+        assert client.get("/v1/admin/partners", headers=operator).status_code == 200
+        assert client.get("/v1/consents", headers=auditor).status_code == 403  # auditors never generate
+        everything = client.get("/v1/audit/entries", headers=auditor, params={"limit": 1000}).json()["entries"]
+        own = client.get("/v1/audit/entries", headers=partner, params={"limit": 1000}).json()["entries"]
+        assert {e["event_type"] for e in everything} >= {"principal.created", "partner.created"}
+        assert 0 < len(own) < len(everything)
+        assert not any(e["event_type"] == "principal.created" for e in own)
+    listing = run("keys", "list")[1]
+    assert "auditor prn_" in listing and "operator prn_" in listing and "expires" in listing

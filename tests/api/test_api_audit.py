@@ -20,7 +20,7 @@ def auditor(client, admin, consent_pdf):
     worker = admin.key(partner, "generate")
     for i in range(3):  # some consent.created events on top of partner/key events
         create_consent(client, worker, consent_pdf, subject_name=f"Audited {i}")
-    return admin.key(partner, "audit:read")
+    return admin.principal("Audit Office Auditor", "auditor")  # the whole log: an auditor, not a partner
 
 
 def _b(text: str) -> bytes:

@@ -32,7 +32,16 @@ def signed(client, tmp_path_factory, portrait_png):
 
 @pytest.fixture(scope="module")
 def verifier(admin):
-    return admin.key(admin.partner("Fact Checkers", use_case="research"), "detect")
+    """An auditor: it resolves every manifest (a partner's detect key only its own generations')."""
+    return admin.principal("Fact Checkers", "auditor")
+
+
+def test_another_partners_detect_key_resolves_nothing(client, admin, signed):
+    stranger = admin.key(admin.partner("Curious Partner", use_case="research"), "detect")
+    params = {"alg": WATERMARK_ALG, "value": binding_value(signed.serial)}
+    matches = client.get("/v1/manifests/matches/byBinding", headers=stranger.headers, params=params)
+    assert matches.status_code == 200 and matches.json() == {"matches": []}
+    assert client.get(f"/v1/manifests/{signed.manifest_id}", headers=stranger.headers).status_code == 404
 
 
 def test_binding_resolves_to_the_manifest(client, verifier, signed):

@@ -77,3 +77,62 @@ def test_redis_bucket_is_shared_between_limiters():
     assert not denied.allowed
     assert 0 < denied.retry_after_s <= 2.0
     assert b.hit("other").allowed
+
+
+def test_peek_takes_no_token():
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(rate=1.0, burst=1, clock=clock)
+    assert limiter.peek("k").allowed and limiter.peek("k").allowed  # an unseen key: a full bucket
+    assert limiter.hit("k").allowed
+    assert not limiter.peek("k").allowed
+    clock.t += 1.0
+    assert limiter.peek("k").allowed
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis server on 127.0.0.1:6379")
+def test_redis_peek_sees_the_shared_bucket():
+    namespace = f"candor:test:{uuid.uuid4().hex}:"
+    a = RedisTokenBucketLimiter("redis://127.0.0.1:6379/0", rate=0.01, burst=1, namespace=namespace)
+    b = RedisTokenBucketLimiter("redis://127.0.0.1:6379/0", rate=0.01, burst=1, namespace=namespace)
+    assert b.peek("client").allowed
+    assert a.hit("client").allowed
+    blocked = b.peek("client")
+    assert not blocked.allowed and blocked.retry_after_s > 50
+
+
+@pytest.mark.parametrize(
+    "redis", [False, pytest.param(True, marks=pytest.mark.skipif(not _redis_up(), reason="no Redis"))]
+)
+def test_invalid_keys_from_one_client_get_429_before_any_key_lookup(tmp_path, redis):
+    from api_helpers import make_settings
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from candor.api.app import create_app
+
+    settings = make_settings(
+        tmp_path,
+        auth_failure_rate_per_s=0.01,
+        auth_failure_burst=5,
+        redis_url="redis://127.0.0.1:6379/15" if redis else None,
+    )
+    app = create_app(settings, start_worker=False)
+    guess = {"X-API-Key": f"cnd_{uuid.uuid4().hex[:12]}_" + "A" * 43}  # fresh per run: Redis keeps buckets
+    r = uuid.uuid4().int  # a fresh address per run: Redis keeps buckets between runs
+    address = f"10.{r % 250}.{(r >> 8) % 250}.{(r >> 16) % 250}"
+    with TestClient(app, raise_server_exceptions=False, client=(address, 5000)) as client:
+        statements: list[str] = []
+        event.listen(app.state.service.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        codes = [client.get("/v1/consents", headers=guess).status_code for _ in range(5)]
+        assert codes == [401] * 5
+        assert any("api_keys" in s for s in statements)  # those were looked up
+        statements.clear()
+        blocked = client.get("/v1/consents", headers=guess)
+        assert blocked.status_code == 429
+        assert blocked.headers["content-type"].startswith("application/problem+json")
+        assert float(blocked.headers["retry-after"]) > 0
+        assert "failed authentications" in blocked.json()["detail"]
+        assert not any("api_keys" in s for s in statements)  # refused before the key lookup
+    # Another client is not affected.
+    with TestClient(app, raise_server_exceptions=False, client=("10.1.2.3", 5000)) as other:
+        assert other.get("/v1/consents", headers=guess).status_code == 401

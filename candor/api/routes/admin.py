@@ -1,5 +1,6 @@
-"""Operator views (scope ``admin``): read-only. Vetting decisions stay on the operator CLI
-(`candor partners approve|suspend`), so no HTTP key can approve a partner."""
+"""Operator views (scope ``admin``: operator principals only, never a partner key): read-only.
+Vetting decisions stay on the operator CLI (`candor partners approve|suspend`), so no HTTP key
+can approve a partner."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from candor import services
-from candor.api.deps import AdminPartner, SessionDep
+from candor.api.deps import Operator, SessionDep
 from candor.api.openapi import problem_responses
 from candor.api.schemas.partners import PartnerList, PartnerPublic
 
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
     summary="Every partner with its vetting state and this month's quota use",
     responses=problem_responses(401, 403, 429),
 )
-def list_partners(session: SessionDep, _admin: AdminPartner) -> PartnerList:
+def list_partners(session: SessionDep, _operator: Operator) -> PartnerList:
     month = services.month_of(datetime.now(UTC))
     return PartnerList(
         items=[

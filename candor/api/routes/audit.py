@@ -1,4 +1,9 @@
-"""The tamper-evident generation log for auditors (scope ``audit:read``)."""
+"""The tamper-evident generation log (scope ``audit:read``).
+
+An auditor reads every entry; a partner reads only its own (its actions, its rows as subject) and
+inclusion proofs of those. Checkpoints and consistency proofs are hashes over the whole log and
+reveal no entry, so both may read them: a partner needs them to check its own inclusion proofs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from candor.api.deps import AuditPartner, StateDep
+from candor.api.deps import AuditReader, SessionDep, StateDep
 from candor.api.openapi import problem_responses
 from candor.api.schemas.audit import (
     AuditEntryPage,
@@ -16,7 +21,9 @@ from candor.api.schemas.audit import (
     ConsistencyProofPublic,
     InclusionProofPublic,
 )
+from candor.errors import NotFound
 from candor.provenance.checkpoint import format_time
+from candor.services import principals
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 _ERRORS = (401, 403, 429)
@@ -35,13 +42,22 @@ def _b64(data: bytes) -> str:
 )
 def list_entries(
     state: StateDep,
-    _auditor: AuditPartner,
+    session: SessionDep,
+    caller: AuditReader,
     start: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES_PAGE)] = 100,
 ) -> AuditEntryPage:
     size = state.ledger.tree_size()
-    entries = state.ledger.entries(start, limit) if start < size else []
-    end = start + len(entries)
+    if caller.partner_id is None:  # an auditor: the log as it is
+        entries = state.ledger.entries(start, limit) if start < size else []
+        end = start + len(entries)
+    else:
+        # Only the partner's own entries; `end` resumes after the last one shown.
+        entries = principals.partner_entries(
+            session=session, partner_id=caller.partner_id, start=start, limit=limit, below=size
+        )
+        session.commit()
+        end = entries[-1].index + 1 if entries else size
     return AuditEntryPage(
         entries=[AuditEntryPublic.model_validate(e.to_dict()) for e in entries],
         start=start,
@@ -56,7 +72,7 @@ def list_entries(
     summary="The latest signed checkpoint (tree size + root hash)",
     responses=problem_responses(*_ERRORS, 404),
 )
-def latest_checkpoint(state: StateDep, _auditor: AuditPartner) -> CheckpointPublic:
+def latest_checkpoint(state: StateDep, _reader: AuditReader) -> CheckpointPublic:
     checkpoint = state.ledger.latest_checkpoint()
     signer = state.ledger.signer
     return CheckpointPublic(
@@ -80,10 +96,17 @@ def latest_checkpoint(state: StateDep, _auditor: AuditPartner) -> CheckpointPubl
 )
 def inclusion_proof(
     state: StateDep,
-    _auditor: AuditPartner,
+    session: SessionDep,
+    caller: AuditReader,
     index: Annotated[int, Query(ge=0, le=2**53)],
     tree_size: Annotated[int | None, Query(ge=1, le=2**53, description="default: the current size")] = None,
 ) -> InclusionProofPublic:
+    if caller.partner_id is not None:
+        # Another tenant's entry answers like an absent one: its index says nothing.
+        owned = principals.entry_belongs_to(session=session, partner_id=caller.partner_id, index=index)
+        session.commit()
+        if not owned:
+            raise NotFound(f"the generation log has no entry {index} of yours")
     return InclusionProofPublic.model_validate(state.ledger.inclusion_proof(index, tree_size).to_dict())
 
 
@@ -95,7 +118,7 @@ def inclusion_proof(
 )
 def consistency_proof(
     state: StateDep,
-    _auditor: AuditPartner,
+    _reader: AuditReader,
     first: Annotated[int, Query(ge=1, le=2**53)],
     second: Annotated[int | None, Query(ge=1, le=2**53, description="default: the current size")] = None,
 ) -> ConsistencyProofPublic:
