@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from candor.api.deps import DetectPartner, SessionDep
 from candor.api.openapi import problem_responses
+from candor.api.schemas.common import NO_NUL
 from candor.api.schemas.manifests import SoftBindingMatches, SupportedAlgorithms
 from candor.errors import NotFound
 from candor.services import manifests as repository
@@ -32,8 +33,10 @@ C2PA_MEDIA_TYPE = "application/c2pa"
 def matches_by_binding(
     session: SessionDep,
     _partner: DetectPartner,
-    alg: Annotated[str, Query(min_length=1, max_length=200, description="soft-binding algorithm name")],
-    value: Annotated[str, Query(min_length=1, max_length=4096, description="the binding value (base64)")],
+    alg: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL, description="soft-binding algorithm name")],
+    value: Annotated[
+        str, Query(min_length=1, max_length=4096, pattern=NO_NUL, description="the binding value (base64)")
+    ],
     maxResults: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SoftBindingMatches:
     return SoftBindingMatches.model_validate(

@@ -20,6 +20,16 @@ AssetId = id_type("ast")
 GenerationId = id_type("gen")
 
 
+# Free text a partner sends: any character but NUL, which PostgreSQL text cannot hold (it was a 500
+# there and stored fine on SQLite). Said in the schema, so clients and fuzzers know it.
+NO_NUL = r"^[^\x00]*$"
+
+
+def text_type(min_length: int, max_length: int) -> Any:
+    """A free-text field of ``min_length``..``max_length`` characters, NUL excluded."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length, pattern=NO_NUL)]
+
+
 class PublicModel(BaseModel):
     """Read from ORM objects by attribute; ``extra=forbid`` keeps the documented shape exact."""
 

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
-from candor.api.schemas.common import PageInfo, PublicModel
+from candor.api.schemas.common import PageInfo, PublicModel, text_type
 
 if TYPE_CHECKING:
     from candor.store.models import Consent
 
-UseName = str
+# One use name, or several comma-separated (a form repeats the field or joins them); a part with
+# no name in it (an empty field, ",") would be dropped, so the schema asks for at least one.
+UseName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=1100, pattern=r"^[ ,]*[A-Za-z0-9_-]{1,64}( *(,[ ,]*[A-Za-z0-9_-]{1,64})*)[ ,]*$"
+    ),
+]
 
 
 class ConsentCreate(BaseModel):
     """Multipart form fields of ``POST /v1/consents`` (evidence files travel beside them)."""
 
-    subject_name: str = Field(min_length=1, max_length=200, description="the depicted person's name")
+    subject_name: text_type(1, 200) = Field(description="the depicted person's name")  # type: ignore[valid-type]
     subject_is_adult: bool = Field(description="the partner attests the subject is 18 or older")
-    guardian_name: str | None = Field(None, min_length=1, max_length=200)
+    guardian_name: text_type(1, 200) | None = None  # type: ignore[valid-type]
     guardian_consent: bool = Field(False, description="a guardian consented (required for a minor)")
     allowed_uses: list[UseName] = Field(
         min_length=1,
@@ -65,7 +72,7 @@ class ConsentCreate(BaseModel):
 
 
 class ConsentRevoke(BaseModel):
-    reason: str | None = Field(None, max_length=2000)
+    reason: text_type(0, 2000) | None = None  # type: ignore[valid-type]
 
 
 class EvidencePublic(BaseModel):

@@ -33,8 +33,8 @@ class GenerationCreate(BaseModel):
     audio_asset_id: AssetId | None = Field(None, description="an uploaded clip (or send `audio`)")
     use: str | None = Field(
         None,
-        min_length=1,
         max_length=64,
+        pattern=r"^ *[A-Za-z0-9_-]{1,64} *$",  # a use name as consents take them (case and spaces ignored)
         description="what the video is for; must be among the consent's allowed uses (default: the partner's use case)",
     )
     gaze_yaw: float = _control("gaze_yaw")
