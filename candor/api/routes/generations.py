@@ -12,7 +12,7 @@ from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
 from candor.api.media import AUDIO_TYPES, audio_type_of, media_type_of, read_upload
 from candor.api.openapi import problem_responses
-from candor.api.schemas.common import GenerationId, Limit, PageInfo
+from candor.api.schemas.common import Absent, GenerationId, Limit, PageInfo
 from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
 from candor.services import GenerationOutcome
@@ -47,7 +47,7 @@ async def create_generation(
     state: StateDep,
     partner: CurrentPartner,
     data: Annotated[GenerationCreate, Form()],
-    audio: Annotated[UploadFile | None, File(description="speech, instead of audio_asset_id")] = None,
+    audio: Annotated[UploadFile | Absent, File(description="speech, instead of audio_asset_id")] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> GenerationPublic:
     if (audio is None) == (data.audio_asset_id is None):
