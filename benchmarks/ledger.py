@@ -104,7 +104,8 @@ def postgres_engine(url: str) -> tuple[Engine, Engine, str] | None:
     schema = f"ledger_bench_{uuid.uuid4().hex[:10]}"
     with base.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = base.execution_options(schema_translate_map={None: schema})
+    # search_path, not schema_translate_map: Alembic's ALTER TABLE statements ignore the latter.
+    engine = make_engine(url, connect_args={"connect_timeout": 3, "options": f"-csearch_path={schema}"})
     upgrade_database(engine)
     return base, engine, schema
 

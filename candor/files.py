@@ -84,3 +84,44 @@ def file_sha256(path: str | Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """The media type a file's first bytes (16 are enough) prove, or None when no known signature
+    matches. Uploads are judged by this, not by the type a client declares: a PNG sent as
+    ``video/mp4`` or an MP3 sent as ``application/octet-stream`` is what its bytes say."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if head.startswith(b"BM") and len(head) >= 14:
+        return "image/bmp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "application/zip"
+    if head.startswith(b"RIFF") and len(head) >= 12:
+        return {b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo", b"WEBP": "image/webp"}.get(head[8:12])
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"  # EBML: WebM or Matroska, told apart only by the DocType inside
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        # MPEG audio frame sync; layer bits 00 is AAC in an ADTS stream, not MP3.
+        return "audio/aac" if head[1] & 0x06 == 0 else "audio/mpeg"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "audio/mp4" if brand in (b"M4A ", b"M4B ") else "video/mp4"
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"free", b"wide"):
+        return "video/quicktime"  # QuickTime files from before the ftyp box
+    return None

@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import UploadFile
 
 from candor.api.errors import UnsupportedMediaType
-from candor.errors import PayloadTooLarge
+from candor.errors import InvalidAudio, InvalidVideo, PayloadTooLarge
+from candor.files import sniff_media_type
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
+# Speech for a generation: only containers the signer can record as a C2PA ingredient (an OGG,
+# WebM or raw AAC clip would render a whole video and then fail at signing).
 AUDIO_TYPES = (
     "audio/wav",
     "audio/x-wav",
@@ -17,14 +20,21 @@ AUDIO_TYPES = (
     "audio/x-flac",
     "audio/mpeg",
     "audio/mp3",
-    "audio/ogg",
-    "audio/webm",
     "audio/mp4",
-    "audio/aac",
     "audio/x-m4a",
 )
+# The canonical type each sniffed audio container is stored under (what the signer names it).
+_AUDIO_BY_CONTENT = {
+    "audio/wav": "audio/wav",
+    "audio/flac": "audio/flac",
+    "audio/mpeg": "audio/mpeg",
+    "audio/mp4": "audio/mp4",
+    "video/mp4": "audio/mp4",  # an .m4a is often branded isom/mp42
+}
+VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo")
+_VIDEO_CONTENT = {"video/mp4", "video/quicktime", "video/webm", "video/x-msvideo", "audio/mp4"}
 DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "text/plain")
-RECORDING_TYPES = (*AUDIO_TYPES, "video/mp4", "video/webm", "video/quicktime")
+RECORDING_TYPES = (*AUDIO_TYPES, "audio/ogg", "audio/webm", "audio/aac", "video/mp4", "video/webm", "video/quicktime")
 # Clients that cannot tell (curl guesses only a few extensions) send this; the decoder then decides.
 GENERIC_TYPE = "application/octet-stream"
 _CHUNK = 1 << 20
@@ -51,3 +61,40 @@ async def read_upload(upload: UploadFile, max_bytes: int, what: str) -> bytes:
             raise PayloadTooLarge(f"{what} is larger than the {max_bytes}-byte limit")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def audio_type_of(data: bytes, declared: str) -> str:
+    """The canonical media type to store speech under, judged from its bytes: a WAV, FLAC, MP3 or
+    MP4/M4A clip, whatever it was declared as (``audio/mp3``, ``application/octet-stream``...).
+    Empty or unrecognised bytes are InvalidAudio (422); a real audio format that the signer cannot
+    record (OGG, WebM, raw AAC) or content of another kind (an image) is UnsupportedMediaType (415),
+    so nothing is queued that would fail at signing."""
+    if not data:
+        raise InvalidAudio("the uploaded audio is empty")
+    sniffed = sniff_media_type(data[:16])
+    if sniffed is None:
+        raise InvalidAudio(f"the uploaded audio (declared {declared}) is not a WAV, FLAC, MP3 or M4A file")
+    canonical = _AUDIO_BY_CONTENT.get(sniffed)
+    if canonical is None:
+        raise UnsupportedMediaType(f"the uploaded audio is {sniffed} (declared {declared}); send WAV, FLAC, MP3 or M4A")
+    return canonical
+
+
+def check_video_content(data: bytes, declared: str) -> None:
+    """Refuse (415) an upload whose bytes are not a video container (MP4, MOV, WebM/MKV, AVI),
+    whatever type it was declared as: FFmpeg would read a PNG as a one-frame video."""
+    if not data:
+        raise InvalidVideo("the uploaded video is empty")
+    sniffed = sniff_media_type(data[:16])
+    if sniffed not in _VIDEO_CONTENT:
+        what = f"a {sniffed} file" if sniffed else "not a known video container"
+        raise UnsupportedMediaType(
+            f"the uploaded video (declared {declared}) is {what}; send MP4, MOV, WebM, MKV or AVI"
+        )
+
+
+def upload_name(upload: UploadFile) -> str | None:
+    """The upload's file name as a client sent it, without control characters (NUL cannot be stored
+    in PostgreSQL text) and at most 255 characters; None when it has none."""
+    name = "".join(ch for ch in upload.filename or "" if ch >= " " and ch != "\x7f")[:255]
+    return name or None

@@ -59,8 +59,12 @@ def timeline_png(report: DetectionReport) -> str | None:
 
 
 def render_html(report: DetectionReport) -> str:
-    """The report as one HTML document."""
-    e = html.escape
+    """The report as one HTML document. Every value is escaped: file names, manifest fields and
+    container metadata come from the uploaded video, so any of them may carry markup."""
+
+    def e(value: object) -> str:
+        return html.escape(str(value))
+
     colour = _COLOURS[report.verdict]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Candor detection report</title>",
@@ -72,7 +76,7 @@ def render_html(report: DetectionReport) -> str:
         f"<p class='verdict'>{e(report.label)}</p><p>{e(report.reason or '')}</p>",
     ]
     if report.generation:
-        rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in report.generation.items())
+        rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in report.generation.items())
         parts.append(f"<h2>Generation</h2><table>{rows}</table>")
     rows = "".join(
         f"<tr><td>{i + 1}</td><td>{e(ev.kind)}</td><td>{e(ev.strength)}</td><td>{e(ev.finding)}</td></tr>"
@@ -88,24 +92,25 @@ def render_html(report: DetectionReport) -> str:
         parts.append("<h2>Classifier timeline</h2>")
         parts.append(f"<img alt='timeline' src='data:image/png;base64,{plot}'>")
         parts.append(
-            f"<p>P(synthetic) = {c.probability:.3f}, threshold {c.threshold:.3f}; {c.samples} face samples of "
-            f"{c.sampled_frames} sampled frames ({c.sample_fps:g}/s); "
+            f"<p>P(synthetic) = {c.probability:.3f}, threshold {c.threshold:.3f}; {e(c.samples)} face samples of "
+            f"{e(c.sampled_frames)} sampled frames ({c.sample_fps:g}/s); "
             f"calibration: {e(c.calibration.get('method', ''))} "
-            f"on {c.calibration.get('fitted_on')} held-out clips. This is statistical evidence, not proof.</p>"
+            f"on {e(c.calibration.get('fitted_on'))} held-out clips. This is statistical evidence, not proof.</p>"
         )
     if report.suspicious_crops and report.classifier is not None:
         parts.append("<h2>Most suspicious frames (aligned face crops)</h2><div>")
         for crop, info in zip(report.suspicious_crops, report.classifier.suspicious, strict=False):
             parts.append(
                 f"<figure><img width='128' height='128' src='data:image/png;base64,{_png(crop)}'>"
-                f"<figcaption>{info['second']:.2f} s &middot; P {info['probability']:.2f}</figcaption></figure>"
+                f"<figcaption>{float(info['second']):.2f} s &middot; P {float(info['probability']):.2f}</figcaption>"
+                "</figure>"
             )
         parts.append("</div>")
     video = report.video
     if video:
         parts.append(
-            f"<p style='color:#666'>{video.get('width')}x{video.get('height')}, {video.get('fps')} fps, "
-            f"{video.get('duration_s')} s; scanned in {report.seconds:.1f} s.</p>"
+            f"<p style='color:#666'>{e(video.get('width'))}x{e(video.get('height'))}, {e(video.get('fps'))} fps, "
+            f"{e(video.get('duration_s'))} s; scanned in {report.seconds:.1f} s.</p>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)

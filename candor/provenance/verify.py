@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from candor.errors import CandorError, InvalidVideo
+from candor.files import sniff_media_type
 from candor.provenance.manifest import (
     GENERATION_ASSERTION,
     SOFT_BINDING_ASSERTION,
@@ -63,6 +64,8 @@ class Outcome(StrEnum):
 
 
 EXIT_CODES = {Outcome.PROVEN: 0, Outcome.NOT_FOUND: 1, Outcome.UNPROVEN: 3}
+# Containers whose C2PA manifest lives in a box the reader parses (Candor signs MP4).
+_BMFF_TYPES = frozenset({"video/mp4", "video/quicktime", "audio/mp4"})
 # Failure codes a detached (recovered) manifest store always shows: there is no asset to hash.
 _DETACHED_EXPECTED = frozenset({"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch"})
 
@@ -224,22 +227,31 @@ def _state(c2pa_state: str | None) -> ManifestState:
 
 def _read_embedded(
     path: Path, trust_anchors: Sequence[str]
-) -> tuple[ManifestState, list[dict[str, str]], ManifestSummary | None]:
+) -> tuple[ManifestState, list[dict[str, str]], ManifestSummary | None, str | None]:
+    """State, failures and summary of the file's own manifest, and a note when its container cannot
+    carry one. The reader is told the container the bytes are: a WebM read as an MP4 is merely
+    unparsable, which once made a transcode look tampered."""
     import c2pa
 
+    with path.open("rb") as stream:
+        container = sniff_media_type(stream.read(16)) or "application/octet-stream"
+    if container not in _BMFF_TYPES:
+        # Candor signs MP4s; a copy in another container (a VP9/WebM transcode) has lost the
+        # credentials, which the watermark can still recover: stripped, not tampered.
+        return ManifestState.ABSENT, [], None, f"a {container} file: the MP4's credentials did not survive the copy"
     with verification_context(trust_anchors) as context, path.open("rb") as stream:
         try:
-            reader = c2pa.Reader.try_create("video/mp4", stream, None, context)
+            reader = c2pa.Reader.try_create(container, stream, None, context)
         except c2pa.C2paError as exc:
             # A manifest is there but cannot be parsed: as good as tampered.
-            return ManifestState.INVALID, [{"code": "manifest.unreadable", "explanation": str(exc)}], None
+            return ManifestState.INVALID, [{"code": "manifest.unreadable", "explanation": str(exc)}], None, None
         if reader is None:
-            return ManifestState.ABSENT, [], None
+            return ManifestState.ABSENT, [], None, None
         with reader:
             failures = _failures(reader.get_validation_results())
             state = _state(reader.get_validation_state())
             summary = _summarize(json.loads(reader.json()))
-    return state, failures, summary
+    return state, failures, summary, None
 
 
 def _detect_watermark(path: Path, key: WatermarkKey) -> WatermarkReport:
@@ -336,8 +348,8 @@ def verify_file(
     given) and, when the file carries no manifest, recover one through ``manifests`` (if given)."""
     path = Path(path)
     _require_video(path)
-    state, failures, summary = _read_embedded(path, trust_anchors)
-    notes: list[str] = []
+    state, failures, summary, container_note = _read_embedded(path, trust_anchors)
+    notes: list[str] = [container_note] if container_note else []
     watermark: WatermarkReport | None = None
     if watermark_key is not None:
         try:

@@ -286,14 +286,35 @@ class GenerationLog:
             return TreeHead(self.origin, 0, merkle.EMPTY_ROOT, _EPOCH)
         return TreeHead(self.origin, row.size, row.root_hash, aware_utc(row.updated_at))
 
-    def entries(self, start: int = 0, limit: int = 100) -> list[LogEntry]:
-        """Entries ``start .. start + limit - 1`` (fewer at the end); ``limit`` is at most 1000."""
+    def entries(self, start: int = 0, limit: int = 100, *, actor: str | None = None) -> list[LogEntry]:
+        """Entries from index ``start``, at most ``limit`` (1..1000), in order; with ``actor``, only
+        that actor's. The row's columns are outside the Merkle leaf, so each entry is read from its
+        hashed body and a row whose columns disagree with it is refused (ProvenanceError): a
+        filter on a column can never hand out an entry that its body attributes to someone else."""
         limit = check_page(start, limit)
+        query = select(
+            _entries.c.log_index, _entries.c.event_type, _entries.c.actor, _entries.c.subject, _entries.c.body
+        )
+        query = query.where(_entries.c.log_index >= start)
+        if actor is not None:
+            query = query.where(_entries.c.actor == actor)
         with self._sessions() as session:
-            bodies = session.execute(
-                select(_entries.c.body).where(_entries.c.log_index >= start).order_by(_entries.c.log_index).limit(limit)
-            ).scalars()
-            return [LogEntry.from_body(body.encode("utf-8")) for body in bodies]
+            rows = session.execute(query.order_by(_entries.c.log_index).limit(limit)).all()
+        entries = []
+        for row in rows:
+            entry = LogEntry.from_body(row.body.encode("utf-8"))
+            if (entry.index, entry.event_type, entry.actor, entry.subject) != (
+                row.log_index,
+                row.event_type,
+                row.actor,
+                row.subject,
+            ):
+                raise ProvenanceError(
+                    f"generation log entry {row.log_index}: its columns disagree with its hashed body "
+                    "(tampered?): run `candor audit verify`"
+                )
+            entries.append(entry)
+        return entries
 
     def raw_entries(self, start: int = 0, limit: int = MAX_PAGE) -> list[tuple[int, bytes]]:
         """(index, stored bytes) from ``start``, unparsed: what an export writes and an auditor hashes."""

@@ -4,9 +4,11 @@ the caller's one transaction; reads scoped to the partner that owns them."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -28,7 +30,8 @@ from candor.policy import (
     evaluate,
 )
 from candor.services.common import EventLog, get_owned
-from candor.services.consents import add_audio_asset
+from candor.services.consents import MAX_AUDIO_BYTES, _measure_audio, add_audio_asset
+from candor.store.filestore import suffix_for
 from candor.store.models import (
     Asset,
     Consent,
@@ -238,13 +241,39 @@ def create_generation(
     """
     now = now or utcnow()
     controls = _validate(request)
-    if audio is not None:
-        asset = add_audio_asset(session=session, files=audio.files, partner=partner, data=audio.data,
-                                media_type=audio.media_type, max_seconds=audio.max_seconds)  # fmt: skip
-        request = replace(request, audio_asset_id=asset.id)
-    else:
-        asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
-    fingerprint = request.fingerprint(asset.sha256)
+    staged: Path | None = None
+    try:
+        if audio is not None:
+            # Decoded from a staged copy, stored only once the request is allowed: a refused
+            # request (unknown consent, policy denial, replay) leaves no file and no asset row.
+            staged = audio.files.stage(
+                io.BytesIO(audio.data), MAX_AUDIO_BYTES, suffix=suffix_for(audio.media_type, ".bin")
+            )
+            audio_sha256, duration_s = hashlib.sha256(audio.data).hexdigest(), _measure_audio(staged, audio.max_seconds)
+        else:
+            asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
+            audio_sha256, duration_s = asset.sha256, asset.duration_s
+        return _decide_and_enqueue(
+            session, log, partner, request, policy, controls, audio, audio_sha256, duration_s, now
+        )
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+
+
+def _decide_and_enqueue(
+    session: Session,
+    log: EventLog,
+    partner: Partner,
+    request: GenerationRequest,
+    policy: Policy,
+    controls: dict[str, Any],
+    audio: NewAudio | None,
+    audio_sha256: str,
+    duration_s: float,
+    now: datetime,
+) -> GenerationOutcome:
+    fingerprint = request.fingerprint(audio_sha256)
     replay = _replay(session, partner, request, fingerprint)
     if replay is not None:
         return replay
@@ -253,17 +282,17 @@ def create_generation(
     month = month_of(now)
     limit_s = quota_limit(partner, policy)
     used_s = quota_used(session=session, partner_id=partner.id, month=month)
-    facts = _facts(partner, consent, portrait, request, asset.duration_s, used_s, limit_s, now)
+    facts = _facts(partner, consent, portrait, request, duration_s, used_s, limit_s, now)
     decision = evaluate(facts, policy)
     summary = {
         "consent": consent.id,
         "portrait": portrait.id,
-        "audio_sha256": asset.sha256,
-        "duration_s": round(asset.duration_s, 3),
+        "audio_sha256": audio_sha256,
+        "duration_s": round(duration_s, 3),
         "fps": request.fps,
         "use": facts.request.use,
     }
-    if decision.allowed and not _reserve_quota(session, partner.id, month, asset.duration_s, limit_s):
+    if decision.allowed and not _reserve_quota(session, partner.id, month, duration_s, limit_s):
         # Lost a race with a concurrent request between reading usage and reserving it.
         session.rollback()
         _deny(session, log, partner, summary, decision.as_dict(), "quota.remaining")
@@ -271,13 +300,17 @@ def create_generation(
     if not decision.allowed:
         _deny(session, log, partner, summary, decision.as_dict(), decision.rule_id)
         decision.raise_if_denied()
+    if audio is not None:
+        asset = add_audio_asset(session=session, files=audio.files, partner=partner, data=audio.data,
+                                media_type=audio.media_type, duration_s=duration_s)  # fmt: skip
+        request = replace(request, audio_asset_id=asset.id)
 
     generation = Generation(
         id=new_id("gen"),
         partner_id=partner.id,
         consent_id=consent.id,
         portrait_id=portrait.id,
-        audio_asset_id=asset.id,
+        audio_asset_id=request.audio_asset_id,
         controls=controls,
         seed=request.seed,
         fps=request.fps,
@@ -285,7 +318,7 @@ def create_generation(
         height=request.height,
         use=facts.request.use,
         status="queued",
-        duration_s=asset.duration_s,
+        duration_s=duration_s,
         idempotency_key=request.idempotency_key,
         webhook_url=request.webhook_url,
         policy_checks=[c.as_dict() for c in decision.checks],

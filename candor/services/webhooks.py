@@ -72,22 +72,45 @@ def public_address_error(url: str) -> str | None:
 def deliver(
     url: str, secret: str, payload: dict[str, Any], *, timeout_s: float = 5.0, allow_private: bool = False
 ) -> Delivery:
-    """POST ``payload`` as JSON once; any 2xx counts as delivered. Hosts that resolve to non-public
-    addresses are refused unless ``allow_private`` (development and tests)."""
+    """POST ``payload`` as JSON once; any 2xx counts as delivered. The host is resolved once and the
+    request goes to that vetted address (Host header and TLS SNI still name the host), so a name
+    that resolves elsewhere a moment later (DNS rebinding) cannot steer it inside. Hosts that
+    resolve to non-public addresses are refused unless ``allow_private`` (development and tests)."""
     import httpx
 
-    if not allow_private and (reason := public_address_error(url)) is not None:
-        return Delivery(False, None, reason)
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return Delivery(False, None, "webhook URL has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError) as exc:
+        return Delivery(False, None, f"cannot resolve {host}: {exc}")
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not allow_private:
+        for address in addresses:
+            if not address.is_global:
+                return Delivery(False, None, f"refused: {host} resolves to the non-public address {address}")
+    pinned = addresses[0]
+    literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+    target = parts._replace(netloc=f"{literal}:{port}").geturl()
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     ts = int(time.time())
     headers = {
+        "Host": parts.netloc.rsplit("@", 1)[-1],  # as the partner wrote it (no credentials)
         "Content-Type": "application/json",
         TIMESTAMP_HEADER: str(ts),
         SIGNATURE_HEADER: sign(secret, ts, body),
         "User-Agent": "candor-webhooks/1",
     }
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
+        with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+            # sni_hostname: the TLS handshake and certificate check are for the host, not the IP.
+            request = client.build_request(
+                "POST", target, content=body, headers=headers, extensions={"sni_hostname": host}
+            )
+            response = client.send(request)
     except httpx.HTTPError as exc:
         return Delivery(False, None, f"{type(exc).__name__}: {exc}")
     if 200 <= response.status_code < 300:

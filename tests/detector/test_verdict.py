@@ -92,3 +92,24 @@ def test_missing_and_oversized_files_are_errors(tmp_path, released, verifier, cl
         detect_video(tmp_path / "absent.mp4", verifier=verifier, classifier=classifier)
     with pytest.raises(PayloadTooLarge, match="limit"):
         detect_video(released.output_path, verifier=verifier, classifier=classifier, max_bytes=1000)
+
+
+def test_a_vp9_webm_transcode_names_its_generation(released, verifier, classifier, tmp_path):
+    """A WebM copy lost the MP4's credentials; the watermark still finds the generation record."""
+    import av
+
+    webm = tmp_path / "copy.webm"
+    with av.open(str(released.output_path)) as source, av.open(str(webm), "w", format="webm") as out:
+        stream = out.add_stream("libvpx-vp9", rate=25)
+        stream.width, stream.height = source.streams.video[0].width, source.streams.video[0].height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        for frame in source.decode(video=0):
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
+    report = detect_video(webm, verifier=verifier, classifier=classifier)
+    assert report.credentials["state"] == "Absent"
+    assert report.verdict is Verdict.CANDOR_PROVEN
+    assert report.generation["generation_id"] == "gen_detectortest"
+    assert report.generation["in_repository"] is True
+    assert "its generation record is in the manifest repository" in report.evidence[0].finding

@@ -57,11 +57,13 @@ def engine(request, tmp_path):
     schema = f"ledger_test_{uuid.uuid4().hex[:12]}"  # parallel test runs never share tables
     with base.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = base.execution_options(schema_translate_map={None: schema})
+    # search_path, not schema_translate_map: Alembic's ALTER TABLE statements ignore the latter.
+    eng = make_engine(_postgres_url(request), connect_args={"connect_timeout": 3, "options": f"-csearch_path={schema}"})
     try:
         upgrade_database(eng)
         yield eng
     finally:
+        eng.dispose()
         with base.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         base.dispose()
@@ -316,3 +318,21 @@ def test_tampered_node_row_makes_proofs_fail_verification(engine: Engine):
         session.execute(delete(LogNodeRow).where(LogNodeRow.level == 0, LogNodeRow.node_index == 1))
     with pytest.raises(ProvenanceError):
         log.inclusion_proof(0)  # a missing subtree is damage, not a bad request
+
+
+def test_the_actor_column_cannot_speak_for_the_hashed_entry(engine: Engine):
+    """The row's actor / event type / subject columns (kept for filtering) are outside the Merkle
+    leaf: an entry whose columns disagree with its hashed body is refused on read, and a reader
+    filtering by actor gets only entries whose hashed body names that actor."""
+    from candor.store.models import LogEntryRow
+
+    log = GenerationLog(engine)
+    _fill(log, 6)  # actors partner:0, partner:1, partner:2, partner:0, ...
+    mine = [e.index for e in log.entries(0, 10, actor="partner:1")]
+    assert mine == [1, 4]
+    with engine.begin() as conn:  # someone with database access re-attributes entry 2
+        conn.execute(update(LogEntryRow).where(LogEntryRow.log_index == 2).values(actor="partner:1"))
+    with pytest.raises(ProvenanceError, match="entry 2"):
+        log.entries(0, 10, actor="partner:1")
+    with pytest.raises(ProvenanceError, match="entry 2"):
+        log.entries(0, 10)

@@ -200,3 +200,27 @@ def test_a_manifest_whose_binding_contradicts_the_watermark_is_refused(durable, 
     assert report.state is ManifestState.TRUSTED
     assert report.binding_consistent is False
     assert report.exit_code == 3
+
+
+def transcode_webm(src: Path, dst: Path) -> Path:
+    """A VP9/Opus WebM copy, as a site that serves WebM makes one: the MP4's manifest cannot follow."""
+    with av.open(str(src)) as source, av.open(str(dst), "w", format="webm") as out:
+        stream = out.add_stream("libvpx-vp9", rate=25)
+        stream.width, stream.height = source.streams.video[0].width, source.streams.video[0].height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        for frame in source.decode(video=0):
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
+    return dst
+
+
+def test_a_webm_transcode_reads_as_stripped_and_recovered_not_tampered(durable):
+    container, signed, root = durable
+    webm = transcode_webm(root / "signed.mp4", root / "copy.webm")
+    report = container.verifier.verify_file(webm)
+    assert report.watermark.found and report.watermark.serial == signed.serial
+    assert report.state is ManifestState.ABSENT, report.failure_codes
+    assert report.recovered is not None and report.recovered.manifest_id == signed.manifest_id
+    assert (report.outcome, report.exit_code) == (Outcome.PROVEN, 0)
+    assert report.verdict == "Proven Candor output: credentials stripped, recovered through the watermark"

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
-from candor.api.media import AUDIO_TYPES, media_type_of, read_upload
+from candor.api.media import AUDIO_TYPES, audio_type_of, media_type_of, read_upload
 from candor.api.openapi import problem_responses
 from candor.api.schemas.assets import AssetPublic
 from candor.api.schemas.common import AssetId
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/assets", tags=["assets"])
     "/audio",
     status_code=201,
     response_model=AssetPublic,
-    summary="Upload an audio clip (WAV, FLAC, MP3, OGG...)",
+    summary="Upload an audio clip (WAV, FLAC, MP3 or M4A, judged by its content)",
     responses=problem_responses(401, 403, 413, 415, 422, 429),
 )
 async def upload_audio(
@@ -30,8 +30,9 @@ async def upload_audio(
     partner: CurrentPartner,
     audio: Annotated[UploadFile, File(description="speech to animate the portrait with")],
 ) -> AssetPublic:
-    media_type = media_type_of(audio, AUDIO_TYPES, "audio")  # 415 before reading; 413 while reading
+    declared = media_type_of(audio, AUDIO_TYPES, "audio")  # 415 before reading; 413 while reading
     data = await read_upload(audio, state.settings.max_upload_bytes, "audio")
+    media_type = audio_type_of(data, declared)  # stored as what the bytes are, so the signer can name it
     asset = await run_in_threadpool(
         lambda: services.create_audio_asset(
             session=session,

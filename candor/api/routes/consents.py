@@ -18,7 +18,7 @@ from candor.api.media import (
     read_upload,
 )
 from candor.api.openapi import problem_responses
-from candor.api.schemas.common import ConsentId, Limit, PageInfo
+from candor.api.schemas.common import Absent, ConsentId, Limit, PageInfo
 from candor.api.schemas.consents import ConsentCreate, ConsentPage, ConsentPublic, ConsentRevoke, PortraitPublic
 
 router = APIRouter(prefix="/consents", tags=["consents"])
@@ -37,8 +37,8 @@ async def create_consent(
     state: StateDep,
     partner: CurrentPartner,
     data: Annotated[ConsentCreate, Form()],
-    evidence_document: Annotated[UploadFile | None, File(description="signed consent form (PDF/image)")] = None,
-    evidence_recording: Annotated[UploadFile | None, File(description="recorded spoken consent")] = None,
+    evidence_document: Annotated[UploadFile | Absent, File(description="signed consent form (PDF/image)")] = None,
+    evidence_recording: Annotated[UploadFile | Absent, File(description="recorded spoken consent")] = None,
 ) -> ConsentPublic:
     limit = state.settings.max_upload_bytes
     document = recording = None

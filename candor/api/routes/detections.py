@@ -13,13 +13,12 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import StringConstraints
 
 from candor.api.deps import DetectPartner, SessionDep, StateDep
-from candor.api.media import media_type_of, read_upload
+from candor.api.media import VIDEO_TYPES, check_video_content, media_type_of, read_upload, upload_name
 from candor.api.openapi import problem_responses
 from candor.api.schemas.detections import DetectionPublic
 from candor.services import detections
 
 router = APIRouter(prefix="/detections", tags=["detections"])
-VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo")
 DetectionId = Annotated[str, StringConstraints(pattern=r"^det_[a-z2-7]{1,40}$")]
 
 
@@ -37,13 +36,14 @@ async def create_detection(
     partner: DetectPartner,
     video: Annotated[UploadFile, File(description="the video to scan (MP4, MOV, WebM, MKV, AVI)")],
 ) -> DetectionPublic:
-    media_type_of(video, VIDEO_TYPES, "video")
+    declared = media_type_of(video, VIDEO_TYPES, "video")
     data = await read_upload(video, state.settings.max_upload_bytes, "video")
+    check_video_content(data, declared)
 
     def scan() -> DetectionPublic:
         detection = detections.scan_video(
             session=session, log=state.ledger, files=state.files, verifier=state.verifier,
-            classifier=state.classifier(), partner=partner, data=data, filename=video.filename,
+            classifier=state.classifier(), partner=partner, data=data, filename=upload_name(video),
             max_bytes=state.settings.max_upload_bytes,
         )  # fmt: skip
         return DetectionPublic.model_validate(detections.detection_record(detection))

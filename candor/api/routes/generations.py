@@ -10,9 +10,9 @@ from fastapi.responses import FileResponse
 
 from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
-from candor.api.media import AUDIO_TYPES, media_type_of, read_upload
+from candor.api.media import AUDIO_TYPES, audio_type_of, media_type_of, read_upload
 from candor.api.openapi import problem_responses
-from candor.api.schemas.common import GenerationId, Limit, PageInfo
+from candor.api.schemas.common import Absent, GenerationId, Limit, PageInfo
 from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
 from candor.services import GenerationOutcome
@@ -47,17 +47,19 @@ async def create_generation(
     state: StateDep,
     partner: CurrentPartner,
     data: Annotated[GenerationCreate, Form()],
-    audio: Annotated[UploadFile | None, File(description="speech, instead of audio_asset_id")] = None,
+    audio: Annotated[UploadFile | Absent, File(description="speech, instead of audio_asset_id")] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> GenerationPublic:
     if (audio is None) == (data.audio_asset_id is None):
         raise InvalidInput("give exactly one of audio_asset_id or an audio file part")
     new_audio = None
     if audio is not None:
+        declared = media_type_of(audio, AUDIO_TYPES, "audio")
+        audio_bytes = await read_upload(audio, state.settings.max_upload_bytes, "audio")
         new_audio = services.NewAudio(
             files=state.files,
-            data=await read_upload(audio, state.settings.max_upload_bytes, "audio"),
-            media_type=media_type_of(audio, AUDIO_TYPES, "audio"),
+            data=audio_bytes,
+            media_type=audio_type_of(audio_bytes, declared),
             max_seconds=state.settings.max_audio_seconds,
         )
     request = data.to_request(audio_asset_id=data.audio_asset_id, idempotency_key=idempotency_key)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from candor.api.deps import Caller, ManifestReader, SessionDep
 from candor.api.openapi import problem_responses
+from candor.api.schemas.common import NO_NUL
 from candor.api.schemas.manifests import SoftBindingMatches, SupportedAlgorithms
 from candor.errors import NotFound
 from candor.services import manifests as repository
@@ -41,8 +42,10 @@ C2PA_MEDIA_TYPE = "application/c2pa"
 def matches_by_binding(
     session: SessionDep,
     reader: ManifestReader,
-    alg: Annotated[str, Query(min_length=1, max_length=200, description="soft-binding algorithm name")],
-    value: Annotated[str, Query(min_length=1, max_length=4096, description="the binding value (base64)")],
+    alg: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL, description="soft-binding algorithm name")],
+    value: Annotated[
+        str, Query(min_length=1, max_length=4096, pattern=NO_NUL, description="the binding value (base64)")
+    ],
     maxResults: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SoftBindingMatches:
     found = repository.matches_by_binding(session=session, alg=alg, value=value, max_results=maxResults)

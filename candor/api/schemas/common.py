@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 
 # Resource ids are the store's prefixed random strings (``cns_…``): the patterns keep junk away
@@ -18,6 +19,20 @@ ConsentId = id_type("cns")
 PortraitId = id_type("prt")
 AssetId = id_type("ast")
 GenerationId = id_type("gen")
+
+
+# An optional form field: left out when not given. A multipart form cannot send null (it arrives
+# as an empty string, which the field refuses), so the schema does not offer it.
+Absent = SkipJsonSchema[None]
+
+# Free text a partner sends: any character but NUL, which PostgreSQL text cannot hold (it was a 500
+# there and stored fine on SQLite). Said in the schema, so clients and fuzzers know it.
+NO_NUL = r"^[^\x00]*$"
+
+
+def text_type(min_length: int, max_length: int) -> Any:
+    """A free-text field of ``min_length``..``max_length`` characters, NUL excluded."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length, pattern=NO_NUL)]
 
 
 class PublicModel(BaseModel):

@@ -2,32 +2,54 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from candor.api.schemas.common import PageInfo, PublicModel
+from candor.api.schemas.common import Absent, PageInfo, PublicModel, text_type
 
 if TYPE_CHECKING:
     from candor.store.models import Consent
 
-UseName = str
+# One use name, or several comma-separated (a form repeats the field or joins them); a part with
+# no name in it (an empty field, ",") would be dropped, so the schema asks for at least one.
+UseName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=1100, pattern=r"^[ ,]*[A-Za-z0-9_-]{1,64}( *(,[ ,]*[A-Za-z0-9_-]{1,64})*)[ ,]*$"
+    ),
+]
 
 
 class ConsentCreate(BaseModel):
     """Multipart form fields of ``POST /v1/consents`` (evidence files travel beside them)."""
 
-    subject_name: str = Field(min_length=1, max_length=200, description="the depicted person's name")
+    # The minor rule below, said in the schema too, so a client (or fuzzer) that follows the
+    # schema is never refused by the validator.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"subject_is_adult": {"const": False}}, "required": ["subject_is_adult"]},
+            "then": {
+                "required": ["guardian_name", "guardian_consent"],
+                "properties": {"guardian_name": {"type": "string"}, "guardian_consent": {"const": True}},
+            },
+        }
+    )
+
+    subject_name: text_type(1, 200) = Field(description="the depicted person's name")  # type: ignore[valid-type]
     subject_is_adult: bool = Field(description="the partner attests the subject is 18 or older")
-    guardian_name: str | None = Field(None, min_length=1, max_length=200)
+    guardian_name: text_type(1, 200) | Absent = None  # type: ignore[valid-type]
     guardian_consent: bool = Field(False, description="a guardian consented (required for a minor)")
     allowed_uses: list[UseName] = Field(
         min_length=1,
-        max_length=16,
+        # Counted as sent (before comma-separated parts are split out): at most 16 parts, each of
+        # at most 16 names; the policy then refuses any use it does not know.
+        json_schema_extra={"maxItems": 16},
         description="uses the subject agreed to, e.g. education; repeat the field or comma-separate",
     )
-    expires_at: datetime | None = Field(
+    expires_at: datetime | Absent = Field(
         None, description="ISO 8601 with a timezone; default and maximum come from the policy"
     )
 
@@ -36,17 +58,19 @@ class ConsentCreate(BaseModel):
     def _split_commas(cls, value: object) -> object:
         items = [value] if isinstance(value, str) else value
         if isinstance(items, list):
+            if len(items) > 16:
+                raise ValueError(f"allowed_uses takes at most 16 fields; got {len(items)}")
             out: list[object] = []
             for item in items:
                 out.extend(p.strip() for p in item.split(",")) if isinstance(item, str) else out.append(item)
-            return [p for p in out if p != ""]
+            return list(dict.fromkeys(p for p in out if p != ""))  # each use once, in order
         return value
 
     @field_validator("allowed_uses")
     @classmethod
     def _use_names(cls, value: list[str]) -> list[str]:
         for use in value:
-            if not (1 <= len(use) <= 64) or not use.replace("-", "").replace("_", "").isalnum():
+            if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", use) is None:  # the schema's pattern, per name
                 raise ValueError(f"use names are 1-64 letters, digits, '-' or '_'; got {use!r}")
         return value
 
@@ -65,7 +89,7 @@ class ConsentCreate(BaseModel):
 
 
 class ConsentRevoke(BaseModel):
-    reason: str | None = Field(None, max_length=2000)
+    reason: text_type(0, 2000) | None = None  # type: ignore[valid-type]
 
 
 class EvidencePublic(BaseModel):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints
 
-from candor.api.schemas.common import AssetId, ConsentId, PageInfo, PortraitId, PublicModel
+from candor.api.schemas.common import Absent, AssetId, ConsentId, PageInfo, PortraitId, PublicModel
 from candor.generator import controls as C
 
 if TYPE_CHECKING:
@@ -24,17 +24,23 @@ def _control(name: str) -> Any:
     return Field(getattr(_DEFAULTS, name), ge=bound.low, le=bound.high, description=bound.description)
 
 
+# A use name as consents take them (case and surrounding spaces ignored).
+UseName = Annotated[str, StringConstraints(max_length=64, pattern=r"^ *[A-Za-z0-9_-]{1,64} *$")]
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_WEBHOOK_URL = (
+    rf"^https?://({_LABEL}\.)*[A-Za-z]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?(:[1-9][0-9]{{0,3}})?(/[A-Za-z0-9._~/-]*)?$"
+)
+
+
 class GenerationCreate(BaseModel):
     """Form fields of ``POST /v1/generations``. The audio is either ``audio_asset_id`` (uploaded
     before with ``POST /v1/assets/audio``) or an ``audio`` file part in the same request."""
 
     consent_id: ConsentId = Field(description="the subject's consent record")
     portrait_id: PortraitId = Field(description="a portrait enrolled under it")
-    audio_asset_id: AssetId | None = Field(None, description="an uploaded clip (or send `audio`)")
-    use: str | None = Field(
+    audio_asset_id: AssetId | Absent = Field(None, description="an uploaded clip (or send `audio`)")
+    use: UseName | Absent = Field(
         None,
-        min_length=1,
-        max_length=64,
         description="what the video is for; must be among the consent's allowed uses (default: the partner's use case)",
     )
     gaze_yaw: float = _control("gaze_yaw")
@@ -44,8 +50,13 @@ class GenerationCreate(BaseModel):
     intensity: float = _control("intensity")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     fps: int = Field(C.DEFAULT_FPS, ge=C.FPS.low, le=C.FPS.high, description=C.FPS.description)
-    webhook_url: AnyHttpUrl | None = Field(
-        None, description="POSTed a signed JSON event (HMAC-SHA256) when the job finishes"
+    webhook_url: AnyHttpUrl | Absent = Field(
+        None,
+        max_length=2000,
+        # What the URL parser and the server take, said in the schema: http(s), a host name whose last
+        # label starts with a letter (all digits would be read as an IPv4 number), a port, a path.
+        json_schema_extra={"pattern": _WEBHOOK_URL},
+        description="POSTed a signed JSON event (HMAC-SHA256) when the job finishes",
     )
 
     def to_request(self, *, audio_asset_id: str, idempotency_key: str | None) -> GenerationRequest:
