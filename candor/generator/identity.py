@@ -27,6 +27,9 @@ MATCH_THRESHOLD = 0.5
 # The landmark model expects dlib-style face boxes; an external box (e.g. mediapipe's) is used
 # only when the HOG detector finds no face, which happens on strong stylization and big poses.
 _UPSAMPLE = 1
+# HOG detections scoring below this are not counted as another face: the astronaut photo's suit
+# patch scores 0.12-0.13 where real faces score above 1.
+COUNTED_FACE_SCORE = 0.5
 _JITTERS = 1
 
 _local = threading.local()
@@ -37,12 +40,14 @@ class FaceIdentity:
     """One face's identity embedding and where it was found.
 
     ``embedding`` is (128,) float32; ``box_xyxy`` in the image's pixels; ``detector`` tells
-    whether dlib's own detector or the caller's box framed the face.
+    whether dlib's own detector or the caller's box framed the face; ``faces_found`` counts dlib's
+    confident detections (0 when the caller's box was used).
     """
 
     embedding: np.ndarray
     box_xyxy: tuple[int, int, int, int]
     detector: str
+    faces_found: int
 
     def as_list(self) -> list[float]:
         """JSON-able embedding, rounded to 6 decimals (far below the distance scale of 0.01)."""
@@ -72,7 +77,7 @@ def _models():
 
 
 def embed_face(image: np.ndarray, box_xyxy: tuple[float, float, float, float] | None = None) -> FaceIdentity:
-    """The identity embedding of the one (largest) face in an RGB uint8 image (H, W, 3).
+    """The identity embedding of the one (best-scoring) face in an RGB uint8 image (H, W, 3).
 
     dlib's HOG detector frames the face; when it finds none, ``box_xyxy`` (pixels, e.g. from the
     mediapipe analysis) frames it instead. NoFaceFound when neither gives a face.
@@ -81,9 +86,10 @@ def embed_face(image: np.ndarray, box_xyxy: tuple[float, float, float, float] | 
         raise ValueError(f"expected an RGB uint8 image (H, W, 3); got {image.dtype} {image.shape}")
     m = _models()
     image = np.ascontiguousarray(image)
-    found = list(m.detector(image, _UPSAMPLE))
-    if found:
-        rect = max(found, key=lambda r: r.width() * r.height())
+    found, scores, _ = m.detector.run(image, _UPSAMPLE, 0.0)
+    counted = sum(1 for score in scores if score >= COUNTED_FACE_SCORE)
+    if len(found):
+        rect = found[int(np.argmax(scores))]
         detector = "dlib"
     elif box_xyxy is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in box_xyxy)
@@ -97,6 +103,7 @@ def embed_face(image: np.ndarray, box_xyxy: tuple[float, float, float, float] | 
         embedding=embedding,
         box_xyxy=(rect.left(), rect.top(), rect.right(), rect.bottom()),
         detector=detector,
+        faces_found=max(counted, 1) if len(found) else 0,
     )
 
 

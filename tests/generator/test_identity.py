@@ -22,7 +22,9 @@ def _jpeg_copy(image: np.ndarray, quality: int = 40) -> np.ndarray:
 def test_same_person_matches_and_different_people_do_not(astronaut, grace_hopper) -> None:  # type: ignore[no-untyped-def]
     reference = embed_face(astronaut)
     assert reference.embedding.shape == (EMBEDDING_SIZE,)
-    assert reference.detector == "dlib"
+    assert reference.detector == "dlib" and reference.faces_found == 1
+    two = embed_face(np.concatenate([astronaut, grace_hopper[:512, :512]], axis=1))
+    assert two.faces_found == 2
     # A second, different-looking photo of the same person: mirrored, cropped, recompressed, darker.
     h, w = astronaut.shape[:2]
     second = _jpeg_copy((astronaut[: int(h * 0.8), int(w * 0.1) :, :][:, ::-1] * 0.7).astype(np.uint8))
