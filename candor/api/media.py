@@ -6,6 +6,7 @@ from fastapi import UploadFile
 
 from candor.api.errors import UnsupportedMediaType
 from candor.errors import PayloadTooLarge
+from candor.services import evidence
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
 AUDIO_TYPES = (
@@ -23,8 +24,10 @@ AUDIO_TYPES = (
     "audio/aac",
     "audio/x-m4a",
 )
-DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "text/plain")
-RECORDING_TYPES = (*AUDIO_TYPES, "video/mp4", "video/webm", "video/quicktime")
+# Consent uploads: the service checks their content against these too (services.evidence).
+DOCUMENT_TYPES = evidence.DOCUMENT_TYPES
+RECORDING_TYPES = evidence.RECORDING_TYPES
+REFERENCE_TYPES = evidence.REFERENCE_TYPES
 # Clients that cannot tell (curl guesses only a few extensions) send this; the decoder then decides.
 GENERIC_TYPE = "application/octet-stream"
 _CHUNK = 1 << 20
