@@ -97,6 +97,7 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/consents/{consent_id}", "generate", "consent_id"),
     Endpoint("POST", "/v1/consents/{consent_id}/revoke", "generate", "consent_id"),
     Endpoint("POST", "/v1/consents/{consent_id}/portraits", "generate", "consent_id"),
+    Endpoint("POST", "/v1/consents/{consent_id}/reference", "generate", "consent_id"),
     Endpoint("POST", "/v1/assets/audio", "generate"),
     Endpoint("GET", "/v1/assets/{asset_id}", "generate", "asset_id"),
     Endpoint("POST", "/v1/generations", "generate", "consent_id"),
@@ -141,6 +142,8 @@ def call(
         kwargs["files"] = {"evidence_document": ("c.txt", b"I consent.", "text/plain")}
     elif e.path.endswith("/portraits"):
         kwargs["files"] = {"image": ("p.png", png, "image/png")}
+    elif e.path.endswith("/reference"):
+        kwargs["files"] = {"reference": ("p.png", png, "image/png")}
     elif e.path == "/v1/assets/audio":
         kwargs["files"] = {"audio": ("a.wav", wav, "audio/wav")}
     elif e.path == "/v1/generations" and e.method == "POST":

@@ -246,6 +246,7 @@ def _zip() -> bytes:
         ("evidence_recording", "consent.wav", b"RIFF\x04\x00\x00\x00WAVEfmt ", "audio/wav", 422, "invalid-evidence"),
         ("evidence_recording", "consent.mp4", "pdf", "video/mp4", 415, "evidence-type-mismatch"),
         ("reference", "subject.png", "pdf", "image/png", 415, "evidence-type-mismatch"),
+        ("reference", "subject.png", "coffee", "image/png", 422, "no-face"),
         ("reference", "subject.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64, "video/mp4", 422, "invalid-evidence"),
     ],
     ids=[
@@ -255,13 +256,17 @@ def _zip() -> bytes:
         "broken-wav",
         "pdf-as-mp4",
         "pdf-as-reference",
+        "faceless-reference",
         "broken-video",
     ],
 )
 def test_evidence_that_is_empty_or_not_what_it_claims_is_refused(
     client, caller, consent_pdf, field, name, content, media_type, status, slug
 ):
-    content = {"zip": _zip(), "pdf": consent_pdf}.get(content, content) if isinstance(content, str) else content
+    from skimage import data
+
+    named = {"zip": _zip, "pdf": lambda: consent_pdf, "coffee": lambda: _png(data.coffee())}
+    content = named[content]() if isinstance(content, str) else content
     files = {field: (name, content, media_type)}
     if field != "evidence_document":
         files["evidence_document"] = ("c.pdf", consent_pdf, "application/pdf")
