@@ -4,7 +4,9 @@ dlib's ResNet face-recognition model (``dlib-bin``, weights from ``face-recognit
 in their wheels: fully offline). Embeddings of one person lie close (Euclidean distance); a
 consent's reference photo and every portrait enrolled under it are compared here.
 
-The models load on first use (about 120 MB), once per thread: dlib's objects are not thread-safe.
+The models load on first use (about 120 MB, ~2 s) once per process and are shared behind a lock:
+dlib's objects are not safe to call from two threads at once, and a copy per request thread (the
+API's thread pool has up to 40) would cost gigabytes. One face takes ~0.2 s, so enrolments queue.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +35,8 @@ _UPSAMPLE = 1
 COUNTED_FACE_SCORE = 0.5
 _JITTERS = 1
 
-_local = threading.local()
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -63,17 +67,17 @@ def _models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-def _models():
-    """Per-thread dlib detector, 68-point shape predictor and ResNet encoder."""
-    if not hasattr(_local, "encoder"):
+def _models() -> dict[str, Any]:
+    """The process's dlib detector, 68-point shape predictor and ResNet encoder; call under _lock."""
+    if not _loaded:
         import dlib
 
         models = _models_dir()
-        _local.detector = dlib.get_frontal_face_detector()
-        _local.shape = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
-        _local.encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
-        _local.rectangle = dlib.rectangle
-    return _local
+        _loaded["detector"] = dlib.get_frontal_face_detector()
+        _loaded["shape"] = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
+        _loaded["encoder"] = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        _loaded["rectangle"] = dlib.rectangle
+    return _loaded
 
 
 def embed_face(image: np.ndarray, box_xyxy: tuple[float, float, float, float] | None = None) -> FaceIdentity:
@@ -84,21 +88,23 @@ def embed_face(image: np.ndarray, box_xyxy: tuple[float, float, float, float] | 
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3); got {image.dtype} {image.shape}")
-    m = _models()
     image = np.ascontiguousarray(image)
-    found, scores, _ = m.detector.run(image, _UPSAMPLE, 0.0)
+    with _lock:
+        m = _models()
+        found, scores, _ = m["detector"].run(image, _UPSAMPLE, 0.0)
+        if len(found):
+            rect = found[int(np.argmax(scores))]
+            detector = "dlib"
+        elif box_xyxy is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in box_xyxy)
+            rect = m["rectangle"](x0, y0, x1, y1)
+            detector = "given"
+        else:
+            raise NoFaceFound("no face found for identity matching")
+        shape = m["shape"](image, rect)
+        descriptor = m["encoder"].compute_face_descriptor(image, shape, _JITTERS)
+    embedding = np.asarray(descriptor, dtype=np.float32)
     counted = sum(1 for score in scores if score >= COUNTED_FACE_SCORE)
-    if len(found):
-        rect = found[int(np.argmax(scores))]
-        detector = "dlib"
-    elif box_xyxy is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in box_xyxy)
-        rect = m.rectangle(x0, y0, x1, y1)
-        detector = "given"
-    else:
-        raise NoFaceFound("no face found for identity matching")
-    shape = m.shape(image, rect)
-    embedding = np.asarray(m.encoder.compute_face_descriptor(image, shape, _JITTERS), dtype=np.float32)
     return FaceIdentity(
         embedding=embedding,
         box_xyxy=(rect.left(), rect.top(), rect.right(), rect.bottom()),

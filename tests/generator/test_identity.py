@@ -51,3 +51,23 @@ def test_distance_refuses_wrong_shapes() -> None:
         identity_distance([0.0] * 3, [0.0] * 3)
     with pytest.raises(ValueError, match="RGB uint8"):
         embed_face(np.zeros((10, 10), np.uint8))
+
+
+def test_concurrent_callers_share_one_model_and_agree(astronaut, grace_hopper) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from candor.generator import identity
+
+    images = [astronaut, grace_hopper] * 3
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(embed_face, images))
+
+    # One set of models for the process, not one per thread (a copy is ~120 MB).
+    def encoder_id(_: int) -> int:
+        with identity._lock:
+            return id(identity._models()["encoder"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert len(set(pool.map(encoder_id, range(8)))) == 1
+    for image_result, again in zip(results[:2], results[2:4], strict=True):
+        assert identity_distance(image_result.embedding, again.embedding) < 1e-6
