@@ -22,10 +22,9 @@ import numpy as np
 from candor.errors import NoFaceFound
 
 EMBEDDING_SIZE = 128
-# Chosen from benchmarks/identity.py on the bundled identities (README "Identity match"): the
-# same person under flips, crops, JPEG, lighting and painting filters measured at most ~0.42,
-# different people at least ~0.7. dlib's published operating point is 0.6 (99.38% on LFW);
-# 0.55 keeps a margin on the impostor side, where a false accept animates someone unconsented.
+# Chosen from benchmarks/identity.py (README "Consent bound to a face"): the same person under
+# photographic edits measured 0.00-0.38, the closest different people 0.57-0.58. dlib's usual
+# 0.6 would sit past those impostors; a false accept animates someone who did not consent.
 MATCH_THRESHOLD = 0.5
 # The landmark model expects dlib-style face boxes; an external box (e.g. mediapipe's) is used
 # only when the HOG detector finds no face, which happens on strong stylization and big poses.
