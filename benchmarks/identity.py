@@ -8,6 +8,9 @@
    that the subject's own later portraits could be: mirror, off-centre crops, JPEG quality 20-50,
    darker/brighter/low-contrast lighting, blur, noise, a small rotation, grayscale, and painting-
    like stylizations (OpenCV stylization, edge-preserving, pencil sketch in colour, a cartoon).
+   Plus Candor's own renderer re-posing each photo (yaw +-20, pitch +-15, roll +-10 degrees, jaw
+   open, smile, blink, gaze; the cases of benchmarks/extreme_motions.py): pose and expression
+   changes of the same face, which edits of one photo cannot give.
 2. Genuine pairs: reference vs each variant of the same person. Impostor pairs: each reference vs
    every variant of the other identity, and each reference vs the 100 faces of scikit-image's
    ``lfw_subset`` (25x25 grayscale crops of LFW people, upsampled to 150x150; low resolution, so
@@ -95,7 +98,27 @@ def variants(image: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     }
 
 
+def rendered(image: np.ndarray) -> dict[str, np.ndarray]:
+    """The portrait re-posed and re-expressed by Candor's renderer (512x512 frames), by case."""
+    from extreme_motions import CASES, motion_for
+
+    from candor.generator.face import analyze_image
+    from candor.generator.render import FaceRenderer
+    from candor.generator.rig import pose_target
+
+    source = analyze_image(image)
+    renderer = FaceRenderer(source)
+    return {
+        f"render {label}": renderer.render(pose_target(source, motion_for(source.baseline, changes)))
+        for label, changes in CASES[1:]
+    }
+
+
 STYLIZED = frozenset({"stylization", "edge-preserving", "pencil-colour", "cartoon"})
+
+
+def _kind(label: str) -> str:
+    return "render" if label.startswith("render") else "stylized" if label in STYLIZED else "edit"
 
 
 def load_identities() -> dict[str, np.ndarray]:
@@ -129,7 +152,7 @@ def main() -> None:
     for seed, (name, image) in enumerate(identities.items()):
         references[name] = embed_face(image).embedding
         edited[name] = {}
-        for label, variant in variants(image, seed).items():
+        for label, variant in {**variants(image, seed), **rendered(image)}.items():
             start = time.perf_counter()
             try:
                 edited[name][label] = embed_face(variant).embedding
@@ -169,8 +192,9 @@ def main() -> None:
     print(f"threshold {t:.2f} (match when distance < threshold)")
     print(f"genuine pairs      {len(g):4d}  distance {g.min():.3f}-{g.max():.3f} (median {np.median(g):.3f})")
     print(f"  false rejects    {int((g >= t).sum()):4d}  FRR {(g >= t).mean():.1%}")
-    for kind, keep in (("photographic edits", False), ("painting-like filters", True)):
-        part = np.array([d for _, label, d in genuine if (label in STYLIZED) == keep])
+    kinds = {"photographic edits": "edit", "painting-like filters": "stylized", "rendered poses/expressions": "render"}
+    for kind, key in kinds.items():
+        part = np.array([d for _, label, d in genuine if _kind(label) == key])
         print(
             f"  {kind:22s} {len(part):3d} pairs, distance {part.min():.3f}-{part.max():.3f}, "
             f"false rejects {int((part >= t).sum())} (FRR {(part >= t).mean():.1%})"
