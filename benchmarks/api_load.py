@@ -73,6 +73,7 @@ def setup(data_dir: Path) -> tuple[str, str]:
             allowed_uses=["education"],
             evidence_document=b"I consent to being animated for the load test.",
             evidence_document_type="text/plain",
+            reference=png.getvalue(),  # the subject's photo: the portrait must match it
             policy=state.policy,
         )
         portrait = services.enroll_portrait(

@@ -83,6 +83,7 @@ def run(name: str, engine, root: Path, args: argparse.Namespace, portrait: bytes
             subject_is_adult=True,
             allowed_uses=["education"],
             evidence_document=b"%PDF-1.4 consent",
+            reference=portrait,  # the subject's photo: the portrait must match it
             policy=policy,
         )
         portrait_row = services.enroll_portrait(

@@ -103,6 +103,40 @@ class Conflict(CandorError):
     title = "Conflict"
 
 
+class InvalidEvidence(InvalidInput):
+    """Consent evidence that is empty, unreadable, or not what its declared type says (422)."""
+
+    type_slug = "invalid-evidence"
+    title = "Invalid consent evidence"
+
+
+class EvidenceTypeMismatch(InvalidEvidence):
+    """The evidence's content is a different format from its declared media type (415)."""
+
+    status = 415
+    type_slug = "evidence-type-mismatch"
+    title = "Evidence content does not match its declared type"
+
+
+class ConsentReferenceRequired(Conflict):
+    """The consent holds no reference of its subject yet, so no portrait can be matched to it."""
+
+    type_slug = "consent-reference-required"
+    title = "Consent has no reference of its subject"
+
+
+class PortraitIdentityMismatch(Forbidden):
+    """The portrait's face is not the consenting subject's (its identity distance to the consent's
+    reference is at or above the threshold); ``distance`` is the measured value."""
+
+    type_slug = "portrait-identity-mismatch"
+    title = "Portrait does not match the consenting subject"
+
+    def __init__(self, detail: str, distance: float | None = None) -> None:
+        super().__init__(detail)
+        self.distance = distance
+
+
 class PolicyDenied(Forbidden):
     """A policy rule refused the request; ``rule_id`` names it (e.g. ``consent.not_revoked``)."""
 

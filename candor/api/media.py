@@ -7,6 +7,7 @@ from fastapi import UploadFile
 from candor.api.errors import UnsupportedMediaType
 from candor.errors import InvalidAudio, InvalidVideo, PayloadTooLarge
 from candor.files import sniff_media_type
+from candor.services import evidence
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
 # Speech for a generation: only containers the signer can record as a C2PA ingredient (an OGG,
@@ -33,8 +34,10 @@ _AUDIO_BY_CONTENT = {
 }
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo")
 _VIDEO_CONTENT = {"video/mp4", "video/quicktime", "video/webm", "video/x-msvideo", "audio/mp4"}
-DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "text/plain")
-RECORDING_TYPES = (*AUDIO_TYPES, "audio/ogg", "audio/webm", "audio/aac", "video/mp4", "video/webm", "video/quicktime")
+# Consent uploads: the service checks their content against these too (services.evidence).
+DOCUMENT_TYPES = evidence.DOCUMENT_TYPES
+RECORDING_TYPES = evidence.RECORDING_TYPES
+REFERENCE_TYPES = evidence.REFERENCE_TYPES
 # Clients that cannot tell (curl guesses only a few extensions) send this; the decoder then decides.
 GENERIC_TYPE = "application/octet-stream"
 _CHUNK = 1 << 20

@@ -18,6 +18,7 @@ from candor.services.consents import (
     list_consents,
     list_portraits,
     revoke_consent,
+    set_consent_reference,
 )
 from candor.services.generations import (
     GenerationOutcome,
@@ -80,5 +81,6 @@ __all__ = [
     "release_quota",
     "revoke_api_key",
     "revoke_consent",
+    "set_consent_reference",
     "set_partner_state",
 ]

@@ -15,16 +15,25 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from candor.errors import (
+    Conflict,
     ConsentExpired,
+    ConsentReferenceRequired,
     ConsentRevoked,
     ImageTooLarge,
     InvalidImage,
     InvalidInput,
-    MultipleFaces,
+    PayloadTooLarge,
 )
 from candor.generator.controls import SAMPLE_RATE
 from candor.policy import Policy, load_policy
 from candor.services.common import EventLog, get_owned, require_aware
+from candor.services.evidence import (
+    DOCUMENT_TYPES,
+    RECORDING_TYPES,
+    check_evidence,
+    read_bounded,
+)
+from candor.services.likeness import analyze_portrait, match_reference, read_reference, store_reference
 from candor.store.filestore import FileStore, suffix_for
 from candor.store.models import Asset, Consent, Generation, Partner, Portrait, utcnow
 
@@ -56,6 +65,9 @@ def create_consent(
     evidence_document_type: str | None = None,
     evidence_recording: Upload | None = None,
     evidence_recording_type: str | None = None,
+    reference: Upload | None = None,
+    reference_type: str | None = None,
+    max_megapixels: float = 50.0,
     policy: Policy | None = None,
     now: datetime | None = None,
 ) -> Consent:
@@ -63,7 +75,10 @@ def create_consent(
 
     ``expires_at`` defaults to (and may not exceed) now + policy.consent_max_validity_days.
     A minor needs ``guardian_consent`` and a ``guardian_name``. Evidence files are capped at
-    20 MiB (document) and 200 MiB (recording).
+    20 MiB (document) and 200 MiB (recording); each must be non-empty, readable and of its
+    declared type (InvalidEvidence 422 / EvidenceTypeMismatch 415). ``reference`` is a photo of
+    the subject (exactly one face) or a short consent video of them: portraits enrolled later must
+    match its face (see :func:`set_consent_reference`, which adds one to a consent without).
     """
     policy = policy or load_policy()
     now = now or utcnow()
@@ -87,6 +102,19 @@ def create_consent(
         raise InvalidInput("a subject who is not an adult needs guardian consent and the guardian's name")
     if policy.require_evidence and evidence_document is None and evidence_recording is None:
         raise InvalidInput("consent needs evidence: a consent document and/or a consent recording")
+    # Everything is checked before anything is stored: a refused consent leaves no file behind.
+    document = recording = None
+    if evidence_document is not None:
+        document = read_bounded(evidence_document, MAX_EVIDENCE_DOCUMENT_BYTES, "evidence_document")
+        evidence_document_type = check_evidence(document, evidence_document_type, DOCUMENT_TYPES, "evidence_document")
+    if evidence_recording is not None:
+        recording = read_bounded(evidence_recording, MAX_EVIDENCE_RECORDING_BYTES, "evidence_recording")
+        evidence_recording_type = check_evidence(
+            recording, evidence_recording_type, RECORDING_TYPES, "evidence_recording"
+        )
+    checked_reference = None
+    if reference is not None:
+        checked_reference = read_reference(reference, reference_type, files=files, max_megapixels=max_megapixels)
 
     consent = Consent(
         partner_id=partner.id,
@@ -98,14 +126,16 @@ def create_consent(
         expires_at=expires_at,
         created_at=now,
     )
-    if evidence_document is not None:
-        stored = files.put_stream(_as_stream(evidence_document), MAX_EVIDENCE_DOCUMENT_BYTES)
+    if document is not None:
+        stored = files.put_stream(io.BytesIO(document), MAX_EVIDENCE_DOCUMENT_BYTES)
         consent.evidence_document_sha256 = stored.sha256
-        consent.evidence_document_type = evidence_document_type or "application/octet-stream"
-    if evidence_recording is not None:
-        stored = files.put_stream(_as_stream(evidence_recording), MAX_EVIDENCE_RECORDING_BYTES)
+        consent.evidence_document_type = evidence_document_type
+    if recording is not None:
+        stored = files.put_stream(io.BytesIO(recording), MAX_EVIDENCE_RECORDING_BYTES)
         consent.evidence_recording_sha256 = stored.sha256
-        consent.evidence_recording_type = evidence_recording_type or "application/octet-stream"
+        consent.evidence_recording_type = evidence_recording_type
+    if checked_reference is not None:
+        store_reference(consent, files, *checked_reference)
     session.add(consent)
     session.flush()
     # No names in the log: auditors see the decision trail, not who the people are.
@@ -121,7 +151,42 @@ def create_consent(
             "guardian_consent": consent.guardian_consent,
             "evidence_document_sha256": consent.evidence_document_sha256,
             "evidence_recording_sha256": consent.evidence_recording_sha256,
+            "reference_sha256": consent.reference_sha256,
         },
+    )
+    session.commit()
+    return consent
+
+
+def set_consent_reference(
+    *,
+    session: Session,
+    log: EventLog,
+    files: FileStore,
+    partner: Partner,
+    consent_id: str,
+    image: Upload,
+    media_type: str | None = None,
+    max_megapixels: float = 50.0,
+    now: datetime | None = None,
+) -> Consent:
+    """Give a consent recorded without one its subject's reference (photo or short video); commits.
+
+    A reference is set once: replacing it would let any face be enrolled after the fact, so a
+    consent that has one answers Conflict (409); record a new consent instead.
+    """
+    consent = get_consent(session=session, partner=partner, consent_id=consent_id)
+    ensure_consent_active(consent, now)
+    if consent.reference_sha256 is not None:
+        raise Conflict(f"consent {consent.id} already has a reference; record a new consent to change it")
+    store_reference(consent, files, *read_reference(image, media_type, files=files, max_megapixels=max_megapixels))
+    session.flush()
+    log.append_in(
+        session,
+        "consent.reference_added",
+        actor=partner.id,
+        subject=consent.id,
+        details={"reference_sha256": consent.reference_sha256},
     )
     session.commit()
     return consent
@@ -211,34 +276,42 @@ def enroll_portrait(
     The face is analysed here (:func:`analyze_portrait`: exactly one face) after the consent is
     found, so another partner's consent answers NotFound before any analysis runs; a caller that
     analysed the image already passes its JSON-able ``face_summary``. A corrupt upload is
-    InvalidImage.
+    InvalidImage. The face must match the consent's reference (identity distance below
+    generator.identity.MATCH_THRESHOLD): ConsentReferenceRequired (409) without a reference,
+    PortraitIdentityMismatch (403, logged as ``portrait.identity_mismatch``) for another face.
     """
     from PIL import Image, UnidentifiedImageError
 
     consent = get_consent(session=session, partner=partner, consent_id=consent_id)
     ensure_consent_active(consent, now)
+    if consent.reference_embedding is None:
+        raise ConsentReferenceRequired(
+            f"consent {consent.id} has no reference of its subject; add one "
+            f"(POST /v1/consents/{consent.id}/reference) before enrolling portraits"
+        )
+    data = bytes(image if isinstance(image, bytes | bytearray) else image.read())
     if face_summary is None:
-        data = image if isinstance(image, bytes | bytearray) else image.read()
-        face_summary, image = analyze_portrait(bytes(data), max_megapixels=max_megapixels), bytes(data)
+        face_summary = analyze_portrait(data, max_megapixels=max_megapixels)
     if not isinstance(face_summary, dict):
         raise InvalidInput("face_summary must be a mapping")
     faces = face_summary.get("face_count", 1)
     if faces != 1:
         raise InvalidImage(f"a portrait must show exactly one face; found {faces}")
-    path = files.stage(_as_stream(image), MAX_PORTRAIT_BYTES, suffix=".img")
+    if len(data) > MAX_PORTRAIT_BYTES:
+        raise PayloadTooLarge(f"the portrait is larger than the {MAX_PORTRAIT_BYTES}-byte limit")
     try:
-        try:
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_megapixels * 1e6:
-                    raise ImageTooLarge(f"image is {width}x{height}; limit {max_megapixels:g} megapixels")
-                img.load()  # decode every pixel: truncated files fail here, not in a worker
-                detected = Image.MIME.get(img.format or "", media_type)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise InvalidImage(f"cannot decode the portrait image: {exc}") from None
-        stored = files.put_file(path, move=True)
-    finally:
-        path.unlink(missing_ok=True)
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > max_megapixels * 1e6:
+                raise ImageTooLarge(f"image is {width}x{height}; limit {max_megapixels:g} megapixels")
+            img.load()  # decode every pixel: truncated files fail here, not in a worker
+            detected = Image.MIME.get(img.format or "", media_type)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"cannot decode the portrait image: {exc}") from None
+    distance = match_reference(
+        session=session, log=log, partner=partner, consent=consent, image=data, face_summary=face_summary
+    )
+    stored = files.put_stream(io.BytesIO(data), MAX_PORTRAIT_BYTES)
     portrait = Portrait(
         consent_id=consent.id,
         partner_id=partner.id,
@@ -247,6 +320,7 @@ def enroll_portrait(
         width=width,
         height=height,
         face_summary=face_summary,
+        identity_distance=round(distance, 4),
     )
     session.add(portrait)
     session.flush()
@@ -255,57 +329,15 @@ def enroll_portrait(
         "portrait.enrolled",
         actor=partner.id,
         subject=portrait.id,
-        details={"consent": consent.id, "image_sha256": stored.sha256, "size": [width, height]},
+        details={
+            "consent": consent.id,
+            "image_sha256": stored.sha256,
+            "size": [width, height],
+            "identity_distance": round(distance, 4),
+        },
     )
     session.commit()
     return portrait
-
-
-def _check_image_container(image: bytes) -> None:
-    """Refuse bytes whose image container is malformed before the decoder sees them.
-
-    Pillow's parsers raise a wide, undocumented set of exceptions on hostile input (OSError,
-    SyntaxError, but also AttributeError, struct.error, IndexError...); they all mean "corrupt
-    upload" here, so they become InvalidImage (422) with the parser's message.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(image)) as img:
-            img.verify()  # structure and checksums, without decoding the pixels
-    except UnidentifiedImageError:
-        raise InvalidImage("image is not an image (unrecognized format)") from None
-    except Image.DecompressionBombError:
-        return  # a huge but well-formed image: analyze_image reports it as ImageTooLarge (413)
-    except Exception as exc:  # any parser failure on untrusted bytes is bad input
-        raise InvalidImage(f"image is corrupt ({type(exc).__name__}: {exc})") from None
-
-
-def analyze_portrait(image: bytes, *, max_megapixels: float) -> dict[str, object]:
-    """Analyse a portrait for enrolment: exactly one face, framed and posed.
-
-    Returns a small JSON-able summary (pose in degrees, face box in original pixels). Raises
-    InvalidImage (corrupt/not an image), ImageTooLarge, NoFaceFound or MultipleFaces.
-    """
-    from candor.generator.face import analyze_image  # mediapipe loads on first use only
-
-    _check_image_container(image)
-    face = analyze_image(image, max_megapixels=max_megapixels)
-    if face.faces_found > 1:
-        raise MultipleFaces(
-            f"the portrait shows {face.faces_found} faces; enrol a photo of the consenting person alone"
-        )
-    yaw, pitch, roll = (float(a) for a in face.fit.angles)
-    summary: dict[str, object] = {
-        "faces_found": int(face.faces_found),
-        "yaw_deg": round(yaw, 2),
-        "pitch_deg": round(pitch, 2),
-        "roll_deg": round(roll, 2),
-    }
-    if face.box is not None:
-        box = face.box
-        summary["box_xyxy"] = [round(float(v), 1) for v in (box.x0, box.y0, box.x1, box.y1)]
-    return summary
 
 
 def get_portrait(*, session: Session, partner: Partner, portrait_id: str) -> Portrait:

@@ -157,6 +157,11 @@ class Consent(Base):
     evidence_document_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     evidence_recording_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     evidence_recording_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # A reference of the subject (photo, or a frame of a consent video) and its 128-d face
+    # identity embedding: every portrait enrolled under the consent must match it.
+    reference_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reference_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reference_embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     portraits: Mapped[list[Portrait]] = relationship(back_populates="consent", order_by="Portrait.created_at")
@@ -179,6 +184,8 @@ class Portrait(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     face_summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Face identity distance to the consent's reference when enrolled (below the threshold).
+    identity_distance: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     consent: Mapped[Consent] = relationship(back_populates="portraits")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,12 +98,30 @@ def consent_form(**overrides: object) -> dict[str, object]:
     return form
 
 
-def create_consent(client: TestClient, caller: Caller, pdf: bytes, **overrides: object) -> dict:
+@functools.cache
+def astronaut_png() -> bytes:
+    """The bundled astronaut photo as PNG: the subject of the helpers' consents and portraits."""
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def create_consent(
+    client: TestClient, caller: Caller, pdf: bytes, reference: bytes | None = None, **overrides: object
+) -> dict:
+    """A consent with ``pdf`` as its document and ``reference`` (default: the astronaut) as its
+    subject's reference photo."""
     response = client.post(
         "/v1/consents",
         headers=caller.headers,
         data=consent_form(**overrides),
-        files={"evidence_document": ("consent.pdf", pdf, "application/pdf")},
+        files={
+            "evidence_document": ("consent.pdf", pdf, "application/pdf"),
+            "reference": ("subject.png", reference or astronaut_png(), "image/png"),
+        },
     )
     assert response.status_code == 201, response.text
     return response.json()

@@ -163,3 +163,122 @@ def test_list_pages_with_a_cursor(client, admin, consent_pdf):
     second = client.get("/v1/consents", headers=caller.headers, params={"limit": 2, "cursor": cursor}).json()
     assert [c["id"] for c in second["items"]] == [made[0]]
     assert second["page"]["next_cursor"] is None
+
+
+# --- consent bound to a face; evidence checked (issue 14, findings 3 and 4) ----------------------
+
+
+@pytest.fixture(scope="module")
+def grace_png() -> bytes:
+    import matplotlib.cbook
+
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as img:
+        return _png(np.asarray(img.convert("RGB")))
+
+
+def test_a_portrait_must_be_the_consenting_subjects_face(client, caller, consent_pdf, portrait_png, grace_png):
+    astronaut = create_consent(client, caller, consent_pdf, subject_name="Astronaut")
+    grace = create_consent(client, caller, consent_pdf, reference=grace_png, subject_name="Grace")
+    assert astronaut["reference_sha256"] and grace["reference_sha256"] != astronaut["reference_sha256"]
+    accepted = enroll(client, caller, astronaut["id"], portrait_png)
+    assert accepted["identity_distance"] < 0.05
+
+    for consent, image in ((grace, portrait_png), (astronaut, grace_png)):
+        refused = client.post(
+            f"/v1/consents/{consent['id']}/portraits",
+            headers=caller.headers,
+            files={"image": ("p.png", image, "image/png")},
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"].endswith("portrait-identity-mismatch")
+        assert "identity distance" in refused.json()["detail"]
+    portraits = client.get(f"/v1/consents/{grace['id']}", headers=caller.headers).json()["portraits"]
+    assert portraits == []
+
+
+def test_a_consent_recorded_without_a_reference_gets_one_once(client, caller, consent_pdf, portrait_png, grace_png):
+    legacy = client.post(
+        "/v1/consents",
+        headers=caller.headers,
+        data={"subject_name": "Earlier", "subject_is_adult": "true", "allowed_uses": "education"},
+        files={"evidence_document": ("c.pdf", consent_pdf, "application/pdf")},
+    ).json()
+    assert legacy["reference_sha256"] is None
+    blocked = client.post(
+        f"/v1/consents/{legacy['id']}/portraits",
+        headers=caller.headers,
+        files={"image": ("p.png", portrait_png, "image/png")},
+    )
+    assert blocked.status_code == 409
+    assert blocked.json()["type"].endswith("consent-reference-required")
+    added = client.post(
+        f"/v1/consents/{legacy['id']}/reference",
+        headers=caller.headers,
+        files={"reference": ("p.png", portrait_png, "image/png")},
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["reference_sha256"]
+    again = client.post(
+        f"/v1/consents/{legacy['id']}/reference",
+        headers=caller.headers,
+        files={"reference": ("g.png", grace_png, "image/png")},
+    )
+    assert again.status_code == 409
+    assert enroll(client, caller, legacy["id"], portrait_png)["identity_distance"] < 0.05
+
+
+def _zip() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("form.txt", "a zip, not a PDF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("field", "name", "content", "media_type", "status", "slug"),
+    [
+        ("evidence_document", "consent.pdf", b"", "application/pdf", 422, "invalid-evidence"),
+        ("evidence_document", "consent.pdf", "zip", "application/pdf", 415, "evidence-type-mismatch"),
+        ("evidence_document", "consent.pdf", "zip", "application/octet-stream", 415, "evidence-type-mismatch"),
+        ("evidence_recording", "consent.wav", b"RIFF\x04\x00\x00\x00WAVEfmt ", "audio/wav", 422, "invalid-evidence"),
+        ("evidence_recording", "consent.mp4", "pdf", "video/mp4", 415, "evidence-type-mismatch"),
+        ("reference", "subject.png", "pdf", "image/png", 415, "evidence-type-mismatch"),
+        ("reference", "subject.png", "coffee", "image/png", 422, "no-face"),
+        ("reference", "subject.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64, "video/mp4", 422, "invalid-evidence"),
+    ],
+    ids=[
+        "empty-pdf",
+        "zip-as-pdf",
+        "zip-as-octet-stream",
+        "broken-wav",
+        "pdf-as-mp4",
+        "pdf-as-reference",
+        "faceless-reference",
+        "broken-video",
+    ],
+)
+def test_evidence_that_is_empty_or_not_what_it_claims_is_refused(
+    client, caller, consent_pdf, field, name, content, media_type, status, slug
+):
+    from skimage import data
+
+    named = {"zip": _zip, "pdf": lambda: consent_pdf, "coffee": lambda: _png(data.coffee())}
+    content = named[content]() if isinstance(content, str) else content
+    files = {field: (name, content, media_type)}
+    if field != "evidence_document":
+        files["evidence_document"] = ("c.pdf", consent_pdf, "application/pdf")
+    before = client.get("/v1/consents", headers=caller.headers, params={"limit": 200}).json()["items"]
+    response = client.post(
+        "/v1/consents",
+        headers=caller.headers,
+        data={"subject_name": "Evidence", "subject_is_adult": "true", "allowed_uses": "education"},
+        files=files,
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith(slug)
+    after = client.get("/v1/consents", headers=caller.headers, params={"limit": 200}).json()["items"]
+    assert len(after) == len(before)  # no consent was recorded

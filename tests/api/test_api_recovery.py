@@ -73,7 +73,11 @@ def test_generation_survives_a_killed_server(tmp_path, monkeypatch, portrait_png
             f"{api}/consents",
             headers=headers,
             data={"subject_name": "D. Urable", "subject_is_adult": "true", "allowed_uses": "education"},
-            files={"evidence_document": ("consent.pdf", consent_pdf, "application/pdf")},
+            files={
+                "evidence_document": ("consent.pdf", consent_pdf, "application/pdf"),
+                "reference": ("subject.png", portrait_png, "image/png"),
+            },
+            timeout=60,
         ).json()
         portrait = httpx.post(
             f"{api}/consents/{consent['id']}/portraits",

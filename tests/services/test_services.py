@@ -90,7 +90,7 @@ def test_partner_and_key_validation(factory, log) -> None:  # type: ignore[no-un
 # --- consent and portraits --------------------------------------------------------------------
 
 
-def test_consent_validation(factory, log, files, world) -> None:  # type: ignore[no-untyped-def]
+def test_consent_validation(factory, log, files, world, speech_wav) -> None:  # type: ignore[no-untyped-def]
     base = dict(
         session=None, log=log, files=files, partner=world.partner, subject_name="Bo", allowed_uses=["education"]
     )
@@ -116,10 +116,11 @@ def test_consent_validation(factory, log, files, world) -> None:  # type: ignore
             subject_is_adult=False,
             guardian_consent=True,
             guardian_name="Pat Example",
-            evidence_recording=b"RIFF....WAVE",
+            evidence_recording=speech_wav,
         )
         assert minor.has_evidence and minor.evidence_recording_sha256
-        assert files.read_bytes(minor.evidence_recording_sha256) == b"RIFF....WAVE"
+        assert minor.evidence_recording_type == "audio/wav"  # sniffed: the caller declared nothing
+        assert files.read_bytes(minor.evidence_recording_sha256) == speech_wav
 
 
 def test_portrait_checks(factory, log, files, world, portrait_png) -> None:  # type: ignore[no-untyped-def]

@@ -61,6 +61,7 @@ def make_world(
             allowed_uses=["education"],
             evidence_document=CONSENT_FORM,
             evidence_document_type="application/pdf",
+            reference=portrait_png,  # the subject's photo: the portrait below must match it
         )
         portrait = services.enroll_portrait(
             session=session,

@@ -14,6 +14,7 @@ from candor.api.media import (
     DOCUMENT_TYPES,
     IMAGE_TYPES,
     RECORDING_TYPES,
+    REFERENCE_TYPES,
     media_type_of,
     read_upload,
 )
@@ -39,6 +40,13 @@ async def create_consent(
     data: Annotated[ConsentCreate, Form()],
     evidence_document: Annotated[UploadFile | Absent, File(description="signed consent form (PDF/image)")] = None,
     evidence_recording: Annotated[UploadFile | Absent, File(description="recorded spoken consent")] = None,
+    reference: Annotated[
+        UploadFile | Absent,
+        File(
+            description="the subject alone: a PNG/JPEG/WebP photo or a short MP4/MOV/WebM consent video; "
+            "every enrolled portrait must match its face"
+        ),
+    ] = None,
 ) -> ConsentPublic:
     limit = state.settings.max_upload_bytes
     document = recording = None
@@ -49,6 +57,10 @@ async def create_consent(
     if evidence_recording is not None:
         recording_type = media_type_of(evidence_recording, RECORDING_TYPES, "evidence_recording")
         recording = await read_upload(evidence_recording, limit, "evidence_recording")
+    reference_data = reference_type = None
+    if reference is not None:
+        reference_type = media_type_of(reference, REFERENCE_TYPES, "reference")
+        reference_data = await read_upload(reference, limit, "reference")
 
     def write() -> ConsentPublic:
         consent = services.create_consent(
@@ -62,6 +74,9 @@ async def create_consent(
             evidence_document_type=document_type,
             evidence_recording=recording,
             evidence_recording_type=recording_type,
+            reference=reference_data,
+            reference_type=reference_type,
+            max_megapixels=state.settings.max_image_megapixels,
         )
         return ConsentPublic.of(consent, datetime.now(UTC))
 
@@ -125,11 +140,45 @@ def revoke_consent(
 
 
 @router.post(
+    "/{consent_id}/reference",
+    response_model=ConsentPublic,
+    summary="Add the subject's reference (photo or short video) to a consent recorded without one (once)",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 409, 413, 415, 422),
+)
+async def set_consent_reference(
+    session: SessionDep,
+    state: StateDep,
+    partner: CurrentPartner,
+    consent_id: Annotated[ConsentId, Path()],
+    reference: Annotated[
+        UploadFile, File(description="the subject alone: a PNG/JPEG/WebP photo or a short MP4/MOV/WebM video")
+    ],
+) -> ConsentPublic:
+    media_type = media_type_of(reference, REFERENCE_TYPES, "reference")
+    data = await read_upload(reference, state.settings.max_upload_bytes, "reference")
+
+    def write() -> ConsentPublic:
+        consent = services.set_consent_reference(
+            session=session,
+            log=state.ledger,
+            files=state.files,
+            partner=partner,
+            consent_id=consent_id,
+            image=data,
+            media_type=media_type,
+            max_megapixels=state.settings.max_image_megapixels,
+        )
+        return ConsentPublic.of(consent, datetime.now(UTC))
+
+    return await run_in_threadpool(write)
+
+
+@router.post(
     "/{consent_id}/portraits",
     status_code=201,
     response_model=PortraitPublic,
-    summary="Enrol a portrait of the consenting person (exactly one face)",
-    responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
+    summary="Enrol a portrait of the consenting person (exactly one face, matching the consent's reference)",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 409, 413, 415, 422),
 )
 async def enroll_portrait(
     session: SessionDep,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from candor.api.schemas.common import Absent, PageInfo, PublicModel, text_type
+from candor.generator.identity import MATCH_THRESHOLD
 
 if TYPE_CHECKING:
     from candor.store.models import Consent
@@ -106,6 +107,9 @@ class PortraitPublic(PublicModel):
     width: int = Field(description="pixels")
     height: int = Field(description="pixels")
     face_summary: dict[str, object]
+    identity_distance: float | None = Field(
+        description=f"identity distance to the consent's reference at enrolment (same person below {MATCH_THRESHOLD})"
+    )
     created_at: datetime
 
 
@@ -121,6 +125,7 @@ class ConsentPublic(PublicModel):
     revocation_reason: str | None
     status: Literal["active", "revoked", "expired"]
     evidence: list[EvidencePublic]
+    reference_sha256: str | None = Field(description="the subject's reference photo; null until one is added")
     portraits: list[PortraitPublic]
     created_at: datetime
 

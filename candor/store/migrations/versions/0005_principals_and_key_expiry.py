@@ -1,6 +1,6 @@
 """principals and key expiry
 
-Revision ID: 0005_principals
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-06 00:38:30.947744
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_principals"
+revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
