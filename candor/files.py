@@ -102,9 +102,9 @@ def sniff_media_type(head: bytes) -> str | None:
         return "image/bmp"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return "application/zip"
-    if head.startswith(b"RIFF") and len(head) >= 12:
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64") and len(head) >= 12:  # RIFX: big-endian, RF64: > 4 GiB
         return {b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo", b"WEBP": "image/webp"}.get(head[8:12])
     if head.startswith(b"fLaC"):
         return "audio/flac"
@@ -122,6 +122,6 @@ def sniff_media_type(head: bytes) -> str | None:
         if brand == b"qt  ":
             return "video/quicktime"
         return "audio/mp4" if brand in (b"M4A ", b"M4B ") else "video/mp4"
-    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"free", b"wide"):
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"free", b"wide", b"skip"):
         return "video/quicktime"  # QuickTime files from before the ftyp box
     return None

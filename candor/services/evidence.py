@@ -8,78 +8,43 @@ must be non-empty, of a known format, of the format its declared type names, and
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 from candor.errors import EvidenceTypeMismatch, InvalidEvidence, InvalidImage, PayloadTooLarge
+from candor.files import sniff_media_type
 
-Format = Literal[
-    "pdf",
-    "png",
-    "jpeg",
-    "webp",
-    "gif",
-    "bmp",
-    "tiff",
-    "wav",
-    "flac",
-    "mp3",
-    "ogg",
-    "ebml",
-    "isobmff",
-    "aac",
-    "zip",
-    "text",
-]
-
-# Which sniffed formats each declared media type may hold. MP4/MOV/M4A share one container (ISO
-# BMFF, brands vary freely), and WebM is Matroska's EBML: they are checked as containers.
-FORMATS_OF_TYPE: dict[str, frozenset[str]] = {
-    "application/pdf": frozenset({"pdf"}),
-    "image/png": frozenset({"png"}),
-    "image/jpeg": frozenset({"jpeg"}),
-    "image/webp": frozenset({"webp"}),
-    "image/gif": frozenset({"gif"}),
-    "image/bmp": frozenset({"bmp"}),
-    "image/tiff": frozenset({"tiff"}),
-    "text/plain": frozenset({"text"}),
-    "audio/wav": frozenset({"wav"}),
-    "audio/x-wav": frozenset({"wav"}),
-    "audio/wave": frozenset({"wav"}),
-    "audio/vnd.wave": frozenset({"wav"}),
-    "audio/flac": frozenset({"flac"}),
-    "audio/x-flac": frozenset({"flac"}),
-    "audio/mpeg": frozenset({"mp3"}),
-    "audio/mp3": frozenset({"mp3"}),
-    "audio/ogg": frozenset({"ogg"}),
-    "audio/webm": frozenset({"ebml"}),
-    "audio/mp4": frozenset({"isobmff"}),
-    "audio/x-m4a": frozenset({"isobmff"}),
-    "audio/aac": frozenset({"aac", "isobmff"}),
-    "video/mp4": frozenset({"isobmff"}),
-    "video/quicktime": frozenset({"isobmff"}),
-    "video/webm": frozenset({"ebml"}),
-}
-# The canonical media type to record when a client declared only application/octet-stream.
-TYPE_OF_FORMAT: dict[str, str] = {
-    "pdf": "application/pdf",
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "bmp": "image/bmp",
-    "tiff": "image/tiff",
-    "text": "text/plain",
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "mp3": "audio/mpeg",
-    "ogg": "audio/ogg",
-    "ebml": "video/webm",
-    "isobmff": "video/mp4",
-    "aac": "audio/aac",
-    "zip": "application/zip",
+# MP4/MOV/M4A share one container (ISO BMFF, brands vary freely) and WebM is Matroska's EBML: each
+# declared type may hold any content of its container, as :func:`candor.files.sniff_media_type`
+# names it ("text/plain" is this module's own finding: text has no signature).
+_ISO_BMFF = frozenset({"video/mp4", "audio/mp4", "video/quicktime"})
+CONTENT_OF_TYPE: dict[str, frozenset[str]] = {
+    "application/pdf": frozenset({"application/pdf"}),
+    "image/png": frozenset({"image/png"}),
+    "image/jpeg": frozenset({"image/jpeg"}),
+    "image/webp": frozenset({"image/webp"}),
+    "image/gif": frozenset({"image/gif"}),
+    "image/bmp": frozenset({"image/bmp"}),
+    "image/tiff": frozenset({"image/tiff"}),
+    "text/plain": frozenset({"text/plain"}),
+    "audio/wav": frozenset({"audio/wav"}),
+    "audio/x-wav": frozenset({"audio/wav"}),
+    "audio/wave": frozenset({"audio/wav"}),
+    "audio/vnd.wave": frozenset({"audio/wav"}),
+    "audio/flac": frozenset({"audio/flac"}),
+    "audio/x-flac": frozenset({"audio/flac"}),
+    "audio/mpeg": frozenset({"audio/mpeg"}),
+    "audio/mp3": frozenset({"audio/mpeg"}),
+    "audio/ogg": frozenset({"audio/ogg"}),
+    "audio/webm": frozenset({"video/webm"}),
+    "audio/mp4": _ISO_BMFF,
+    "audio/x-m4a": _ISO_BMFF,
+    "audio/aac": _ISO_BMFF | {"audio/aac"},
+    "video/mp4": _ISO_BMFF,
+    "video/quicktime": _ISO_BMFF,
+    "video/webm": frozenset({"video/webm"}),
 }
 GENERIC_TYPE = "application/octet-stream"
-# What each evidence slot accepts (the declared type must match the content, see sniff_format).
+# What each evidence slot accepts (the declared type must match the content, see sniff_content).
 DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "text/plain")
 RECORDING_TYPES = (
     "audio/wav",
@@ -101,14 +66,6 @@ RECORDING_TYPES = (
 )
 # A reference of the subject: a photo, or a short consent video from which faces are taken.
 REFERENCE_TYPES = ("image/png", "image/jpeg", "image/webp", "video/mp4", "video/quicktime", "video/webm")
-_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
-
-
-def _is_mp3(head: bytes) -> bool:
-    if head.startswith(b"ID3"):
-        return True
-    # An MPEG audio frame header: 11 sync bits, a layer that is not "reserved" (01 is layer III).
-    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06) == 0x02
 
 
 def _is_text(head: bytes) -> bool:
@@ -122,42 +79,10 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
-def sniff_format(head: bytes) -> Format | None:
-    """The format the first bytes (at least 64 of them when the file has them) show, or None."""
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head.startswith(b"BM") and len(head) >= 26:
-        return "bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head.startswith(b"fLaC"):
-        return "flac"
-    if head.startswith(b"OggS"):
-        return "ogg"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "ebml"
-    if head[4:8] in _MP4_BOXES:
-        return "isobmff"
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
-        return "zip"
-    # ADTS AAC: 12 sync bits, then layer 00 (where MPEG audio has a non-zero layer).
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
-        return "aac"
-    if _is_mp3(head):
-        return "mp3"
-    if _is_text(head):
-        return "text"
-    return None
+def sniff_content(head: bytes) -> str | None:
+    """The media type the first bytes show (:func:`candor.files.sniff_media_type`), "text/plain"
+    for UTF-8 text without NULs, or None."""
+    return sniff_media_type(head) or ("text/plain" if _is_text(head) else None)
 
 
 def check_declared_type(data: bytes, declared: str | None, allowed: tuple[str, ...], what: str) -> str:
@@ -169,18 +94,18 @@ def check_declared_type(data: bytes, declared: str | None, allowed: tuple[str, .
     """
     if not data:
         raise InvalidEvidence(f"{what} is empty (0 bytes)")
-    found = sniff_format(data[:512])
+    found = sniff_content(data[:512])
     if found is None:
         raise InvalidEvidence(f"{what} is not a readable file of any accepted format")
     declared = (declared or GENERIC_TYPE).split(";", 1)[0].strip().lower()
     if declared == GENERIC_TYPE:
-        recorded = TYPE_OF_FORMAT[found]
+        recorded = found
         if recorded not in allowed:
             raise EvidenceTypeMismatch(f"{what} is {found} content; accepted types are {', '.join(allowed)}")
         return recorded
     if declared not in allowed:
         raise EvidenceTypeMismatch(f"{what} must be one of {', '.join(allowed)}; got {declared!r}")
-    if found not in FORMATS_OF_TYPE.get(declared, frozenset()):
+    if found not in CONTENT_OF_TYPE.get(declared, frozenset()):
         raise EvidenceTypeMismatch(f"{what} is declared {declared} but its content is {found}")
     return declared
 
