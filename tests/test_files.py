@@ -34,3 +34,18 @@ def test_file_sha256_matches_hashlib_across_chunk_boundaries(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(data)
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_sniff_media_type_reads_the_bytes_not_the_name():
+    from candor.files import sniff_media_type
+
+    assert sniff_media_type(b"\x89PNG\r\n\x1a\n" + b"\0" * 8) == "image/png"
+    assert sniff_media_type(b"%PDF-1.7\n") == "application/pdf"
+    assert sniff_media_type(b"PK\x03\x04" + b"\0" * 12) == "application/zip"  # a zip named .pdf stays a zip
+    assert sniff_media_type(b"RIFF\0\0\0\0WAVEfmt ") == "audio/wav"
+    assert sniff_media_type(b"RF64\xff\xff\xff\xffWAVEds64") == "audio/wav"  # WAV over 4 GiB
+    assert sniff_media_type(b"\0\0\0\x18ftypisom\0\0\0\0") == "video/mp4"
+    assert sniff_media_type(b"\0\0\0\x08skip\0\0\0\0") == "video/quicktime"
+    assert sniff_media_type(b"ID3\x04\0\0\0\0\0\0") == "audio/mpeg"
+    assert sniff_media_type(b"hello, I consent") is None  # text has no signature
+    assert sniff_media_type(b"") is None
