@@ -59,14 +59,13 @@ class FaceRenderer:
             raise InvalidInput("target geometry contains NaN or infinite values")
         tgt = _uncross_lips(self.warp.flatten(tgt, m))
         closure = self.eyes.closure(tgt)
-        src = self.warp.src.copy()
-        self.eyes.slide_lids(src, closure)
-        coarse = self.warp.coarse_flow(tgt, m, src=src, flattened=True)
+        rest = self.eyes.rest_margins(m)
+        coarse = self.warp.coarse_flow(self.eyes.pin_lids(tgt, rest), m, flattened=True)
         self.flow = self.warp.upsample(coarse)
         self.warp.refine(self.flow)
         frame = self.warp.apply(self.eyes.eyeless, self.flow)
         scale = float(np.cbrt(abs(np.linalg.det(m[:, :3].astype(np.float64)))))
-        self.eyes.draw(frame, tgt, scale, closure)
+        self.eyes.draw(frame, tgt, rest, scale, closure)
         jaw = float(target.motion[_JAW]) if len(target.motion) > _JAW else 0.0
         self.mouth.draw(frame, tgt, m, jaw)
         return frame
