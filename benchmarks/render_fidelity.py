@@ -102,7 +102,11 @@ def _landmarks(rgb: np.ndarray) -> np.ndarray:
 
 
 def eyeglasses(rgb: np.ndarray) -> np.ndarray:
-    """Dark rectangular frames with rounded corners drawn over each eye, a bridge and the temples."""
+    """Dark rectangular frames with rounded corners drawn over the eyes, a bridge and the temples.
+
+    Sized as real ones: lenses ~50 x 31 mm (eye corners ~90 mm apart), the pupils a little above the
+    lens centres, rims ~4 mm; the lenses get a faint cool tint.
+    """
     pts = _landmarks(rgb)[:, :2]
     out = rgb.copy()
     width = float(np.linalg.norm(pts[263] - pts[33]))
@@ -111,9 +115,9 @@ def eyeglasses(rgb: np.ndarray) -> np.ndarray:
     inner_tops = []
     for corners in (RIGHT_CORNERS, LEFT_CORNERS):
         a, b = pts[corners[0]], pts[corners[1]]
-        centre = (a + b) / 2 + np.array([0.0, 0.03 * width])
-        half_w = 0.62 * np.linalg.norm(b - a) + 0.04 * width
-        half_h = 0.42 * half_w
+        half_w = 0.28 * width
+        half_h = 0.62 * half_w
+        centre = (a + b) / 2 + np.array([0.0, 0.15 * half_h])
         angle = np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0]))
         box = cv2.boxPoints(((float(centre[0]), float(centre[1])), (2 * half_w, 2 * half_h), angle))
         # A lens: a faint cool tint and a soft highlight, as real glasses add.
@@ -208,12 +212,11 @@ def portrait_set(only: list[str] | None = None) -> dict[str, tuple[np.ndarray, b
     a, g = p["astronaut"], p["grace"]
     makers: dict[str, tuple[Callable[[], np.ndarray], bool, str]] = {
         "astronaut": (lambda: a, False, "photo (skimage)"),
-        "grace": (lambda: g, False, "photo (matplotlib)"),
+        "grace": (lambda: g, False, "photo (matplotlib), real eyeglasses"),
         "astronaut-stylized": (lambda: stylized(a), False, "cv2.stylization"),
         "grace-oil": (lambda: oil(g), False, "cv2.xphoto.oilPainting"),
         "astronaut-cartoon": (lambda: cartoon(a), False, "edge-preserving + 6 levels + ink edges"),
         "grace-poster": (lambda: posterize(g), False, "posterized, 4 levels a channel"),
-        "grace-glasses": (lambda: eyeglasses(g), False, "frames drawn on"),
         "astronaut-glasses": (lambda: eyeglasses(a), False, "frames drawn on"),
         "astronaut-beard": (lambda: beard(a), False, "beard strokes drawn on"),
         "astronaut-small": (lambda: small_face(a), True, "shrunk 0.4 in frame, keep_framing"),

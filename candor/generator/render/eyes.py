@@ -30,6 +30,8 @@ EYES = (
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
 LID_SHADOW = 0.12  # a shut lid darkens by this much toward its margin (it turns down, into the lashes' shadow)
+SHUT_FROM, SHUT_AT = 0.5, 0.8  # closure where the lids start to close the last gap, and meet
+LID_FLOOR = 0.92  # a shut lid's tone has at least this share of the luma of the lighter skin around
 LID_SPREAD = 25.0  # grey levels a shut lid's skin may stray from its tone (softly: tanh)
 LASH_SEARCH = 0.12  # eye widths above mediapipe's upper margin searched for the lash line
 LID_HOLD = 0.8  # px of skin above the lashes that a lid stretches down, per px of its travel (+1)
@@ -80,9 +82,9 @@ class Eye:
     def _lid_skin(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The tone of a shut upper lid (RGB): that of the skin above the lashes that it is made of.
 
-        The median of that band's pixels between the 40th and 90th luma percentiles: the darker
+        The median of that band's pixels between the 60th and 95th luma percentiles: the darker
         ones are lashes, crease, spectacle frames or a painting's outline strokes, whose pull
-        toward a dark lid reads as an open eye. Never darker than 0.8x the lighter skin around the
+        toward a dark lid reads as an open eye. Never darker than LID_FLOOR x the lighter skin around the
         eye and on the cheek below (a painted eye socket can be dark throughout).
         """
         luma_of = np.array([0.299, 0.587, 0.114])
@@ -97,12 +99,12 @@ class Eye:
         pix = image[band > 0].astype(np.float64)
         if len(pix) >= 16:
             luma = pix @ luma_of
-            lo, hi = np.percentile(luma, [40, 90])
+            lo, hi = np.percentile(luma, [60, 95])
             tone = np.median(pix[(luma >= lo) & (luma <= hi)], axis=0)
         around = self._skin_around(image, landmarks)
         if tone is None:
             return around
-        floor = 0.8 * float(around @ luma_of)
+        floor = LID_FLOOR * float(around @ luma_of)
         return tone * max(1.0, floor / max(float(tone @ luma_of), 1.0))
 
     def _skin_around(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -247,6 +249,15 @@ class EyeLayer:
         """
         for k, (eye, c) in enumerate(zip(self.eyes, closure, strict=True)):
             t = opening(target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2])
+            # Shut from SHUT_AT on: the lids meet. Motion is labelled by mediapipe, which reads a
+            # fully shut eye as ~20% of its open gap (the same tracker on these renders: a lid drawn
+            # fully shut reads 0.04-0.06 against 0.23 open), so a commanded 0.8 is a closed eye.
+            f = float(np.clip((c - SHUT_FROM) / (SHUT_AT - SHUT_FROM), 0.0, 1.0))
+            if f > 0.0:
+                f = f * f * (3.0 - 2.0 * f)
+                lower_b = np.interp(t.upper[:, 0], t.lower[:, 0], t.lower[:, 1])
+                t.upper[:, 1] += f * np.maximum(lower_b - t.upper[:, 1], 0.0)
+                c = c + (1.0 - c) * f
             ct = target_landmarks[EYES[k][2][0], :2].astype(np.float64)
             rt = IRIS_PAD * eye.radius * scale
             lash_w = max(1.2, LASH_WIDTH * t.length)
@@ -379,13 +390,13 @@ def _eye_kernel(
                     bl = bl * (1 - ai) + rgb[2] * ai
             if closure > 0.6 and alpha > 0.0:
                 # The last sliver of a closing eye is lashes and shadow, not eye white.
-                w = alpha * min((closure - 0.6) / 0.3, 1.0) * 0.85
+                w = alpha * min((closure - 0.6) / 0.3, 1.0)
                 r = r * (1 - w) + lash_rgb[0] * w
                 g = g * (1 - w) + lash_rgb[1] * w
                 bl = bl * (1 - w) + lash_rgb[2] * w
             if closure > 0.0:
                 # Lash line: a dark band centred just above the closing upper lid margin.
-                w = 0.9 * closure * along * min(max(1.0 - abs(d_up + 0.4 * lash_w) / (0.7 * lash_w), 0.0), 1.0)
+                w = closure * along * min(max(1.0 - abs(d_up + 0.4 * lash_w) / (0.7 * lash_w), 0.0), 1.0)
                 r = r * (1 - w) + lash_rgb[0] * w
                 g = g * (1 - w) + lash_rgb[1] * w
                 bl = bl * (1 - w) + lash_rgb[2] * w
