@@ -330,10 +330,13 @@ def _eye_kernel(
             g = frame[y, x, 1] * 1.0
             bl = frame[y, x, 2] * 1.0
             travel = ub - tb  # px the lid has come down at this column
-            # The lid is made of the skin from ``top_s`` px above the portrait's lashes down to them:
-            # LID_HOLD px per px of travel (a small blink takes only the skin next to the lashes).
-            lt = lift_per_travel * max(travel, 0.0)
-            top_s = min(lt + LID_HOLD * max(travel, 0.0) + 1.0, reach)
+            # The lid is made of the skin from ``top_s`` px above the rest margin down to the top of
+            # the portrait's lashes (``lt``): LID_HOLD px per px of the deepest travel (a small blink
+            # takes only the skin next to the lashes), under a rounded arc along the eye (its top
+            # edge follows the eye's shape, never the kinks of the landmark polyline).
+            arc = np.sqrt(max(np.sin(np.pi * min(max(a / length, 0.0), 1.0)), 0.0))
+            lt = lift_per_travel * max_travel * arc
+            top_s = min(lt + LID_HOLD * max_travel * arc + 1.0, reach)
             lt = min(lt, 0.5 * top_s)
             start = tb - top_s  # the lid's top edge, px along the normal
             if travel > 0.3 and d_up < below and b > start:
