@@ -275,7 +275,7 @@ class EyeLayer:
             rise = t.upper[:, 1] - np.interp(t.upper[:, 0], top[:, 0], top[:, 1])
             travel = float(max(rise.max(), 0.0))
             lift_per_travel = float(np.median(eye.lift[1:-1])) / k_src / max(travel, 1.0)
-            pad = lash_w + LID_REACH * t.length + 3
+            pad = lash_w + 3 + (LID_REACH * t.length if travel > 0.3 else 0.0)  # the lid reaches up
             x0 = max(int(np.floor(pts[:, 0].min() - pad)), 0)
             y0 = max(int(np.floor(pts[:, 1].min() - pad)), 0)
             x1 = min(int(np.ceil(pts[:, 0].max() + pad)), frame.shape[1] - 1)
