@@ -269,9 +269,9 @@ class EyeLayer:
             pts = np.concatenate([target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2], rest[k]])
             s = eye.opening
             k_src = s.length / max(t.length, 1e-6)  # source px per target px
-            # The lid's travel at its deepest, and the portrait's lashes above its margin per px of
-            # travel: the lid's top then follows the travel's smooth profile along the eye (a
-            # per-landmark height would shear it sideways near the corners).
+            # The lid's travel at its deepest, and the portrait's lashes above its margin (their
+            # median, per px of that travel, so a lid barely down takes less): the kernel spreads
+            # both along a rounded arc (a per-landmark height would shear the lid near the corners).
             rise = t.upper[:, 1] - np.interp(t.upper[:, 0], top[:, 0], top[:, 1])
             travel = float(max(rise.max(), 0.0))
             lift_per_travel = float(np.median(eye.lift[1:-1])) / k_src / max(travel, 1.0)
