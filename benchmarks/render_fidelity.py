@@ -34,8 +34,11 @@ import numpy as np
 
 FPS = 25
 FRAMES = 150
-BLINK_FRAMES = (18, 46, 74, 102, 130)  # centres of the commanded blinks
-BLINK_PEAKS = (1.0, 0.9, 1.0, 0.85, 1.0)  # a motion model rarely commands exactly 1.0
+BLINK_FRAMES = (18, 46, 74, 102, 130)  # the frames where the commanded blinks peak
+# Peaks and shape as the motion model makes them (its blinks on 41 s of speech: peaks 0.57-1.0, a
+# one-frame close, one or two frames shut, a three-frame release at 25 fps).
+BLINK_PEAKS = (1.0, 0.9, 0.6, 0.85, 0.7)
+BLINK_SHAPE = {-1: 0.3, 0: 1.0, 1: 0.85, 2: 0.45, 3: 0.1}  # share of the peak by frame from it
 DIP = 0.40  # a blink is visible when the tracked opening falls by this share of its open value
 R_MIN = 0.90
 
@@ -243,7 +246,8 @@ def _bump(t: np.ndarray, centre: float, width: float) -> np.ndarray:
 
 def scripted_motion(baseline: np.ndarray, frames: int = FRAMES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(frames, DIM) absolute motion and (frames,) commanded blink: syllable-like jawOpen bumps of
-    varied height over a slow sweep, full blinks of 0.28 s at BLINK_FRAMES, a mild head sway."""
+    varied height over a slow sweep, blinks shaped like the motion model's at BLINK_FRAMES, a mild
+    head sway."""
     from candor.generator import motion
 
     rng = np.random.default_rng(seed)
@@ -258,7 +262,9 @@ def scripted_motion(baseline: np.ndarray, frames: int = FRAMES, seed: int = 0) -
     v[:, motion.index("jawOpen")] = np.clip(jaw, 0.0, 1.0)
     blink = np.zeros(frames)
     for c, peak in zip(BLINK_FRAMES, BLINK_PEAKS, strict=True):
-        blink = np.maximum(blink, peak * _bump(t, c / FPS, 0.28))
+        for k, share in BLINK_SHAPE.items():
+            if 0 <= c + k < frames:
+                blink[c + k] = max(blink[c + k], peak * share)
     for side in ("Left", "Right"):
         col = motion.index(f"eyeBlink{side}")
         v[:, col] = np.maximum(v[:, col], blink)

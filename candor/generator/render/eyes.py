@@ -30,7 +30,7 @@ EYES = (
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
 LID_SHADOW = 0.12  # a shut lid darkens by this much toward its margin (it turns down, into the lashes' shadow)
-SHUT_FROM, SHUT_AT = 0.5, 0.8  # closure where the lids start to close the last gap, and meet
+SHUT_FROM, SHUT_AT = 0.3, 0.65  # eyeBlink where the lids start to close the last gap, and where they meet
 LID_FLOOR = 0.92  # a shut lid's tone has at least this share of the luma of the lighter skin around
 LID_SPREAD = 25.0  # grey levels a shut lid's skin may stray from its tone (softly: tanh)
 LASH_SEARCH = 0.12  # eye widths above mediapipe's upper margin searched for the lash line
@@ -188,10 +188,15 @@ def _skin_luma(image: np.ndarray, eye_mask: np.ndarray) -> float:
 
 
 class EyeLayer:
-    """Both eyes of a portrait: the eyeless source, lid slides and the per-frame iris/lash drawing."""
+    """Both eyes of a portrait: the eyeless source, and per frame the lids, irises and lash lines.
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+    ``blinks``: the portrait's own eyeBlink (right, left) from its baseline; 0 = wide open. A lid's
+    closure is measured against the portrait's eye, a blink against a fully open one.
+    """
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, blinks: tuple[float, float] = (0.0, 0.0)) -> None:
         self.eyes = [Eye(image, landmarks, *e) for e in EYES]
+        self.open_share = [1.0 - float(np.clip(b, 0.0, 0.9)) for b in blinks]  # portrait gap / fully open gap
         eyeless = image.astype(np.float32)
         for eye in self.eyes:
             a = eye.hole[:, :, None]
@@ -249,10 +254,12 @@ class EyeLayer:
         """
         for k, (eye, c) in enumerate(zip(self.eyes, closure, strict=True)):
             t = opening(target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2])
-            # Shut from SHUT_AT on: the lids meet. Motion is labelled by mediapipe, which reads a
-            # fully shut eye as ~20% of its open gap (the same tracker on these renders: a lid drawn
-            # fully shut reads 0.04-0.06 against 0.23 open), so a commanded 0.8 is a closed eye.
-            f = float(np.clip((c - SHUT_FROM) / (SHUT_AT - SHUT_FROM), 0.0, 1.0))
+            # The lids meet from an eyeBlink of SHUT_AT on. Motion is labelled by mediapipe, and it
+            # reads a shut eye as a gap left (on these renders a lid drawn shut reads 0.04-0.06
+            # against 0.23 open), and a 25 fps frame catches a blink part way: the motion model's
+            # blinks peak at 0.57-1.0. Each of those must show as a closed eye.
+            shut = 1.0 - (1.0 - c) * self.open_share[k]  # this lid's blink, against a fully open eye
+            f = float(np.clip((shut - SHUT_FROM) / (SHUT_AT - SHUT_FROM), 0.0, 1.0))
             if f > 0.0:
                 f = f * f * (3.0 - 2.0 * f)
                 lower_b = np.interp(t.upper[:, 0], t.lower[:, 0], t.lower[:, 1])

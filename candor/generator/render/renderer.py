@@ -24,6 +24,7 @@ from candor.generator.render.warp import GRID, MeshWarp
 from candor.generator.rig import FaceTarget
 
 _JAW = motion.index("jawOpen")
+_BLINK_R, _BLINK_L = motion.index("eyeBlinkRight"), motion.index("eyeBlinkLeft")
 
 
 class FaceRenderer:
@@ -46,7 +47,8 @@ class FaceRenderer:
         cv2.setNumThreads(1)
         self.source = source
         self.warp = MeshWarp(landmarks, np.asarray(source.person_mask, np.float32), grid=grid)
-        self.eyes = EyeLayer(image, landmarks)
+        baseline = np.asarray(source.baseline, np.float32)
+        self.eyes = EyeLayer(image, landmarks, (float(baseline[_BLINK_R]), float(baseline[_BLINK_L])))
         self.mouth = MouthLayer(image, landmarks)
         self.flow: np.ndarray | None = None  # the last frame's full-resolution backward map
 
