@@ -30,7 +30,7 @@ EYES = (
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
 LID_SHADOW = 0.12  # a shut lid darkens by this much toward its margin (it turns down, into the lashes' shadow)
-SHUT_FROM, SHUT_AT = 0.3, 0.65  # eyeBlink where the lids start to close the last gap, and where they meet
+SHUT_FROM, SHUT_AT = 0.4, 0.7  # eyeBlink where the lids start to close the last gap, and where they meet
 LID_FLOOR = 0.92  # a shut lid's tone has at least this share of the luma of the lighter skin around
 LID_SPREAD = 25.0  # grey levels a shut lid's skin may stray from its tone (softly: tanh)
 LASH_SEARCH = 0.12  # eye widths above mediapipe's upper margin searched for the lash line
@@ -258,8 +258,11 @@ class EyeLayer:
             # reads a shut eye as a gap left (on these renders a lid drawn shut reads 0.04-0.06
             # against 0.23 open), and a 25 fps frame catches a blink part way: the motion model's
             # blinks peak at 0.57-1.0. Each of those must show as a closed eye.
+            # (Never below the portrait's own blink: its own motion gives back its own eyes.)
+            own = 1.0 - self.open_share[k]
             shut = 1.0 - (1.0 - c) * self.open_share[k]  # this lid's blink, against a fully open eye
-            f = float(np.clip((shut - SHUT_FROM) / (SHUT_AT - SHUT_FROM), 0.0, 1.0))
+            lo = max(SHUT_FROM, own)
+            f = float(np.clip((shut - lo) / (max(SHUT_AT, lo + 0.15) - lo), 0.0, 1.0))
             if f > 0.0:
                 f = f * f * (3.0 - 2.0 * f)
                 lower_b = np.interp(t.upper[:, 0], t.lower[:, 0], t.lower[:, 1])
