@@ -4,18 +4,20 @@ Builds a set of portraits at run time from the two bundled photos (skimage's ast
 Grace Hopper): the photos themselves, four painting/stylized versions (OpenCV stylization, oil paint,
 a cartoon, a posterized print), eyeglasses and a beard drawn on, a small face in a large frame, a
 20-degree yaw and an open-mouth smile (both rendered by this renderer and then used as portraits).
-Each is driven by a scripted motion (jawOpen sweeps, full blinks at known frames, a mild head sway),
-and every rendered frame is re-tracked by mediapipe's face mesh (tracking mode, a fresh tracker per
-clip). Per portrait it prints:
+Each is driven by a scripted motion (jawOpen sweeps, blinks shaped like the motion model's at known
+frames, a mild head sway) or, with ``--motion model``, by 41 s of the shipped motion model on
+espeak-ng speech; every rendered frame is re-tracked by mediapipe's face mesh (tracking mode, a
+fresh tracker per clip). Per portrait it prints:
 
-- r: Pearson correlation of the commanded jawOpen with the tracked inner-lip gap / face height;
+- r: Pearson correlation of the commanded opening (the rig's target inner-lip gap / face height) with
+  the tracked one;
 - blinks: share of the commanded blinks during which the tracked eye opening (lid gap / eye width,
   both eyes averaged) dips by >= 40 % of its open value, and the mean dip.
 
 A contact sheet (portrait, a blink's closed frame, both eyes zoomed, the widest mouth) goes to
 ``out/render_fidelity.png``.
 
-    .venv/bin/python benchmarks/render_fidelity.py [--only NAME ...] [--out out/render_fidelity.png]
+    .venv/bin/python benchmarks/render_fidelity.py [--only NAME ...] [--motion model] [--out PNG]
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ BLINK_PEAKS = (1.0, 0.9, 0.6, 0.85, 0.7)
 BLINK_SHAPE = {-1: 0.3, 0: 1.0, 1: 0.85, 2: 0.45, 3: 0.1}  # share of the peak by frame from it
 DIP = 0.40  # a blink is visible when the tracked opening falls by this share of its open value
 R_MIN = 0.90
+SPEECH = (
+    "Good morning. This is a longer test of the talking face. We measure how often the eyes blink while "
+    "the model speaks, and whether the renderer shows every one of those blinks on the pixels. The weather "
+    "today is calm and bright, with a gentle breeze from the west."
+)
 
 # Lid contours without their corners, outer corner -> inner corner (mediapipe indices).
 RIGHT_UPPER = (246, 161, 160, 159, 158, 157, 173)
@@ -316,8 +323,9 @@ def mouth_opening(pts: np.ndarray) -> float:
 
 def blink_dips(eye: np.ndarray, blink: np.ndarray) -> list[float]:
     """Per commanded blink (a run of frames with commanded closure > 0.5): 1 - min tracked opening
-    in the run / the open value (median tracked opening over the frames with no blink at all)."""
-    open_value = np.nanmedian(eye[blink < 0.02])
+    in the run / the open value (median tracked opening over the frames with no blink: the command
+    within 0.05 of its resting level, the portrait's own)."""
+    open_value = np.nanmedian(eye[blink < blink.min() + 0.05])
     dips = []
     on = blink > 0.5
     starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
@@ -333,12 +341,37 @@ def blink_dips(eye: np.ndarray, blink: np.ndarray) -> list[float]:
 # ----------------------------------------------------------------------------- the run
 
 
+def model_motion(seed: int = 1, repeats: int = 3) -> np.ndarray:
+    """(T, DIM) relative motion from the shipped motion model for SPEECH spoken by espeak-ng
+    (``repeats`` times, ~14 s each): blinks, head motion and lips as the model really makes them."""
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    from candor.generator.motion_generator import MotionGenerator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        subprocess.run(["espeak-ng", "-w", str(wav), SPEECH], check=True, capture_output=True)
+        audio, sr = sf.read(wav, dtype="float32")
+    audio = np.concatenate([audio] * repeats)
+    return MotionGenerator.from_checkpoint().generate(audio, sr=sr, seed=seed).values
+
+
 def measure(
-    name: str, image: np.ndarray, keep_framing: bool, overlay: Callable[[np.ndarray], np.ndarray] | None = None
+    name: str,
+    image: np.ndarray,
+    keep_framing: bool,
+    overlay: Callable[[np.ndarray], np.ndarray] | None = None,
+    relative: np.ndarray | None = None,
 ) -> dict:
-    """Render the scripted motion on ``image`` and re-track it. ``overlay``: drawn on every rendered
-    frame before tracking (a control: what the tracker reads through it with the renderer unchanged)."""
-    from candor.generator.animator import Animator
+    """Render a motion on ``image`` and re-track every frame. The motion: ``relative`` (T, DIM)
+    offsets around the portrait's own (e.g. :func:`model_motion`), default :func:`scripted_motion`.
+    ``overlay``: drawn on every rendered frame before tracking (a control: what the tracker reads
+    through it with the renderer unchanged). The commanded opening is the rig's target inner-lip
+    gap over face height (what the renderer is told: jawOpen, and mouthClose, press, smile...)."""
+    from candor.generator.animator import Animator, relative_to_source
     from candor.generator.face import analyze_image
     from candor.generator.motion import MotionSequence, index
 
@@ -347,35 +380,48 @@ def measure(
     # The portrait's own motion must give back the portrait (a check on the whole path).
     err = animator.frame(source.baseline).astype(np.float64) - source.image
     identity_psnr = float(10 * np.log10(255.0**2 / max(np.mean(err**2), 1e-12)))
-    values, blink = scripted_motion(source.baseline)
+    if relative is None:
+        values, blink = scripted_motion(source.baseline)
+    else:
+        values = relative_to_source(source, relative)
+        blink = (values[:, index("eyeBlinkLeft")] + values[:, index("eyeBlinkRight")]) / 2
+    jaw = values[:, index("jawOpen")]
+    # Frames kept for the contact sheet: a blink's deepest, 12 frames before it, the widest mouth.
+    first = int(np.argmax(blink > 0.5)) if (blink > 0.5).any() else int(np.argmax(blink))
+    closed = first + int(np.argmax(blink[first : first + 4]))
+    keep = {closed, max(closed - 12, 0), int(np.argmax(jaw))}
     tracker = Tracker()
-    eye, mouth, frames = [], [], []
+    eye, mouth, told, frames = [], [], [], {}
     render_s = 0.0
-    for v in MotionSequence(values, FPS).values:
+    for i, v in enumerate(MotionSequence(values, FPS).values):
         t0 = time.perf_counter()
-        frame = animator.frame(v)
+        target = animator.rig.target(v)
+        frame = animator.renderer.render(target)
+        render_s += time.perf_counter() - t0
         if overlay is not None:
             frame = overlay(frame)
-        render_s += time.perf_counter() - t0
+        told.append(mouth_opening(target.landmarks[:, :2].astype(np.float64)))
         pts = tracker(frame)
         eye.append(eye_opening(pts) if pts is not None else np.nan)
         mouth.append(mouth_opening(pts) if pts is not None else np.nan)
-        frames.append(frame)
+        if i in keep:
+            frames[i] = frame
     tracker.close()
-    eye_a, mouth_a = np.array(eye), np.array(mouth)
-    jaw = values[:, index("jawOpen")]
+    eye_a, mouth_a, told_a = np.array(eye), np.array(mouth), np.array(told)
     ok = np.isfinite(mouth_a)
-    r = float(np.corrcoef(jaw[ok], mouth_a[ok])[0, 1]) if ok.sum() > 3 else float("nan")
+    r = float(np.corrcoef(told_a[ok], mouth_a[ok])[0, 1]) if ok.sum() > 3 else float("nan")
     dips = blink_dips(eye_a, blink)
     return {
         "name": name,
         "source": source,
         "frames": frames,
+        "closed": closed,
+        "widest": int(np.argmax(jaw)),
         "r": r,
         "dips": dips,
         "visible": float(np.mean([d >= DIP for d in dips])),
         "lost": int((~ok).sum()),
-        "render_ms": 1e3 * render_s / len(frames),
+        "render_ms": 1e3 * render_s / len(values),
         "identity_psnr": identity_psnr,
         "jaw": jaw,
         "eye": eye_a,
@@ -399,26 +445,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="portrait names (default: all)")
     parser.add_argument("--out", type=Path, default=Path("out/render_fidelity.png"))
+    parser.add_argument(
+        "--motion", choices=["scripted", "model"], default="scripted",
+        help="scripted: 6 s, 5 blinks at known frames; model: 41 s of the shipped motion model on espeak-ng speech",
+    )  # fmt: skip
     args = parser.parse_args()
 
     from candor.generator.contact import save_contact_sheet
 
     cv2.setNumThreads(1)
+    relative = model_motion() if args.motion == "model" else None
     sheet, labels, failed = [], [], []
     for name, (image, keep, how) in portrait_set(args.only).items():
-        res = measure(name, image, keep)
+        res = measure(name, image, keep, relative=relative)
         dips = np.array(res["dips"])
         ok = res["r"] >= R_MIN and res["visible"] == 1.0 and res["identity_psnr"] >= 30.0
         failed += [] if ok else [name]
         print(
-            f"{name:20s} r {res['r']:.3f}  blinks visible {res['visible'] * 100:3.0f}% "
+            f"{name:20s} r {res['r']:.3f}  blinks visible {res['visible'] * 100:3.0f}% of {len(dips)} "
             f"(mean dip {dips.mean() * 100:4.1f}%, min {dips.min() * 100:4.1f}%)  lost {res['lost']:3d} frames  "
             f"identity {res['identity_psnr']:.1f} dB  render {res['render_ms']:.1f} ms  "
             f"{'ok' if ok else 'FAIL'}  [{how}]",
             flush=True,
         )
-        closed = BLINK_FRAMES[0]
-        widest = int(np.argmax(res["jaw"]))
+        closed, widest = res["closed"], res["widest"]
         lmk = res["source"].landmarks
         sheet += [
             res["source"].image,
@@ -442,7 +492,7 @@ def main() -> None:
 
         a = photos()["astronaut"]
         where = analyze_image(a).landmarks  # the framed portrait's, as the renders are framed
-        res = measure("glasses-after", a, False, overlay=lambda f: eyeglasses(f, where))
+        res = measure("glasses-after", a, False, overlay=lambda f: eyeglasses(f, where), relative=relative)
         dips = np.array(res["dips"])
         print(
             f"{'control':20s} astronaut rendered, frames drawn on the output: blinks visible "
