@@ -371,7 +371,7 @@ def measure(
     ``overlay``: drawn on every rendered frame before tracking (a control: what the tracker reads
     through it with the renderer unchanged). The commanded opening is the rig's target inner-lip
     gap over face height (what the renderer is told: jawOpen, and mouthClose, press, smile...)."""
-    from candor.generator.animator import Animator, relative_to_source
+    from candor.generator.animator import Animator
     from candor.generator.face import analyze_image
     from candor.generator.motion import MotionSequence, index
 
@@ -383,7 +383,9 @@ def measure(
     if relative is None:
         values, blink = scripted_motion(source.baseline)
     else:
-        values = relative_to_source(source, relative)
+        from candor.generator.pipeline import to_absolute  # the model's scale is a ratio, not an offset
+
+        values = to_absolute(source, relative)
         blink = (values[:, index("eyeBlinkLeft")] + values[:, index("eyeBlinkRight")]) / 2
     jaw = values[:, index("jawOpen")]
     # Frames kept for the contact sheet: a blink's deepest, 12 frames before it, the widest mouth.
