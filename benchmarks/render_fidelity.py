@@ -501,6 +501,16 @@ def main() -> None:
             f"{res['visible'] * 100:3.0f}% (mean dip {dips.mean() * 100:4.1f}%, min {dips.min() * 100:4.1f}%)",
             flush=True,
         )
+    if not args.only or "astronaut-stylized" in args.only:
+        # Control: the plain astronaut rendered, cv2.stylization applied to each output frame. What the
+        # tracker reads of mouths and lids through that filter when the renderer works on a photo.
+        res = measure("stylized-after", photos()["astronaut"], False, overlay=stylized, relative=relative)
+        dips = np.array(res["dips"])
+        print(
+            f"{'control':20s} astronaut rendered, stylized on the output: r {res['r']:.3f}  blinks visible "
+            f"{res['visible'] * 100:3.0f}% (mean dip {dips.mean() * 100:4.1f}%, min {dips.min() * 100:4.1f}%)",
+            flush=True,
+        )
     path = save_contact_sheet(args.out, sheet, labels, columns=5, tile=256)
     print(f"contact sheet: {path}")
     print("all portraits hold" if not failed else f"FAILING: {', '.join(failed)}")
