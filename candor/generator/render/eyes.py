@@ -5,10 +5,13 @@ shaded), giving an "eyeless" source that the mesh warp samples everywhere. Per f
 drawn back as a disc at its target centre (the rig rotates it for gaze), sampled from the source
 iris and clipped to the target lid opening, so gaze never drags the sclera or the lids along.
 
-A blink: as the lids close, the source positions of the upper-lid margin vertices slide toward the
-vertices above them, so the stretched lid samples eyelid skin instead of smearing the lash line
-across the eye; the stretched lid is smoothed along the eye axis (no streaks) and a thin lash line
-is drawn along the closing margin.
+A blink is an eyelid layer, not a warp: the mesh keeps each upper margin no lower than the
+portrait's own (so nothing above the eye is dragged over it, spectacle frames included), and the lid
+is painted from that margin down to the target one. It is the skin just above the portrait's
+lashes pulled down (stretched at most ~2x, continuous with the skin it comes from), held near the
+lid's own tone where it would carry something dark (crease shadow, frames, a painting's ink), a
+little darker toward a lash line drawn along the closing margin. The iris and eye white stay
+hidden under it.
 """
 
 from __future__ import annotations
@@ -19,17 +22,21 @@ from numba import njit
 
 from candor.generator import landmarks as lm
 from candor.generator.render.opening import Opening, contour_at, opening, sample
-from candor.generator.render.topology import face_triangles
 
 EYES = (
     (lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, lm.RIGHT_IRIS),
     (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, lm.LEFT_IRIS),
 )
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
-LID_SLIDE = 0.7  # share of the way to the vertex above that the lid margin's source slides at a full blink
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
-LID_TONE = 0.3  # how far a shut lid is pulled toward the (shaded) skin tone above the crease
-LID_SHADE = 0.9  # a shut lid sits in the eye socket, a little darker than the skin above it
+LID_SHADOW = 0.12  # a shut lid darkens by this much toward its margin (it turns down, into the lashes' shadow)
+SHUT_FROM, SHUT_AT = 0.4, 0.7  # eyeBlink where the lids start to close the last gap, and where they meet
+LID_FLOOR = 0.92  # a shut lid's tone has at least this share of the luma of the lighter skin around
+LID_SPREAD = 25.0  # grey levels a shut lid's skin may stray from its tone (softly: tanh)
+LASH_SEARCH = 0.12  # eye widths above mediapipe's upper margin searched for the lash line
+LID_HOLD = 0.8  # px of skin above the lashes that a lid stretches down, per px of its travel (+1)
+LID_REACH = 0.35  # eye widths above the rest margin that a lid's skin comes from, at most
+LASH_BAND = 0.07  # eye widths above a shut lid's margin kept at least as dark as the lid's source
 
 
 def _aperture(o: Opening) -> float:
@@ -49,7 +56,6 @@ class Eye:
         ring = landmarks[list(iris[1:]), :2]
         self.radius = float(np.linalg.norm(ring - self.centre, axis=1).mean())
         self.width = self.opening.length
-        self.above_idx = self._above(landmarks)
         poly = np.concatenate([landmarks[self.upper_idx, :2], landmarks[self.lower_idx[::-1], :2]])
         self.mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(self.mask, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
@@ -63,8 +69,9 @@ class Eye:
         inner = cv2.erode(self.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         self.hole = (inner.astype(np.float32) / 255) * np.maximum(soft, disc.astype(np.float32) / 255)
         self.iris_rgb = self._mean(image, disc > 128, self.mask > 128)
-        self.lid_rgb = self._lid_skin(image, landmarks)
         self.sclera_rgb = self._sclera(image, landmarks)
+        self.lift = self._lash_lift(image, landmarks)
+        self.lid_rgb = self._lid_skin(image, landmarks)
         band = self._lash_band(landmarks)
         pix = image[band > 0].reshape(-1, 3).astype(np.float32)
         luma = pix @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -72,32 +79,50 @@ class Eye:
             pix[luma <= np.percentile(luma, 15)].mean(axis=0) if len(pix) > 8 else np.array([40.0, 30.0, 30.0])
         )
 
-    def _above(self, landmarks: np.ndarray) -> np.ndarray:
-        """For each inner upper-margin vertex, its mesh neighbour most nearly straight above it."""
-        pts = landmarks[:, :2].astype(np.float64)
-        near: dict[int, set[int]] = {}
-        for tri in face_triangles():
-            for i in tri:
-                near.setdefault(int(i), set()).update(int(j) for j in tri)
-        contour = set(self.upper_idx.tolist()) | set(self.lower_idx.tolist())
-        o = self.opening
-        out = []
-        for u in self.upper_idx[1:-1]:
-            options = [j for j in near[int(u)] if j not in contour]
-            lift = [(-(pts[j] - pts[u]) @ o.normal - abs((pts[j] - pts[u]) @ o.axis), j) for j in options]
-            out.append(max(lift)[1])
-        return np.array(out)
-
     def _lid_skin(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """Median colour of the lid skin above the crease: what a shut upper lid mostly shows."""
-        margin = landmarks[self.upper_idx[1:-1], :2].astype(np.float64)
-        above = landmarks[self.above_idx, :2].astype(np.float64)
-        top = above + (above - margin)
-        poly = np.concatenate([above, top[::-1]])
-        mask = np.zeros(image.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
-        pix = image[mask > 0].astype(np.float64)
-        return np.median(pix, axis=0) if len(pix) > 8 else image[self.mask > 128].mean(axis=0)
+        """The tone of a shut upper lid (RGB): that of the skin above the lashes that it is made of.
+
+        The median of that band's pixels between the 60th and 95th luma percentiles: the darker
+        ones are lashes, crease, spectacle frames or a painting's outline strokes, whose pull
+        toward a dark lid reads as an open eye. Never darker than LID_FLOOR x the lighter skin around the
+        eye and on the cheek below (a painted eye socket can be dark throughout).
+        """
+        luma_of = np.array([0.299, 0.587, 0.114])
+        n = self.opening.normal
+        margin = landmarks[self.upper_idx, :2].astype(np.float64)
+        low = margin - (self.lift[:, None] + 1.0) * n
+        high = margin - (self.lift[:, None] + 1.0 + (LID_HOLD * self.aperture + 0.05) * self.width) * n
+        band = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(band, [np.round(np.concatenate([low, high[::-1]])).astype(np.int32)], 1)
+        band[self.mask > 0] = 0
+        tone = None
+        pix = image[band > 0].astype(np.float64)
+        if len(pix) >= 16:
+            luma = pix @ luma_of
+            lo, hi = np.percentile(luma, [60, 95])
+            tone = np.median(pix[(luma >= lo) & (luma <= hi)], axis=0)
+        around = self._skin_around(image, landmarks)
+        if tone is None:
+            return around
+        floor = LID_FLOOR * float(around @ luma_of)
+        return tone * max(1.0, floor / max(float(tone @ luma_of), 1.0))
+
+    def _skin_around(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The lighter skin in a ring around the eye and on the cheek below it (RGB)."""
+        eye = (self.mask > 128).astype(np.uint8)
+        k = max(3, int(round(0.5 * self.width)) | 1)
+        pool = cv2.dilate(eye, np.ones((k, k), np.uint8)) > cv2.dilate(eye, np.ones((5, 5), np.uint8))
+        cheek = (
+            landmarks[[self.upper_idx[0], self.upper_idx[-1]], :2].mean(axis=0) + 0.9 * self.width * self.opening.normal
+        )
+        disc = np.zeros_like(eye)
+        cv2.circle(disc, tuple(int(v) for v in np.round(cheek)), max(2, round(0.25 * self.width)), 1, -1)
+        pix = image[pool | (disc > 0)].astype(np.float64)
+        if len(pix) < 16:
+            return image[self.mask > 128].astype(np.float64).mean(axis=0)
+        luma = pix @ np.array([0.299, 0.587, 0.114])
+        lo, hi = np.percentile(luma, [50, 95])
+        return np.median(pix[(luma >= lo) & (luma <= hi)], axis=0)
 
     @staticmethod
     def _mean(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -126,6 +151,27 @@ class Eye:
             white = white * max(1.0, _skin_luma(image, self.mask) / max(grey, 1.0))
         return np.clip(white, 0, 255)
 
+    def _lash_lift(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(n,) px straight up from each upper-margin landmark to where the portrait's lashes end.
+
+        The lash line is the darkest point within LASH_SEARCH eye widths (mediapipe often puts the
+        margin a little inside the eye, behind glasses especially); it ends where the luma has come
+        70% of the way back up to the brightest point within twice that reach. A shut lid is made
+        of the skin above: pulled down, the lashes would be a thick dark band (an open eye's outline).
+        """
+        luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        steps = np.arange(0.0, 2 * LASH_SEARCH * self.width + 0.5, 0.5)
+        reach = int(np.searchsorted(steps, LASH_SEARCH * self.width)) + 1
+        lift = np.zeros(len(self.upper_idx))
+        for k, p in enumerate(landmarks[self.upper_idx[1:-1], :2].astype(np.float64), start=1):
+            xy = np.round(p[None, :] - steps[:, None] * self.opening.normal[None, :]).astype(int)
+            xy = np.clip(xy, 0, np.array(image.shape[1::-1]) - 1)
+            line = luma[xy[:, 1], xy[:, 0]]
+            k0 = int(np.argmin(line[:reach]))
+            level = line[k0] + 0.7 * (line[k0:].max() - line[k0])
+            lift[k] = steps[k0 + int(np.argmax(line[k0:] >= level))]
+        return lift
+
     def _lash_band(self, landmarks: np.ndarray) -> np.ndarray:
         """Mask of a thin band along the upper lid margin (where the lashes are)."""
         band = np.zeros(self.mask.shape, np.uint8)
@@ -142,10 +188,15 @@ def _skin_luma(image: np.ndarray, eye_mask: np.ndarray) -> float:
 
 
 class EyeLayer:
-    """Both eyes of a portrait: the eyeless source, lid slides and the per-frame iris/lash drawing."""
+    """Both eyes of a portrait: the eyeless source, and per frame the lids, irises and lash lines.
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+    ``blinks``: the portrait's own eyeBlink (right, left) from its baseline; 0 = wide open. A lid's
+    closure is measured against the portrait's eye, a blink against a fully open one.
+    """
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, blinks: tuple[float, float] = (0.0, 0.0)) -> None:
         self.eyes = [Eye(image, landmarks, *e) for e in EYES]
+        self.open_share = [1.0 - float(np.clip(b, 0.0, 0.9)) for b in blinks]  # portrait gap / fully open gap
         eyeless = image.astype(np.float32)
         for eye in self.eyes:
             a = eye.hole[:, :, None]
@@ -167,50 +218,84 @@ class EyeLayer:
             out.append(float(np.clip(1.0 - _aperture(o) / max(eye.aperture, 1e-3), 0.0, 1.0)))
         return out
 
-    def slide_lids(self, src: np.ndarray, closure: list[float]) -> None:
-        """Move the source positions (V, 2) of the inner upper-lid vertices up, in place."""
-        for eye, c in zip(self.eyes, closure, strict=True):
-            if c <= 0:
-                continue
-            idx = eye.upper_idx[1:-1]
-            src[idx] += (LID_SLIDE * c) * (src[eye.above_idx] - src[idx])
+    def rest_margins(self, head_matrix: np.ndarray) -> list[np.ndarray]:
+        """Per eye, the portrait's own upper lid margin (n, 2) carried by the head into the target."""
+        return [
+            (self.landmarks[eye.upper_idx] @ head_matrix[:, :3].T + head_matrix[:, 3])[:, :2].astype(np.float64)
+            for eye in self.eyes
+        ]
 
-    def draw(self, frame: np.ndarray, target_landmarks: np.ndarray, scale: float, closure: list[float]) -> None:
-        """Draw the irises and lash lines into ``frame`` (512, 512, 3) uint8, in place.
+    def pin_lids(self, target_landmarks: np.ndarray, rest: list[np.ndarray]) -> np.ndarray:
+        """The target (478, 3) with each upper lid margin held no lower than its rest position.
 
-        ``scale``: target/source size ratio of the head (the iris radius follows it).
+        The warp then leaves the skin above a closing eye where it is (spectacle frames, brows and
+        the crease stay put, nothing is stretched over the eye); :meth:`draw` paints the lid that
+        comes down from under the margin instead.
         """
-        for eye, c in zip(self.eyes, closure, strict=True):
+        out = target_landmarks
+        for eye, margin in zip(self.eyes, rest, strict=True):
             t = opening(target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2])
-            ct = target_landmarks[EYES[self.eyes.index(eye)][2][0], :2].astype(np.float64)
+            idx = eye.upper_idx[1:-1]
+            below = (target_landmarks[idx, :2] - margin[1:-1]) @ t.normal
+            if (below > 0).any():
+                if out is target_landmarks:
+                    out = target_landmarks.copy()
+                out[idx, :2] -= np.maximum(below, 0.0)[:, None] * t.normal[None, :]
+        return out
+
+    def draw(
+        self, frame: np.ndarray, target_landmarks: np.ndarray, rest: list[np.ndarray], scale: float,
+        closure: list[float],
+    ) -> None:  # fmt: skip
+        """Draw the lids, irises and lash lines into ``frame`` (512, 512, 3) uint8, in place.
+
+        ``rest``: :meth:`rest_margins` of this frame; ``scale``: target/source size ratio of the
+        head (the iris radius follows it).
+        """
+        for k, (eye, c) in enumerate(zip(self.eyes, closure, strict=True)):
+            t = opening(target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2])
+            # The lids meet from an eyeBlink of SHUT_AT on. Motion is labelled by mediapipe, and it
+            # reads a shut eye as a gap left (on these renders a lid drawn shut reads 0.04-0.06
+            # against 0.23 open), and a 25 fps frame catches a blink part way: the motion model's
+            # blinks peak at 0.57-1.0. Each of those must show as a closed eye.
+            # (Never below the portrait's own blink: its own motion gives back its own eyes.)
+            own = 1.0 - self.open_share[k]
+            shut = 1.0 - (1.0 - c) * self.open_share[k]  # this lid's blink, against a fully open eye
+            lo = max(SHUT_FROM, own)
+            f = float(np.clip((shut - lo) / (max(SHUT_AT, lo + 0.15) - lo), 0.0, 1.0))
+            if f > 0.0:
+                f = f * f * (3.0 - 2.0 * f)
+                lower_b = np.interp(t.upper[:, 0], t.lower[:, 0], t.lower[:, 1])
+                t.upper[:, 1] += f * np.maximum(lower_b - t.upper[:, 1], 0.0)
+                c = c + (1.0 - c) * f
+            ct = target_landmarks[EYES[k][2][0], :2].astype(np.float64)
             rt = IRIS_PAD * eye.radius * scale
             lash_w = max(1.2, LASH_WIDTH * t.length)
-            pts = np.concatenate([target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2]])
-            pad = lash_w + 2
+            # The portrait's own upper margin, carried by the head: the lid covers what lies between
+            # it and the target margin (the lid's travel), whatever moved it (a blink, a downward gaze).
+            d = rest[k] - t.origin
+            top = np.stack([d @ t.axis, d @ t.normal], axis=1)
+            top[:, 0] = np.maximum.accumulate(top[:, 0])
+            pts = np.concatenate([target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2], rest[k]])
+            s = eye.opening
+            k_src = s.length / max(t.length, 1e-6)  # source px per target px
+            # The lid's travel at its deepest, and the portrait's lashes above its margin (their
+            # median, per px of that travel, so a lid barely down takes less): the kernel spreads
+            # both along a rounded arc (a per-landmark height would shear the lid near the corners).
+            rise = t.upper[:, 1] - np.interp(t.upper[:, 0], top[:, 0], top[:, 1])
+            travel = float(max(rise.max(), 0.0))
+            lift_per_travel = float(np.median(eye.lift[1:-1])) / k_src / max(travel, 1.0)
+            pad = lash_w + 3 + (LID_REACH * t.length if travel > 0.3 else 0.0)  # the lid reaches up
             x0 = max(int(np.floor(pts[:, 0].min() - pad)), 0)
             y0 = max(int(np.floor(pts[:, 1].min() - pad)), 0)
             x1 = min(int(np.ceil(pts[:, 0].max() + pad)), frame.shape[1] - 1)
             y1 = min(int(np.ceil(pts[:, 1].max() + pad)), frame.shape[0] - 1)
             if x1 <= x0 or y1 <= y0:
                 continue
-            s = eye.opening
-            # Height of lid now covering the eye (px): the stretched lid is smoothed along the eye
-            # axis there, which removes the streaks a thin strip of lid texture makes when stretched.
-            lid_h = c * eye.aperture * eye.width * scale
-            if lid_h > 0.5:
-                y0 = max(int(np.floor(y0 - lid_h)), 0)
-                k = max(3, int(0.18 * t.length) | 1)
-                smooth = cv2.blur(frame[y0 : y1 + 1, x0 : x1 + 1], (k, 1), borderType=cv2.BORDER_REPLICATE)
-                # ... and pulled toward the lid's own skin tone (the crease shadow stretched over a
-                # shut eye otherwise reads as a dark, half-open eye).
-                pull = LID_TONE * c
-                smooth = (smooth * (1 - pull) + (LID_SHADE * eye.lid_rgb) * pull + 0.5).astype(np.uint8)
-            else:
-                smooth = np.ascontiguousarray(frame[y0 : y1 + 1, x0 : x1 + 1])
             _eye_kernel(
-                frame, smooth, lid_h, x0, y0, x1, y1, t.origin, t.axis, t.normal, t.upper, t.lower, ct, rt,
-                self.source, eye.centre, IRIS_PAD * eye.radius, s.origin, s.axis, s.normal, s.upper, s.lower,
-                eye.iris_rgb, c, lash_w, eye.lash_rgb,
+                frame, x0, y0, x1, y1, t.origin, t.axis, t.normal, t.upper, t.lower, top, travel, lift_per_travel,
+                ct, rt, self.source, eye.centre, IRIS_PAD * eye.radius, s.origin, s.axis, s.normal,
+                s.upper, s.lower, eye.iris_rgb, eye.lid_rgb, c, lash_w, eye.lash_rgb,
             )  # fmt: skip
 
 
@@ -228,11 +313,18 @@ def _inside(origin, axis, normal, upper, lower, x, y, margin):
 
 @njit(cache=True, nogil=True)
 def _eye_kernel(
-    frame, smooth, lid_h, x0, y0, x1, y1, origin, axis, normal, upper, lower, ct, rt,
-    src, cs, rs, s_origin, s_axis, s_normal, s_upper, s_lower, iris_rgb, closure, lash_w, lash_rgb,
+    frame, x0, y0, x1, y1, origin, axis, normal, upper, lower, top, max_travel, lift_per_travel, ct, rt,
+    src, cs, rs, s_origin, s_axis, s_normal, s_upper, s_lower, iris_rgb, lid_rgb, closure, lash_w, lash_rgb,
 ):  # fmt: skip
     length = upper[upper.shape[0] - 1, 0]
+    k_src = s_upper[s_upper.shape[0] - 1, 0] / max(length, 1e-6)  # source px per target px
     rgb = np.zeros(3)
+    tex = np.zeros(3)
+    lash_band = LASH_BAND * length
+    reach = LID_REACH * length
+    # The band under a nearly shut lid's margin that the lid still covers: bits of eye white outside
+    # mediapipe's contour would otherwise peek out under the lashes.
+    below = 0.5 + 3.0 * max(closure - 0.5, 0.0)
     for y in range(y0, y1 + 1):
         for x in range(x0, x1 + 1):
             dx, dy = x - origin[0], y - origin[1]
@@ -240,21 +332,52 @@ def _eye_kernel(
             b = dx * normal[0] + dy * normal[1]
             ub, _, _ = contour_at(upper, a)
             lb, _, _ = contour_at(lower, a)
+            tb, _, _ = contour_at(top, a)
             d_up, d_lo = b - ub, lb - b
             along = min(max(a + 0.5, 0.0), 1.0) * min(max(length - a + 0.5, 0.0), 1.0)
             alpha = along * min(max(d_up + 0.5, 0.0), 1.0) * min(max(d_lo + 0.5, 0.0), 1.0)
             r = frame[y, x, 0] * 1.0
             g = frame[y, x, 1] * 1.0
             bl = frame[y, x, 2] * 1.0
-            # The smoothed band reaches a little below a nearly shut lid's margin too, where bits of
-            # eye white outside mediapipe's contour would otherwise peek out under the lashes.
-            below = 0.5 + 3.0 * max(closure - 0.5, 0.0)
-            if lid_h > 0.5 and d_up < below:
-                w = along * min(max((lid_h + d_up) / 2.0 + 0.5, 0.0), 1.0) * min(max(below - d_up, 0.0), 1.0)
-                w *= min(lid_h / 3.0, 1.0)  # fades in with the closure: no pop as the lid starts to move
-                r = r * (1 - w) + smooth[y - y0, x - x0, 0] * w
-                g = g * (1 - w) + smooth[y - y0, x - x0, 1] * w
-                bl = bl * (1 - w) + smooth[y - y0, x - x0, 2] * w
+            travel = ub - tb  # px the lid has come down at this column
+            # The lid is made of the skin from ``top_s`` px above the rest margin down to the top of
+            # the portrait's lashes (``lt``): LID_HOLD px per px of the deepest travel (a small blink
+            # takes only the skin next to the lashes), under a rounded arc along the eye (its top
+            # edge follows the eye's shape, never the kinks of the landmark polyline).
+            arc = np.sqrt(max(np.sin(np.pi * min(max(a / length, 0.0), 1.0)), 0.0))
+            lt = lift_per_travel * max_travel * arc
+            top_s = min(lt + LID_HOLD * max_travel * arc + 1.0, reach)
+            lt = min(lt, 0.5 * top_s)
+            start = tb - top_s  # the lid's top edge, px along the normal
+            if travel > 0.3 and d_up < below and b > start:
+                # The lid is the skin above the eye pulled down: that band, stretched from where it
+                # begins (continuous with the unmoved skin: no seam) to the closed margin, where a
+                # lash line is drawn. The portrait's own lashes stay behind the lid.
+                a_s = a * k_src
+                sb, _, _ = contour_at(s_upper, a_s)
+                u = min(max((b - start) / max(ub - start, 1e-3), 0.0), 1.0)
+                b_s = sb - top_s * k_src + u * (top_s - lt) * k_src
+                sample(src, s_origin[0] + a_s * s_axis[0] + b_s * s_normal[0],
+                       s_origin[1] + a_s * s_axis[1] + b_s * s_normal[1], tex)  # fmt: skip
+                # Deeper in the lid, held near the lid's tone: a crease shadow, spectacle frames or
+                # a painted outline pulled down must not read as an open eye. None at the top.
+                held = min(u / 0.4, 1.0) * min(travel / 3.0, 1.0)
+                held = held * held * (3.0 - 2.0 * held)
+                shade = 1.0 - LID_SHADOW * u * u  # darker toward the lashes
+                for c in range(3):
+                    robust = lid_rgb[c] + LID_SPREAD * np.tanh((tex[c] - lid_rgb[c]) / LID_SPREAD)
+                    rgb[c] = (tex[c] + held * (robust - tex[c])) * shade
+                    if ub - b < lash_band:  # the lashes' shadow: no lighter than the source there
+                        rgb[c] = min(tex[c], rgb[c])
+                # Blends into the unmoved skin over the upper part of the band, and fades out toward
+                # the corners, where little travel meets the portrait's own lashes.
+                w = min((b - start) / (1.5 + 0.6 * (top_s - lt)), 1.0)
+                side = min(travel / (0.5 * max_travel + 1.0), 1.0)
+                w = w * w * (3.0 - 2.0 * w) * side * side * (3.0 - 2.0 * side)
+                w *= along * min(max(below - d_up, 0.0), 1.0)
+                r = r * (1 - w) + rgb[0] * w
+                g = g * (1 - w) + rgb[1] * w
+                bl = bl * (1 - w) + rgb[2] * w
             if alpha > 0.0:
                 dist = np.sqrt((x - ct[0]) ** 2 + (y - ct[1]) ** 2)
                 ai = min(max(rt - dist + 0.5, 0.0), 1.0) * alpha
@@ -280,13 +403,13 @@ def _eye_kernel(
                     bl = bl * (1 - ai) + rgb[2] * ai
             if closure > 0.6 and alpha > 0.0:
                 # The last sliver of a closing eye is lashes and shadow, not eye white.
-                w = alpha * min((closure - 0.6) / 0.3, 1.0) * 0.85
+                w = alpha * min((closure - 0.6) / 0.3, 1.0)
                 r = r * (1 - w) + lash_rgb[0] * w
                 g = g * (1 - w) + lash_rgb[1] * w
                 bl = bl * (1 - w) + lash_rgb[2] * w
             if closure > 0.0:
                 # Lash line: a dark band centred just above the closing upper lid margin.
-                w = 0.9 * closure * along * min(max(1.0 - abs(d_up + 0.4 * lash_w) / (0.7 * lash_w), 0.0), 1.0)
+                w = closure * along * min(max(1.0 - abs(d_up + 0.4 * lash_w) / (0.7 * lash_w), 0.0), 1.0)
                 r = r * (1 - w) + lash_rgb[0] * w
                 g = g * (1 - w) + lash_rgb[1] * w
                 bl = bl * (1 - w) + lash_rgb[2] * w

@@ -1,9 +1,10 @@
 """FaceRenderer: the decoder. Source portrait + target face geometry -> a 512x512 RGB frame.
 
-Steps per frame: (1) the backward flow of the whole-frame mesh (face, holes, head rings) is
-rasterized on a 128x128 grid and upsampled; (2) ``cv2.remap`` warps the portrait (with its irises
-cut out); (3) the irises and, when the lids close, the lash lines are drawn; (4) the mouth interior
-is painted between the lips. Everything is a pure function of the target: same input, same pixels.
+Steps per frame: (1) the backward flow of the whole-frame mesh (face, holes, head rings; the upper
+lid margins held no lower than the portrait's own) is rasterized on a 128x128 grid and upsampled;
+(2) ``cv2.remap`` warps the portrait (with its irises cut out); (3) the lids that came down are
+painted over the eyes with a lash line, and the irises are drawn in what stays open; (4) the mouth
+interior is painted between the lips. Everything is a pure function of the target: same input, same pixels.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from candor.generator.render.warp import GRID, MeshWarp
 from candor.generator.rig import FaceTarget
 
 _JAW = motion.index("jawOpen")
+_BLINK_R, _BLINK_L = motion.index("eyeBlinkRight"), motion.index("eyeBlinkLeft")
 
 
 class FaceRenderer:
@@ -45,7 +47,8 @@ class FaceRenderer:
         cv2.setNumThreads(1)
         self.source = source
         self.warp = MeshWarp(landmarks, np.asarray(source.person_mask, np.float32), grid=grid)
-        self.eyes = EyeLayer(image, landmarks)
+        baseline = np.asarray(source.baseline, np.float32)
+        self.eyes = EyeLayer(image, landmarks, (float(baseline[_BLINK_R]), float(baseline[_BLINK_L])))
         self.mouth = MouthLayer(image, landmarks)
         self.flow: np.ndarray | None = None  # the last frame's full-resolution backward map
 
@@ -59,14 +62,13 @@ class FaceRenderer:
             raise InvalidInput("target geometry contains NaN or infinite values")
         tgt = _uncross_lips(self.warp.flatten(tgt, m))
         closure = self.eyes.closure(tgt)
-        src = self.warp.src.copy()
-        self.eyes.slide_lids(src, closure)
-        coarse = self.warp.coarse_flow(tgt, m, src=src, flattened=True)
+        rest = self.eyes.rest_margins(m)
+        coarse = self.warp.coarse_flow(self.eyes.pin_lids(tgt, rest), m, flattened=True)
         self.flow = self.warp.upsample(coarse)
         self.warp.refine(self.flow)
         frame = self.warp.apply(self.eyes.eyeless, self.flow)
         scale = float(np.cbrt(abs(np.linalg.det(m[:, :3].astype(np.float64)))))
-        self.eyes.draw(frame, tgt, scale, closure)
+        self.eyes.draw(frame, tgt, rest, scale, closure)
         jaw = float(target.motion[_JAW]) if len(target.motion) > _JAW else 0.0
         self.mouth.draw(frame, tgt, m, jaw)
         return frame

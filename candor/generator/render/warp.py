@@ -70,18 +70,10 @@ class MeshWarp:
         self._frame_geometry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._detail = self._detail_tables(list(DETAIL))
 
-    def coarse_flow(
-        self,
-        target_landmarks: np.ndarray,
-        head_matrix: np.ndarray,
-        src: np.ndarray | None = None,
-        flattened: bool = False,
-    ) -> np.ndarray:
+    def coarse_flow(self, target_landmarks: np.ndarray, head_matrix: np.ndarray, flattened: bool = False) -> np.ndarray:
         """(G, G, 2) source positions at the grid cell centres; also fills ``self.owner``.
 
-        ``src`` overrides the source positions of the vertices (the eyelids slide their source up
-        when they close); default: the portrait's own. ``flattened``: the landmarks already went
-        through :meth:`flatten`.
+        ``flattened``: the landmarks already went through :meth:`flatten`.
         """
         if not flattened:
             target_landmarks = self.flatten(target_landmarks, head_matrix)
@@ -94,7 +86,7 @@ class MeshWarp:
         rasterize_flow(
             tgt,
             depth,
-            self.src if src is None else src.astype(np.float32),
+            self.src,
             self.triangles,
             self.layer,
             self.cull,
@@ -105,7 +97,7 @@ class MeshWarp:
             0.0,
             FRAME / self.grid,
         )
-        self._frame_geometry = (tgt, depth, self.src if src is None else src.astype(np.float32))
+        self._frame_geometry = (tgt, depth, self.src)
         # The frame border stays put exactly (the outer ring may touch it between grid cells).
         flow[0], flow[-1], flow[:, 0], flow[:, -1] = (
             self._identity[0],
