@@ -383,9 +383,9 @@ def measure(
     if relative is None:
         values, blink = scripted_motion(source.baseline)
     else:
-        from candor.generator.pipeline import to_absolute  # the model's scale is a ratio, not an offset
+        from candor.generator.motion import to_absolute  # the model's scale is a ratio, not an offset
 
-        values = to_absolute(source, relative)
+        values = to_absolute(source.baseline, relative)
         blink = (values[:, index("eyeBlinkLeft")] + values[:, index("eyeBlinkRight")]) / 2
     jaw = values[:, index("jawOpen")]
     # Frames kept for the contact sheet: a blink's deepest, 12 frames before it, the widest mouth.
