@@ -95,6 +95,8 @@ def sources(tmp_path, speech):
         sf.write(d / "mother.wav", at8k, 8000, subtype="PCM_16")
         sf.write(d / "digits" / "1.wav", at8k[:2000], 8000, subtype="PCM_16")  # 0.25 s: too short
         sf.write(d / "beep.wav", np.sin(np.arange(8000) * 0.5) * 0.3, 8000, subtype="PCM_16")
+    # Some packaged prompts are empty files.
+    sf.write(root / "asterisk" / "fr_CA_f_June" / "empty.wav", np.zeros(0, np.float32), 8000, subtype="PCM_16")
     (root / "asterisk" / "en").symlink_to(root / "asterisk" / "en_US_f_Allison")  # an alternatives link
     text = root / "core-sounds-en.txt.gz"
     with gzip.open(text, "wt") as f:
@@ -111,7 +113,7 @@ def sources(tmp_path, speech):
 def test_discover_reads_the_install_layout(sources):
     by_id = {r.id: r for r in sources}
     assert set(by_id) == {
-        "asterisk-en-mother", "asterisk-en-digits-1", "asterisk-fr-mother", "asterisk-fr-digits-1",
+        "asterisk-en-mother", "asterisk-en-digits-1", "asterisk-fr-mother", "asterisk-fr-digits-1", "asterisk-fr-empty",
         "librivox-0001", "codec2-hts",
     }  # fmt: skip
     assert by_id["asterisk-en-mother"].english and by_id["asterisk-en-mother"].text == TEXT
@@ -126,7 +128,7 @@ def test_build_labels_real_speech_in_the_corpus_format_and_holds_out_speakers(tm
     info = real.build_real_corpus(out, recordings=sources, held_out=("asterisk-June",))
     rows = {r["id"]: r for r in real.read_manifest(out)}
     assert set(rows) == {"asterisk-en-mother", "asterisk-fr-mother", "librivox-0001", "codec2-hts"}
-    assert info["skipped"] == 2  # the two 0.25 s digits
+    assert info["skipped"] == 3  # the two 0.25 s digits and the empty file
     assert rows["asterisk-en-mother"]["labels"] == "aligned" and rows["librivox-0001"]["labels"] == "aligned"
     assert rows["asterisk-fr-mother"]["labels"] == "phone-loop" and rows["codec2-hts"]["labels"] == "phone-loop"
     assert {r["id"] for r in rows.values() if r["split"] == "val"} == {"asterisk-fr-mother"}

@@ -145,6 +145,8 @@ def load(rec: Recording) -> np.ndarray:
     import soundfile as sf
 
     data, sr = sf.read(str(rec.path), dtype="float32", always_2d=True)
+    if len(data) == 0:  # a few prompts are empty files; the builder skips them as too short
+        return np.zeros(0, np.float32)
     return to_mono_16k(data, sr)
 
 
