@@ -132,7 +132,7 @@ def test_build_labels_real_speech_in_the_corpus_format_and_holds_out_speakers(tm
     assert rows["asterisk-en-mother"]["labels"] == "aligned" and rows["librivox-0001"]["labels"] == "aligned"
     assert rows["asterisk-fr-mother"]["labels"] == "phone-loop" and rows["codec2-hts"]["labels"] == "phone-loop"
     assert {r["id"] for r in rows.values() if r["split"] == "val"} == {"asterisk-fr-mother"}
-    assert info["speakers_per_split"]["val"] == ["asterisk-June"]
+    assert info["speakers_per_split"]["val"] == ["asterisk-June"] == info["held_out"]["speakers"]
     for row in rows.values():
         with np.load(out / row["file"]) as z:
             assert int(z["sr"]) == 16000 and z["audio"].dtype == np.int16

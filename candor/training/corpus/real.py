@@ -260,7 +260,7 @@ def build_real_corpus(
         seed=seed,
         wall_s=round(time.perf_counter() - started, 1),
         skipped=len(skipped),
-        held_out_speakers=list(held_out),
+        held_out={"speakers": list(held_out)},  # replaces the TTS corpus's engine/voice hold-out
         per_labels={k: sum(1 for e in entries if e.get("labels") == k) for k in ("aligned", "phone-loop")},
         speakers_per_split={s: sorted({e["voice"] for e in entries if e["split"] == s}) for s in ("train", "val")},
         label_check=label_check(out, [e for e in entries if e.get("labels") == "aligned"], timer),
