@@ -107,21 +107,29 @@ def long_clip(clips: list[Clip], seconds: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def portraits(n: int) -> dict[str, np.ndarray]:
-    """Up to 6 portraits: 2 photos, each also as a cartoon (cv2.stylization) and an oil painting."""
+def portraits() -> dict[str, np.ndarray]:
+    """Candidate portraits in order: 2 photos, then both as a cartoon (cv2.stylization), an oil
+    painting, a colour pencil drawing and a flat-colour poster, then the mirrored photos."""
     import cv2
     from extreme_motions import portraits as photos
 
-    out: dict[str, np.ndarray] = {}
     base = photos()
+    out: dict[str, np.ndarray] = dict(base)
+    styles = {
+        "cartoon": lambda img: cv2.stylization(img, sigma_s=60, sigma_r=0.45),
+        "oil": lambda img: cv2.cvtColor(cv2.xphoto.oilPainting(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), 3, 1),
+                                        cv2.COLOR_BGR2RGB),
+        "pencil": lambda img: cv2.pencilSketch(img, sigma_s=40, sigma_r=0.08, shade_factor=0.05)[1],
+        # flat colours, 6 levels per channel, over an edge-preserving smoothing
+        "poster": lambda img: (cv2.edgePreservingFilter(img, flags=cv2.RECURS_FILTER, sigma_s=60, sigma_r=0.4)
+                               // 48 * 48 + 24).astype(np.uint8),
+    }  # fmt: skip
+    for style, make in styles.items():
+        for name, img in base.items():
+            out[f"{name}-{style}"] = make(img)
     for name, img in base.items():
-        out[name] = img
-    for name, img in base.items():
-        out[f"{name}-cartoon"] = cv2.stylization(img, sigma_s=60, sigma_r=0.45)
-    for name, img in base.items():
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        out[f"{name}-oil"] = cv2.cvtColor(cv2.xphoto.oilPainting(bgr, 7, 1), cv2.COLOR_BGR2RGB)
-    return dict(list(out.items())[:n])
+        out[f"{name}-mirrored"] = np.ascontiguousarray(img[:, ::-1])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,6 +321,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from candor.errors import NoFaceFound
     from candor.generator.face import analyze_image
     from candor.generator.motion import neutral_vector
     from candor.generator.motion_generator import MotionGenerator
@@ -334,8 +343,16 @@ def main() -> None:
         f"{'portrait':22} {'speaker':22} {'method':6} {'r_E':>6} {'lag':>4} {'r_ph':>6} {'bil':>5} {'blink/min':>9}"
     )
     print(header)
-    for pname, image in portraits(args.portraits).items():
-        source = analyze_image(image)
+    used = 0
+    for pname, image in portraits().items():
+        if used == args.portraits:
+            break
+        try:
+            source = analyze_image(image)
+        except NoFaceFound:
+            print(f"{pname}: no face found by the analysis, skipped")
+            continue
+        used += 1
         pipe = TalkingFacePipeline(source, FaceRenderer(source), gen)
         rest_gap = float(render_and_track(pipe, np.tile(neutral_vector(), (3, 1)))[0].mean())
         for clip in clips:
