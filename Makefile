@@ -11,7 +11,14 @@ DEMO_OUT ?= out/demo.mp4
 # Installed only when missing and only where apt is usable.
 APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg sox
 
-.PHONY: demo test lint system-deps install clean bench
+# Real recorded speech for `candor corpus real` and benchmarks/lipsync_e2e.py (about 130 MB; not
+# needed by demo or test): asterisk studio prompts in five languages (8 kHz) with the English
+# prompt texts, LibriVox read speech with transcripts, codec2's speech samples.
+REAL_SPEECH_PACKAGES := asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav \
+  asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav pocketsphinx-testdata \
+  codec2-examples
+
+.PHONY: demo test lint system-deps install clean bench real-speech
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,6 +27,9 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+real-speech:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(REAL_SPEECH_PACKAGES)"
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps

@@ -52,5 +52,36 @@ def from_videos(
     console.print(f"{info['made']} new, {info['skipped']} skipped; {info['utterances']} utterances in {out}")
 
 
+@corpus_app.command("real")
+@cli_errors
+def real(
+    out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the non-verbal motion and control draws."),
+    max_utterances: int | None = typer.Option(None, "--max-utterances", help="Stop after this many new ones."),
+) -> None:
+    """Label real recorded speech from Debian packages (asterisk prompts in 5 languages, LibriVox
+    read speech, codec2 samples): English by pocketsphinx forced alignment, other languages by
+    phone-loop recognition. Install the recordings first with `make real-speech`
+    (apt-get install asterisk-core-sounds-{en,es,fr,it,ru}-wav asterisk-core-sounds-en
+    pocketsphinx-testdata codec2-examples); nothing is downloaded here."""
+    from candor.training.corpus.real import build_real_corpus, discover
+
+    recs = discover()
+    with progress_bar(f"labelling {out}", len(recs) or None) as advance:
+        info = build_real_corpus(
+            out, recordings=recs, seed=seed, max_utterances=max_utterances, on_progress=lambda _s, _e: advance(1)
+        )
+    check = info["label_check"]
+    hours = info["hours_per_split"]
+    console.print(
+        f"{info['utterances']} utterances, {info['hours']:.2f} h "
+        f"(train {hours.get('train', 0):.2f} h, held-out speakers {hours.get('val', 0):.2f} h); "
+        f"labels {info['per_labels']} -> {out}\n"
+        f"phone loop vs alignment on English: jaw r {check['jaw_r_phone_loop_vs_aligned']}, "
+        f"bilabials closed {check['bilabials_closed_phone_loop']} "
+        f"(jaw = log energy: r {check['jaw_r_log_energy_vs_aligned']})"
+    )
+
+
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     app.add_typer(corpus_app, name="corpus")

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ class TrainConfig:
     min_window: int = 4  # shortest training window: streaming may sample windows this short
     augment: float = 0.5  # share of training windows whose audio features are perturbed (FeatureAugment)
     mouth_weight: float = 2.0  # loss weight of the lip-sync fields (MOUTH_FIELDS) relative to the others
+    # Share of training windows whose audio features come from a telephone-channel copy of the
+    # utterance (8 kHz band, noise, gain): real voices arrive band-limited (the asterisk prompts).
+    telephone: float = 0.0
+    extra_corpora: tuple[Path, ...] = ()  # more corpora trained on together (e.g. `candor corpus real`)
+    init: Path | None = None  # start from this checkpoint's weights and motion normalization (fine-tune)
     val_every: int = 250
     ckpt_every: int = 250
     threads: int = 1  # CPU: on a shared machine one thread beat two by 2.6x (no spin-waiting)
@@ -79,6 +85,7 @@ class Split:
     starts: np.ndarray  # (U,) first row of each utterance
     lengths: np.ndarray  # (U,)
     ids: list[str]
+    audio_tel: np.ndarray | None = None  # (N, A) features of the telephone-channel copies, if made
 
 
 def read_manifest(corpus: Path) -> list[dict]:
@@ -99,29 +106,60 @@ def read_manifest(corpus: Path) -> list[dict]:
     return rows
 
 
-def load_utterance(
-    corpus: Path, row: dict, cache: dict[str, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(motion (T, D), audio features (T, A), controls (C,)) of one manifest row, aligned.
+def read_corpora(corpus: Path, extra: tuple[Path, ...] = ()) -> list[dict]:
+    """Rows of several corpora; rows of an extra corpus carry their folder and a prefixed cache key."""
+    rows = read_manifest(corpus)
+    for path in extra:
+        rows += [{**row, "_corpus": str(path), "_key": f"{Path(path).name}/{row['id']}"} for row in read_manifest(path)]
+    return rows
 
-    ``cache`` maps utterance ids to features already computed (filled in as a side effect).
+
+def telephone_channel(audio: np.ndarray, seed: int) -> np.ndarray:
+    """A telephone-channel copy of 16 kHz audio: band-limited to 4 kHz (down to 8 kHz and back),
+    noise at 25-45 dB under the speech's loud level, and a gain of -20..+6 dB (all seeded)."""
+    from scipy.signal import resample_poly
+
+    rng = np.random.default_rng(seed)
+    band = resample_poly(resample_poly(audio, 1, 2), 2, 1)[: len(audio)].astype(np.float32)
+    loud = float(np.percentile(np.abs(band), 99)) or 1e-3
+    noise = rng.normal(0, loud * 10 ** (-rng.uniform(25, 45) / 20), len(band)).astype(np.float32)
+    return ((band + noise) * 10 ** (rng.uniform(-20, 6) / 20)).astype(np.float32)
+
+
+def load_utterance(
+    corpus: Path, row: dict, cache: dict[str, np.ndarray] | None = None, telephone: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(motion (T, D), audio features (T, A), controls (C,), telephone features (T, A) or None).
+
+    ``cache`` maps utterance keys to features already computed (filled in as a side effect).
     """
-    with np.load(corpus / row["file"], allow_pickle=False) as z:
+    key = row.get("_key", row["id"])
+    fps = float(row.get("fps", 25))
+    with np.load(Path(row.get("_corpus", corpus)) / row["file"], allow_pickle=False) as z:
         motion = z["motion"].astype(np.float32)
         controls = z["controls"].astype(np.float32)
-        feats = cache.get(row["id"]) if cache is not None else None
-        if feats is None:
-            feats = audio_features(z["audio"].astype(np.float32) / 32768.0, fps=float(row.get("fps", 25)))
+        feats = cache.get(key) if cache is not None else None
+        tel = cache.get(key + "@tel") if cache is not None and telephone else None
+        if feats is None or (telephone and tel is None):
+            audio = z["audio"].astype(np.float32) / 32768.0
+            if feats is None:
+                feats = audio_features(audio, fps=fps)
+            if telephone and tel is None:
+                tel = audio_features(telephone_channel(audio, zlib.crc32(key.encode())), fps=fps)
             if cache is not None:
-                cache[row["id"]] = feats
+                cache[key] = feats
+                if tel is not None:
+                    cache[key + "@tel"] = tel
     T = min(len(feats), len(motion))
-    return motion[:T], feats[:T], controls
+    return motion[:T], feats[:T], controls, None if tel is None else tel[:T]
 
 
-def load_split(corpus: Path, rows: list[dict], min_frames: int, cache: dict | None = None) -> Split:
-    motion, audio, controls, lengths, ids = [], [], [], [], []
+def load_split(
+    corpus: Path, rows: list[dict], min_frames: int, cache: dict | None = None, telephone: bool = False
+) -> Split:
+    motion, audio, controls, lengths, ids, tel = [], [], [], [], [], []
     for row in rows:
-        m, a, c = load_utterance(corpus, row, cache)
+        m, a, c, t = load_utterance(corpus, row, cache, telephone)
         if len(m) < min_frames:
             continue
         motion.append(m)
@@ -129,6 +167,7 @@ def load_split(corpus: Path, rows: list[dict], min_frames: int, cache: dict | No
         controls.append(c)
         lengths.append(len(m))
         ids.append(row["id"])
+        tel.append(t)
     if not motion:
         raise InvalidInput(f"no usable utterances of at least {min_frames} frames in {corpus}")
     lengths_arr = np.array(lengths)
@@ -139,6 +178,7 @@ def load_split(corpus: Path, rows: list[dict], min_frames: int, cache: dict | No
         starts=np.concatenate([[0], np.cumsum(lengths_arr)[:-1]]),
         lengths=lengths_arr,
         ids=ids,
+        audio_tel=np.concatenate(tel) if telephone else None,
     )
 
 
@@ -191,13 +231,20 @@ class WindowSampler:
     """Random training windows: a window of L frames and the up-to-K frames before it."""
 
     def __init__(
-        self, split: Split, mean: np.ndarray, std: np.ndarray, cfg: MotionDiTConfig, augment: float = 0.0
+        self,
+        split: Split,
+        mean: np.ndarray,
+        std: np.ndarray,
+        cfg: MotionDiTConfig,
+        augment: float = 0.0,
+        telephone: float = 0.0,
     ) -> None:
         self.split = split
         self.motion = (split.motion - mean) / std
         self.cfg = cfg
         self.silence = silence_features(1)[0]
         self.augment = FeatureAugment(augment) if augment > 0 else None
+        self.telephone = telephone if split.audio_tel is not None else 0.0
 
     def sample(self, rng: np.random.Generator, batch: int, length: int) -> dict[str, torch.Tensor]:
         s, K = self.split, self.cfg.prev_frames
@@ -212,8 +259,13 @@ class WindowSampler:
         prev_off = offset[:, None] + np.arange(-K, 0)[None]
         prev_valid = prev_off >= 0
         prev_rows = s.starts[utt][:, None] + np.maximum(prev_off, 0)
-        prev_audio = np.where(prev_valid[..., None], s.audio[prev_rows], self.silence).astype(np.float32)
-        audio = s.audio[cur]
+        if self.telephone > 0:  # per window: the clean or the telephone-channel features
+            tel = (rng.random(batch) < self.telephone)[:, None, None]
+            prev_audio = np.where(tel, s.audio_tel[prev_rows], s.audio[prev_rows])
+            audio = np.where(tel, s.audio_tel[cur], s.audio[cur])
+        else:
+            prev_audio, audio = s.audio[prev_rows], s.audio[cur]
+        prev_audio = np.where(prev_valid[..., None], prev_audio, self.silence).astype(np.float32)
         if self.augment is not None:  # one perturbation across the previous frames and the window
             both = self.augment(rng, np.concatenate([prev_audio, audio], axis=1))
             prev_audio, audio = both[:, :K], both[:, K:]
@@ -329,7 +381,7 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
     last_path = cfg.out / "last.pt"
 
     # -- data --
-    rows = read_manifest(cfg.corpus)
+    rows = read_corpora(cfg.corpus, tuple(cfg.extra_corpora))
     train_rows = [r for r in rows if r["split"] == "train"]
     val_rows = [r for r in rows if r["split"] == "val"]
     if not train_rows or not val_rows:
@@ -342,21 +394,23 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
         with np.load(cache_path) as z:
             cache = {k: z[k] for k in z.files}
     n_cached = len(cache)
-    train_split = load_split(cfg.corpus, train_rows, cfg.min_window, cache)
+    train_split = load_split(cfg.corpus, train_rows, cfg.min_window, cache, telephone=cfg.telephone > 0)
     val_split = load_split(cfg.corpus, val_rows, mcfg.window, cache)
     if main and len(cache) > n_cached:
         with atomic_output(cache_path) as tmp:
             np.savez(tmp, **cache)
     resume_state = read_checkpoint(last_path) if cfg.resume and last_path.is_file() else None
-    if resume_state is not None:
-        # Keep the normalization the run started with, even if the corpus has grown since.
-        mcfg = MotionDiTConfig(**resume_state["config"])
-        mean = resume_state["norm"]["motion_mean"].numpy()
-        std = resume_state["norm"]["motion_std"].numpy()
+    init_state = read_checkpoint(cfg.init) if cfg.init is not None and resume_state is None else None
+    if resume_state is not None or init_state is not None:
+        # Keep the normalization the run (or the model it starts from) was trained with.
+        start = resume_state or init_state
+        mcfg = MotionDiTConfig(**start["config"])
+        mean = start["norm"]["motion_mean"].numpy()
+        std = start["norm"]["motion_std"].numpy()
     else:
         mean, std = motion_stats(train_split)
     assert mcfg.motion_dim == DIM and mcfg.audio_dim == FEATURE_DIM and mcfg.control_dim == CONTROL_DIM
-    sampler = WindowSampler(train_split, mean, std, mcfg, augment=cfg.augment)
+    sampler = WindowSampler(train_split, mean, std, mcfg, augment=cfg.augment, telephone=cfg.telephone)
     val_batches = [
         WindowSampler(val_split, mean, std, mcfg).sample(np.random.default_rng(1000 + i), cfg.batch_size, mcfg.window)
         for i in range(4)
@@ -365,6 +419,8 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
     # -- model, EMA copy, optimizer --
     torch.manual_seed(cfg.seed)
     model = MotionDiT(mcfg).to(device)
+    if init_state is not None:  # a fine-tune starts from the EMA weights that were shipped
+        model.load_state_dict(init_state["model"])
     ema = MotionDiT(mcfg).to(device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
@@ -394,9 +450,16 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int, dict], None] | None = N
             "history": history,
             "train_seconds": elapsed0 + time.time() - t_start,
             "metrics": {"val_loss": history["val"][-1][1] if history["val"] else None},
-            "recipe": {"augment": cfg.augment, "mouth_weight": cfg.mouth_weight, "batch_size": cfg.batch_size},
+            "recipe": {
+                "augment": cfg.augment,
+                "mouth_weight": cfg.mouth_weight,
+                "batch_size": cfg.batch_size,
+                "telephone": cfg.telephone,
+                "init": str(cfg.init) if cfg.init else None,
+            },
             "data": {
                 "corpus": str(cfg.corpus),
+                "extra_corpora": [str(p) for p in cfg.extra_corpora],
                 "train_utterances": len(train_split.ids),
                 "val_utterances": len(val_split.ids),
                 "train_frames": len(train_split.motion),
@@ -508,6 +571,11 @@ def main() -> None:
         threads: int = typer.Option(1),
         augment: float = typer.Option(TrainConfig.augment),
         mouth_weight: float = typer.Option(TrainConfig.mouth_weight),
+        telephone: float = typer.Option(TrainConfig.telephone),
+        extra_corpus: list[Path] = typer.Option([], exists=True, file_okay=False),
+        init: Path | None = typer.Option(None, exists=True, dir_okay=False),
+        lr: float = typer.Option(TrainConfig.lr),
+        warmup: int = typer.Option(TrainConfig.warmup),
     ) -> None:
         def log(step: int, total: int, info: dict) -> None:
             if step % 50 == 0 or "val" in info:
@@ -523,6 +591,11 @@ def main() -> None:
             threads=threads,
             augment=augment,
             mouth_weight=mouth_weight,
+            telephone=telephone,
+            extra_corpora=tuple(extra_corpus),
+            init=init,
+            lr=lr,
+            warmup=warmup,
         )
         print(train(cfg, on_step=log))
 

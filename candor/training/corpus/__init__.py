@@ -3,7 +3,7 @@
 Format (full text: /work/notes/corpus-format.md; additions only, backward compatible)::
 
     DIR/manifest.jsonl   one JSON object per utterance: id, split ("train"|"val"), engine
-                         ("espeak"|"flite"|"festival"|"video"), voice, language, text, duration_s,
+                         ("espeak"|"flite"|"festival"|"video"|"real"), voice, language, text, duration_s,
                          fps (25), emotion, intensity, gaze_yaw, gaze_pitch (deg), distance,
                          file ("utts/<id>.npz"); extra keys may appear, readers ignore them.
     DIR/utts/<id>.npz    audio int16 (N,) mono 16 kHz; sr = 16000;
@@ -22,5 +22,7 @@ corpora).
 Modules: ``tts`` (engines with phoneme timings), ``text`` (sentences), ``voices`` (catalogue and
 split), ``visemes`` (coarticulated mouth curves), ``nonverbal`` (head, blinks, brows, gaze,
 emotion), ``labels`` (per-frame motion of one utterance), ``build`` (the corpus builder),
-``videos`` (a corpus from real talking-head videos).
+``videos`` (a corpus from real talking-head videos), ``align`` (pocketsphinx phone timing of
+real speech), ``real`` (a corpus from real recorded speech in Debian packages; extra manifest
+keys ``source``, ``labels`` ("aligned"|"phone-loop"), ``band_hz``).
 """
