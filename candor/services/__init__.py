@@ -5,6 +5,7 @@ Each write is one unit of work: it takes the caller's ``session``, adds its rows
 commits its log entry before raising, so a refused request is on the record too.
 """
 
+from candor.services.cancellation import cancel_generation, stop_generations
 from candor.services.common import EventLog, get_owned
 from candor.services.consents import (
     analyze_portrait,
@@ -53,6 +54,7 @@ __all__ = [
     "NewAudio",
     "analyze_portrait",
     "authenticate_api_key",
+    "cancel_generation",
     "collect_garbage",
     "create_audio_asset",
     "create_consent",
@@ -81,4 +83,5 @@ __all__ = [
     "revoke_api_key",
     "revoke_consent",
     "set_partner_state",
+    "stop_generations",
 ]

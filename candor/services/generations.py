@@ -225,11 +225,13 @@ def create_generation(
     request: GenerationRequest,
     policy: Policy,
     audio: NewAudio | None = None,
+    api_key_id: str | None = None,
     now: datetime | None = None,
 ) -> GenerationOutcome:
     """Decide and, if allowed, enqueue a generation (status ``queued``) and commit; the caller then
     calls ``queue.submit(outcome.generation.id)``. ``audio``: the speech uploaded with the request
-    (instead of ``request.audio_asset_id``), stored in the same unit of work.
+    (instead of ``request.audio_asset_id``), stored in the same unit of work. ``api_key_id``: the
+    key that asked (revoking it stops the job).
 
     Raises NotFound (consent/portrait/asset absent or another partner's), InvalidInput (bad
     controls/seed/URL), Conflict (key reused with another body), PolicyDenied and its subclasses
@@ -275,6 +277,7 @@ def create_generation(
     generation = Generation(
         id=new_id("gen"),
         partner_id=partner.id,
+        api_key_id=api_key_id,
         consent_id=consent.id,
         portrait_id=portrait.id,
         audio_asset_id=asset.id,
