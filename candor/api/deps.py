@@ -76,6 +76,7 @@ def require_scope(scope: Scope) -> Callable[..., Partner]:
     ) -> Partner:
 
         key = authenticate_api_key(session=session, token=_token(bearer, header_key), scope=scope)
+        request.state.api_key_id = key.id  # jobs remember the key that asked, to stop when it is revoked
         # End the read transaction so its pooled connection goes back now: routes whose services
         # open their own sessions (the generation log) must not hold two connections at once, or
         # enough concurrent requests deadlock on the pool. expire_on_commit=False keeps key.partner.
