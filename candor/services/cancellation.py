@@ -28,6 +28,7 @@ def _end_values(status: str, error: str, now: datetime) -> dict[str, Any]:
         "finished_at": now,
         "lease_owner": None,
         "lease_expires_at": None,
+        "webhook_next_attempt_at": now,  # the running worker tells the partner (if it gave a URL)
     }
     if status == "cancelled":
         values["cancelled_at"] = now

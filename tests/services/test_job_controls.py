@@ -6,6 +6,7 @@ PostgreSQL, real handlers and a real worker process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -190,6 +191,19 @@ def test_cancel_is_idempotent_and_a_finished_job_is_a_conflict(factory, log, fil
     assert fetch(factory, queued).status == "cancelled"  # the queue never ran it
 
 
+def test_a_stopped_job_is_announced_by_webhook(factory, log, files, policy, world) -> None:  # type: ignore[no-untyped-def]
+    server, url = _serve_flaky(failures=0)
+    try:
+        gid = enqueue(factory, log, policy, world, webhook_url=url)
+        with factory() as session:
+            services.cancel_generation(session=session, log=log, partner=world.partner, generation_id=gid)
+        assert make_queue(factory, files).notifier.deliver_due() == 1
+    finally:
+        server.shutdown()
+    g = fetch(factory, gid)
+    assert g.webhook_delivered_at is not None and _Flaky.bodies[0]["type"] == "generation.cancelled"
+
+
 # -- finding 7: recovery -----------------------------------------------------------------------------
 
 
@@ -268,10 +282,11 @@ def test_a_lease_expired_job_leaves_no_work_folder(factory, log, files, policy, 
 
 class _Flaky(BaseHTTPRequestHandler):
     received: ClassVar[list[float]] = []
+    bodies: ClassVar[list[dict]] = []
     failures = 3
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         type(self).received.append(time.monotonic())
         self.send_response(503 if len(type(self).received) <= type(self).failures else 204)
         self.end_headers()
@@ -281,7 +296,7 @@ class _Flaky(BaseHTTPRequestHandler):
 
 
 def _serve_flaky(failures: int):  # type: ignore[no-untyped-def]
-    _Flaky.received, _Flaky.failures = [], failures
+    _Flaky.received, _Flaky.bodies, _Flaky.failures = [], [], failures
     server = HTTPServer(("127.0.0.1", 0), _Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}/hook"

@@ -1,0 +1,307 @@
+"""Fault benchmark: generations survive kill -9 of the worker process at random points.
+
+    .venv/bin/python benchmarks/faults.py                     # 20 generations, 20 kills, seed 0
+    .venv/bin/python benchmarks/faults.py --jobs 5 --kills 5 --seed 3
+
+1. A throw-away data directory: migrated SQLite database, an approved partner, a consent record
+   with the enrolled astronaut portrait, a short espeak-ng clip (about 1 s, so a run takes
+   minutes on 2 cores), and ``--jobs`` queued generations (different seeds).
+2. A worker process (this file with ``--worker``: the container's in-process job pool with the
+   production handler, the release path: motion, render, watermark, C2PA signature) runs them.
+3. ``--kills`` times, once a job's first run has started in the current worker, at a random point
+   of it (uniform over the measured claim-to-publish time of one generation; past its end the kill
+   lands early in the next job), the worker gets SIGKILL, and 1 s later a new one
+   starts, as a supervisor would (the dead one is reaped only after that). Then the last worker
+   runs to the end and stops.
+4. Prints, from the database, the log and the file store: lost (a job not ``succeeded``),
+   duplicated (more than one ``generation.completed`` entry for a job, or a stored output no job
+   refers to), left-over work files (anything in the store's tmp/), and whether every output
+   verifies (C2PA ``proven`` naming its own generation). Expected: 0, 0, 0, all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings(data_dir: Path):  # -> candor.config.Settings
+    from candor.config import Settings
+
+    return Settings(data_dir=data_dir, environment="development", workers=1)
+
+
+def setup(data_dir: Path, jobs: int) -> list[str]:
+    """The world and ``jobs`` queued generations; returns their ids."""
+    from PIL import Image
+    from skimage import data
+
+    from candor import services
+    from candor.services import GenerationRequest, analyze_portrait
+    from candor.services.container import Container
+
+    state = Container.build(settings(data_dir))
+    state.migrate()
+    png = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(png, "PNG")
+    wav = data_dir / "short.wav"
+    subprocess.run(["espeak-ng", "-s", "190", "-w", str(wav), "Hello there."], check=True, capture_output=True)
+    ids: list[str] = []
+    with state.session_factory() as session:
+        log = state.ledger
+        partner = services.create_partner(session=session, log=log, name="Faults Partner", use_case="education")
+        services.set_partner_state(session=session, log=log, partner_id=partner.id, state="approved")
+        consent = services.create_consent(
+            session=session,
+            log=log,
+            files=state.files,
+            partner=partner,
+            subject_name="Fault Subject",
+            subject_is_adult=True,
+            allowed_uses=["education"],
+            evidence_document=b"I consent to being animated for the fault benchmark.",
+            evidence_document_type="text/plain",
+            policy=state.policy,
+        )
+        portrait = services.enroll_portrait(
+            session=session,
+            log=log,
+            files=state.files,
+            partner=partner,
+            consent_id=consent.id,
+            image=png.getvalue(),
+            media_type="image/png",
+            face_summary=analyze_portrait(png.getvalue(), max_megapixels=50),
+        )
+        asset = services.create_audio_asset(
+            session=session, files=state.files, partner=partner, data=wav.read_bytes(), media_type="audio/wav"
+        )
+        for seed in range(jobs):
+            outcome = services.create_generation(
+                session=session,
+                log=log,
+                partner=partner,
+                request=GenerationRequest(
+                    consent_id=consent.id, portrait_id=portrait.id, audio_asset_id=asset.id, seed=seed
+                ),
+                policy=state.policy,
+            )
+            ids.append(outcome.generation.id)
+    state.close()
+    return ids
+
+
+def worker_main(data_dir: Path) -> None:
+    """The worker process: start the job pool (which first recovers what a dead worker left), then
+    wait until SIGTERM (or SIGKILL)."""
+    from candor.services.container import Container
+
+    state = Container.build(settings(data_dir))
+    stop = False
+
+    def on_term(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    state.start_worker()
+    while not stop:
+        time.sleep(0.1)
+    state.close()
+
+
+def start_worker(data_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, __file__, "--worker", str(data_dir)], env=env)
+
+
+def statuses(data_dir: Path, ids: list[str]) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from candor.store.database import make_engine, make_session_factory
+    from candor.store.models import Generation
+
+    engine = make_engine(settings(data_dir).resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(select(Generation.id, Generation.status).where(Generation.id.in_(ids))).all()
+    finally:
+        engine.dispose()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def wait_done(data_dir: Path, ids: list[str], timeout_s: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = statuses(data_dir, ids)
+        if all(s not in ("queued", "running") for s in now.values()) or time.monotonic() > deadline:
+            return now
+        time.sleep(0.5)
+
+
+def first_run_of(data_dir: Path, ids: list[str], pid: int) -> str | None:
+    """A job in its first attempt, running in worker ``pid`` (the one to interrupt), or None."""
+    from sqlalchemy import select
+
+    from candor.store.database import make_engine, make_session_factory
+    from candor.store.models import Generation
+
+    engine = make_engine(settings(data_dir).resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return session.scalar(
+                select(Generation.id).where(
+                    Generation.id.in_(ids),
+                    Generation.status == "running",
+                    Generation.attempts == 1,
+                    Generation.lease_owner.like(f"%:{pid}:%"),
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def first_job_seconds(data_dir: Path, ids: list[str], timeout_s: float) -> float:
+    """Run one worker, unharmed, until a job succeeds; returns that job's run time in seconds
+    (claim to publish), which sets the window the kills fall in."""
+    from candor.store.database import make_engine, make_session_factory
+    from candor.store.models import Generation
+
+    worker = start_worker(data_dir)
+    began = time.monotonic()
+    try:
+        while time.monotonic() - began < timeout_s:
+            if "succeeded" in statuses(data_dir, ids).values():
+                break
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited with status {worker.returncode}")
+            time.sleep(0.2)
+        else:
+            raise SystemExit("no generation finished in time")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    engine = make_engine(settings(data_dir).resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            done = [g for g in (session.get(Generation, gid) for gid in ids) if g and g.status == "succeeded"]
+    finally:
+        engine.dispose()
+    return min((g.finished_at - g.started_at).total_seconds() for g in done)  # type: ignore[operator]
+
+
+def audit(data_dir: Path, ids: list[str]) -> dict[str, object]:
+    from sqlalchemy import select
+
+    from candor.provenance.verify import Outcome
+    from candor.services.container import Container
+    from candor.store.models import Generation, LogEntryRow
+
+    state = Container.build(settings(data_dir))
+    with state.session_factory() as session:
+        gens = {g.id: g for g in session.scalars(select(Generation).where(Generation.id.in_(ids)))}
+        completed = Counter(
+            session.scalars(select(LogEntryRow.subject).where(LogEntryRow.event_type == "generation.completed"))
+        )
+        referenced = set(session.scalars(select(Generation.output_sha256).where(Generation.output_sha256.is_not(None))))
+    outputs = {g.output_sha256 for g in gens.values() if g.output_sha256}
+    inputs = {p.name for p in state.files.root.glob("??/??/*")} - outputs
+    # Stored MP4s no job refers to would be outputs of a duplicated run.
+    stray = [name for name in inputs if name not in referenced and state.files.path(name).read_bytes()[4:8] == b"ftyp"]
+    verified = 0
+    for g in gens.values():
+        if g.status != "succeeded" or g.output_sha256 is None:
+            continue
+        report = state.verifier.verify_file(state.files.path(g.output_sha256))
+        if report.outcome is Outcome.PROVEN and report.summary.generation.get("generation_id") == g.id:
+            verified += 1
+    leftovers = sorted(str(p.relative_to(state.files.tmp_dir)) for p in state.files.tmp_dir.rglob("*"))
+    state.close()
+    return {
+        "jobs": len(ids),
+        "succeeded": sum(g.status == "succeeded" for g in gens.values()),
+        "lost": sum(g.status != "succeeded" for g in gens.values()) + (len(ids) - len(gens)),
+        "duplicated": sum(n > 1 for n in completed.values()) + len(stray),
+        "left_over_work_files": len(leftovers),
+        "left_over_examples": leftovers[:5],
+        "verified": verified,
+        "all_verify": verified == len(ids),
+        "attempts": dict(sorted(Counter(g.attempts for g in gens.values()).items())),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restart-after-s", type=float, default=1.0)
+    parser.add_argument("--timeout-s", type=float, default=1800.0)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker_main(args.worker)
+        return
+
+    rng = random.Random(args.seed)
+    data_dir = Path(tempfile.mkdtemp(prefix="candor-faults-"))
+    try:
+        began = time.monotonic()
+        ids = setup(data_dir, args.jobs)
+        one_job_s = first_job_seconds(data_dir, ids, args.timeout_s)
+        print(f"{args.jobs} generations queued; one takes about {one_job_s:.1f} s here", flush=True)
+        kills: list[float] = []
+        worker = start_worker(data_dir)
+        deadline = time.monotonic() + args.timeout_s
+        while len(kills) < args.kills and time.monotonic() < deadline:
+            if all(s not in ("queued", "running") for s in statuses(data_dir, ids).values()):
+                break  # everything finished before the kills ran out
+            if first_run_of(data_dir, ids, worker.pid) is None:  # starting up, or re-running a killed job
+                time.sleep(0.05)
+                continue
+            delay = rng.uniform(0.0, one_job_s)  # a random point of a job's first run
+            time.sleep(delay)
+            os.kill(worker.pid, signal.SIGKILL)
+            kills.append(round(delay, 2))
+            time.sleep(args.restart_after_s)
+            dead, worker = worker, start_worker(data_dir)
+            # Reaped only after the new worker started: like a slow supervisor, the dead one is
+            # still a zombie that answers kill(pid, 0) while the new one recovers its job.
+            time.sleep(0.5)
+            dead.wait()
+        done = wait_done(data_dir, ids, args.timeout_s)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+        result = audit(data_dir, ids)
+        result.update(
+            kills=len(kills),
+            kill_after_s=kills,
+            unfinished=[gid for gid, s in done.items() if s in ("queued", "running")],
+            wall_s=round(time.monotonic() - began, 1),
+        )
+        print(json.dumps(result, indent=2))
+        ok = result["lost"] == 0 and result["duplicated"] == 0 and result["left_over_work_files"] == 0
+        sys.exit(0 if ok and result["all_verify"] else 1)
+    finally:
+        if args.keep:
+            print(f"data kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
