@@ -5,7 +5,8 @@
 
 1. A throw-away data directory: migrated SQLite database, an approved partner, a consent record
    with the enrolled astronaut portrait, a short espeak-ng clip (about 1 s, so a run takes
-   minutes on 2 cores), and ``--jobs`` queued generations (different seeds).
+   minutes on 2 cores); one warm-up generation run unharmed (its claim-to-publish time), then
+   ``--jobs`` queued generations (different seeds).
 2. A worker process (this file with ``--worker``: the container's in-process job pool with the
    production handler, the release path: motion, render, watermark, C2PA signature) runs them.
 3. ``--kills`` times, once a job's first run has started in the current worker, at a random point
@@ -44,13 +45,14 @@ def settings(data_dir: Path):  # -> candor.config.Settings
     return Settings(data_dir=data_dir, environment="development", workers=1)
 
 
-def setup(data_dir: Path, jobs: int) -> list[str]:
-    """The world and ``jobs`` queued generations; returns their ids."""
+def setup(data_dir: Path) -> dict[str, str]:
+    """An approved partner, a consent with the enrolled astronaut portrait and a short clip;
+    returns the ids a generation request names."""
     from PIL import Image
     from skimage import data
 
     from candor import services
-    from candor.services import GenerationRequest, analyze_portrait
+    from candor.services import analyze_portrait
     from candor.services.container import Container
 
     state = Container.build(settings(data_dir))
@@ -59,7 +61,6 @@ def setup(data_dir: Path, jobs: int) -> list[str]:
     Image.fromarray(data.astronaut()).save(png, "PNG")
     wav = data_dir / "short.wav"
     subprocess.run(["espeak-ng", "-s", "190", "-w", str(wav), "Hello there."], check=True, capture_output=True)
-    ids: list[str] = []
     with state.session_factory() as session:
         log = state.ledger
         partner = services.create_partner(session=session, log=log, name="Faults Partner", use_case="education")
@@ -89,15 +90,27 @@ def setup(data_dir: Path, jobs: int) -> list[str]:
         asset = services.create_audio_asset(
             session=session, files=state.files, partner=partner, data=wav.read_bytes(), media_type="audio/wav"
         )
-        for seed in range(jobs):
+        world = {"partner": partner.id, "consent": consent.id, "portrait": portrait.id, "audio": asset.id}
+    state.close()
+    return world
+
+
+def enqueue(data_dir: Path, world: dict[str, str], seeds: range) -> list[str]:
+    """Queue one generation per seed; returns their ids."""
+    from candor import services
+    from candor.services import GenerationRequest
+    from candor.services.container import Container
+
+    state = Container.build(settings(data_dir))
+    ids: list[str] = []
+    with state.session_factory() as session:
+        partner = services.get_partner(session=session, partner_id=world["partner"])
+        for seed in seeds:
+            request = GenerationRequest(
+                consent_id=world["consent"], portrait_id=world["portrait"], audio_asset_id=world["audio"], seed=seed
+            )
             outcome = services.create_generation(
-                session=session,
-                log=log,
-                partner=partner,
-                request=GenerationRequest(
-                    consent_id=consent.id, portrait_id=portrait.id, audio_asset_id=asset.id, seed=seed
-                ),
-                policy=state.policy,
+                session=session, log=state.ledger, partner=partner, request=request, policy=state.policy
             )
             ids.append(outcome.generation.id)
     state.close()
@@ -204,11 +217,11 @@ def first_job_seconds(data_dir: Path, ids: list[str], timeout_s: float) -> float
 
 
 def audit(data_dir: Path, ids: list[str]) -> dict[str, object]:
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from candor.provenance.verify import Outcome
     from candor.services.container import Container
-    from candor.store.models import Generation, LogEntryRow
+    from candor.store.models import Generation, LogEntryRow, StoredManifest
 
     state = Container.build(settings(data_dir))
     with state.session_factory() as session:
@@ -217,6 +230,15 @@ def audit(data_dir: Path, ids: list[str]) -> dict[str, object]:
             session.scalars(select(LogEntryRow.subject).where(LogEntryRow.event_type == "generation.completed"))
         )
         referenced = set(session.scalars(select(Generation.output_sha256).where(Generation.output_sha256.is_not(None))))
+        # Signed by an attempt that was killed before publishing: never released, no video carries it.
+        unreleased_manifests = session.scalar(
+            select(func.count())
+            .select_from(StoredManifest)
+            .where(
+                StoredManifest.generation_id.in_(ids),
+                StoredManifest.manifest_id.not_in([g.manifest_id for g in gens.values() if g.manifest_id]),
+            )
+        )
     outputs = {g.output_sha256 for g in gens.values() if g.output_sha256}
     inputs = {p.name for p in state.files.root.glob("??/??/*")} - outputs
     # Stored MP4s no job refers to would be outputs of a duplicated run.
@@ -240,6 +262,7 @@ def audit(data_dir: Path, ids: list[str]) -> dict[str, object]:
         "verified": verified,
         "all_verify": verified == len(ids),
         "attempts": dict(sorted(Counter(g.attempts for g in gens.values()).items())),
+        "unreleased_manifests": unreleased_manifests,
     }
 
 
@@ -261,8 +284,10 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="candor-faults-"))
     try:
         began = time.monotonic()
-        ids = setup(data_dir, args.jobs)
-        one_job_s = first_job_seconds(data_dir, ids, args.timeout_s)
+        world = setup(data_dir)
+        # A warm-up generation, run by an unharmed worker, measures the window the kills fall in.
+        one_job_s = first_job_seconds(data_dir, enqueue(data_dir, world, range(1000, 1001)), args.timeout_s)
+        ids = enqueue(data_dir, world, range(args.jobs))
         print(f"{args.jobs} generations queued; one takes about {one_job_s:.1f} s here", flush=True)
         kills: list[float] = []
         worker = start_worker(data_dir)
