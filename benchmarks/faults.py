@@ -13,7 +13,7 @@
 3. ``--kills`` times, once a job's first run has started in the current worker, at a random point
    of it (uniform over the measured claim-to-publish time of one generation; past its end the kill
    lands early in the next job), the worker gets SIGKILL, and 1 s later a new one
-   starts, as a supervisor would (the dead one is reaped only after that). Then the last worker
+   starts, as a supervisor would (the dead ones are reaped only at the end: zombies). Then the last worker
    runs to the end and stops.
 4. Prints, from the database, the log and the file store: lost (a job not ``succeeded``),
    duplicated (more than one ``generation.completed`` entry for a job, or a stored output no job
@@ -292,6 +292,7 @@ def main() -> None:
         ids = enqueue(data_dir, world, range(args.jobs))
         print(f"{args.jobs} generations queued; one takes about {one_job_s:.1f} s here", flush=True)
         kills: list[float] = []
+        zombies: list[subprocess.Popen] = []
         worker = start_worker(data_dir)
         deadline = time.monotonic() + args.timeout_s
         while len(kills) < args.kills and time.monotonic() < deadline:
@@ -305,14 +306,15 @@ def main() -> None:
             os.kill(worker.pid, signal.SIGKILL)
             kills.append(round(delay, 2))
             time.sleep(args.restart_after_s)
-            dead, worker = worker, start_worker(data_dir)
-            # Reaped only after the new worker started: like a slow supervisor, the dead one is
-            # still a zombie that answers kill(pid, 0) while the new one recovers its job.
-            time.sleep(0.5)
-            dead.wait()
+            # Reaped only at the end, like a careless supervisor: the dead one stays a zombie that
+            # answers kill(pid, 0) while the new one recovers its job.
+            zombies.append(worker)
+            worker = start_worker(data_dir)
         done = wait_done(data_dir, ids, args.timeout_s)
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
+        for dead in zombies:
+            dead.wait()
         result = audit(data_dir, ids)
         result.update(
             kills=len(kills),
