@@ -112,6 +112,7 @@ def _authenticate(
     except Unauthorized:
         clients.hit(client)  # only failures spend the client's bucket: valid keys behind one NAT pass
         raise
+    request.state.api_key_id = key.id  # jobs remember the key that asked, to stop when it is revoked
     if not any(s in key.scopes and s in ROLE_SCOPES[key.role] for s in scopes):
         # The role check also disarms keys issued before roles existed (a partner key with admin).
         raise Forbidden(f"API key {key.prefix} ({key.role}) lacks the {' or '.join(map(repr, scopes))} scope")

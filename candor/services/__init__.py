@@ -5,6 +5,7 @@ Each write is one unit of work: it takes the caller's ``session``, adds its rows
 commits its log entry before raising, so a refused request is on the record too.
 """
 
+from candor.services.cancellation import cancel_generation, stop_generations
 from candor.services.common import EventLog, get_owned
 from candor.services.consents import (
     analyze_portrait,
@@ -27,11 +28,7 @@ from candor.services.generations import (
     create_generation,
     get_generation,
     list_generations,
-    month_of,
-    quota_limit,
-    quota_used,
     record_download,
-    release_quota,
 )
 from candor.services.maintenance import collect_garbage, referenced_files
 from candor.services.partners import (
@@ -45,6 +42,7 @@ from candor.services.partners import (
     revoke_api_key,
     set_partner_state,
 )
+from candor.services.quota import month_of, quota_limit, quota_used, release_quota
 
 __all__ = [
     "EventLog",
@@ -54,6 +52,7 @@ __all__ = [
     "NewAudio",
     "analyze_portrait",
     "authenticate_api_key",
+    "cancel_generation",
     "collect_garbage",
     "create_audio_asset",
     "create_consent",
@@ -83,4 +82,5 @@ __all__ = [
     "revoke_consent",
     "set_consent_reference",
     "set_partner_state",
+    "stop_generations",
 ]

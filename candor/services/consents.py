@@ -218,7 +218,7 @@ def revoke_consent(
 ) -> Consent:
     """Revoke at once: later requests are denied, and generations still queued under this consent
     fail without running (a running one is refused before it is published). Idempotent."""
-    from candor.services.generations import release_quota
+    from candor.services.quota import release_quota
 
     consent = get_consent(session=session, partner=partner, consent_id=consent_id)
     if consent.revoked_at is not None:

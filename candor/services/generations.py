@@ -7,13 +7,12 @@ import hashlib
 import io
 import json
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +30,7 @@ from candor.policy import (
 )
 from candor.services.common import EventLog, get_owned
 from candor.services.consents import MAX_AUDIO_BYTES, _measure_audio, add_audio_asset
+from candor.services.quota import month_of, quota_limit, quota_used, reserve_quota
 from candor.store.filestore import suffix_for
 from candor.store.models import (
     Asset,
@@ -39,7 +39,6 @@ from candor.store.models import (
     IdempotencyRecord,
     Partner,
     Portrait,
-    QuotaUsage,
     new_id,
     utcnow,
 )
@@ -98,23 +97,6 @@ class GenerationOutcome:
     generation: Generation
     replayed: bool
     decision: dict[str, Any] | None = None
-
-
-def month_of(moment: datetime) -> str:
-    """The UTC calendar month ("YYYY-MM") quotas are counted in."""
-    return moment.astimezone(UTC).strftime("%Y-%m")
-
-
-def quota_used(*, session: Session, partner_id: str, month: str) -> float:
-    """Seconds of video reserved by the partner in ``month`` ("YYYY-MM")."""
-    value = session.scalar(
-        select(QuotaUsage.seconds).where(QuotaUsage.partner_id == partner_id, QuotaUsage.month == month)
-    )
-    return float(value or 0.0)
-
-
-def quota_limit(partner: Partner, policy: Policy) -> float:
-    return policy.default_monthly_seconds if partner.monthly_quota_s is None else partner.monthly_quota_s
 
 
 def _validate(request: GenerationRequest) -> dict[str, Any]:
@@ -194,32 +176,6 @@ def _facts(
     )
 
 
-def _reserve_quota(session: Session, partner_id: str, month: str, seconds: float, limit_s: float) -> bool:
-    """Atomically add ``seconds`` unless that would pass ``limit_s`` (safe under concurrency)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(QuotaUsage).values(partner_id=partner_id, month=month, seconds=0.0).on_conflict_do_nothing())
-    result = session.execute(
-        update(QuotaUsage)
-        .where(
-            QuotaUsage.partner_id == partner_id,
-            QuotaUsage.month == month,
-            QuotaUsage.seconds + seconds <= limit_s + 1e-9,
-        )
-        .values(seconds=QuotaUsage.seconds + seconds)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def release_quota(*, session: Session, generation: Generation) -> None:
-    """Give back a generation's reserved seconds (it failed or was cancelled before release)."""
-    session.execute(
-        update(QuotaUsage)
-        .where(QuotaUsage.partner_id == generation.partner_id, QuotaUsage.month == month_of(generation.created_at))
-        .values(seconds=QuotaUsage.seconds - generation.duration_s)
-    )
-
-
 def create_generation(
     *,
     session: Session,
@@ -228,11 +184,13 @@ def create_generation(
     request: GenerationRequest,
     policy: Policy,
     audio: NewAudio | None = None,
+    api_key_id: str | None = None,
     now: datetime | None = None,
 ) -> GenerationOutcome:
     """Decide and, if allowed, enqueue a generation (status ``queued``) and commit; the caller then
     calls ``queue.submit(outcome.generation.id)``. ``audio``: the speech uploaded with the request
-    (instead of ``request.audio_asset_id``), stored in the same unit of work.
+    (instead of ``request.audio_asset_id``), stored in the same unit of work. ``api_key_id``: the
+    key that asked (revoking it stops the job).
 
     Raises NotFound (consent/portrait/asset absent or another partner's), InvalidInput (bad
     controls/seed/URL), Conflict (key reused with another body), PolicyDenied and its subclasses
@@ -254,7 +212,7 @@ def create_generation(
             asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
             audio_sha256, duration_s = asset.sha256, asset.duration_s
         return _decide_and_enqueue(
-            session, log, partner, request, policy, controls, audio, audio_sha256, duration_s, now
+            session, log, partner, request, policy, controls, audio, audio_sha256, duration_s, now, api_key_id
         )
     finally:
         if staged is not None:
@@ -272,6 +230,7 @@ def _decide_and_enqueue(
     audio_sha256: str,
     duration_s: float,
     now: datetime,
+    api_key_id: str | None,
 ) -> GenerationOutcome:
     fingerprint = request.fingerprint(audio_sha256)
     replay = _replay(session, partner, request, fingerprint)
@@ -292,7 +251,7 @@ def _decide_and_enqueue(
         "fps": request.fps,
         "use": facts.request.use,
     }
-    if decision.allowed and not _reserve_quota(session, partner.id, month, duration_s, limit_s):
+    if decision.allowed and not reserve_quota(session, partner.id, month, duration_s, limit_s):
         # Lost a race with a concurrent request between reading usage and reserving it.
         session.rollback()
         _deny(session, log, partner, summary, decision.as_dict(), "quota.remaining")
@@ -308,6 +267,7 @@ def _decide_and_enqueue(
     generation = Generation(
         id=new_id("gen"),
         partner_id=partner.id,
+        api_key_id=api_key_id,
         consent_id=consent.id,
         portrait_id=portrait.id,
         audio_asset_id=request.audio_asset_id,

@@ -2,13 +2,19 @@
 
 A job row is committed (``queued``) before any work starts. A worker claims one with a lease in a
 single statement (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers) and
-heartbeats while it runs; what running a job means (consent re-check, inputs, the release path,
+heartbeats while it runs (each beat also re-checks the gate: partner approved, key and consent not
+revoked, job not cancelled; a stopped job's handler is interrupted at its next progress report);
+what running a job means (consent re-check, inputs, the release path,
 publishing fenced on the lease) is :mod:`candor.services.worker`, telling the partner is
 :mod:`candor.services.webhooks`. A killed worker leaves a ``running`` row whose lease expires (or
-whose process is gone), so the next claim re-runs it; a half-written temp file is never referenced.
+whose process is gone: a restarted worker on the same host re-queues it at once), so the next claim
+re-runs it; a half-written work folder is never referenced and is removed.
 
 :class:`JobQueue` is the seam for a distributed engine later; :class:`ThreadJobQueue` runs jobs on
 threads in this process.
+
+Over 400 lines because claiming, the heartbeat, recovery and the failure paths are one fencing
+protocol on the lease columns: split apart, each half would have to restate the other's rules.
 """
 
 from __future__ import annotations
@@ -30,9 +36,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from candor.errors import CandorError
 from candor.services.common import EventLog
-from candor.services.generations import release_quota
+from candor.services.quota import release_quota
 from candor.services.webhooks import GenerationNotifier
-from candor.services.worker import JobContext, JobHandler, JobOutput, prepare_job, publish_job
+from candor.services.worker import (
+    JobContext,
+    JobHandler,
+    JobOutput,
+    JobStopped,
+    gate_refusal,
+    prepare_job,
+    publish_job,
+)
 from candor.store.filestore import FileStore
 from candor.store.models import Generation, utcnow
 
@@ -65,6 +79,39 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """The start time of live process ``pid`` in clock ticks since boot (Linux ``/proc``), "" where
+    there is no ``/proc``, or None when it is gone or a zombie. With the pid it names one process
+    incarnation: a pid reused by a restarted worker (PID 1 in a container) or a killed child not yet
+    reaped by its parent still answers ``kill(pid, 0)``, which made recovery wait out the lease."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return "" if not Path("/proc/self/stat").exists() and _pid_alive(pid) else None
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parens
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def owner_alive(owner: str, host: str) -> bool | None:
+    """Whether the worker named by a lease ``owner`` ("host:pid:start:nonce") is still running:
+    None when it is on another host (only its lease can tell)."""
+    parts = owner.split(":")
+    if len(parts) < 3 or parts[0] != host:
+        return None
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return None
+    if len(parts) == 3:  # an owner written before the start time was recorded: "host:pid:nonce"
+        return pid == os.getpid() or _pid_alive(pid)
+    start = process_start(pid)
+    return start is not None and (start == "" or start == parts[2])
+
+
 class ThreadJobQueue:
     """Claims and runs jobs on ``workers`` threads. ``lease_s``: seconds a claim stays valid without
     a heartbeat; ``max_attempts``: claims before a job that keeps crashing is failed."""
@@ -80,7 +127,8 @@ class ThreadJobQueue:
         max_attempts: int = 3,
         log: EventLog | None = None,
         poll_s: float = 1.0,
-        webhook_retries: int = 3,
+        webhook_attempts: int = 8,
+        webhook_backoff_s: float = 2.0,
         allow_private_webhooks: bool = False,
     ) -> None:
         self.session_factory = session_factory
@@ -92,10 +140,11 @@ class ThreadJobQueue:
         self.log = log
         self.poll_s = poll_s
         self.notifier = GenerationNotifier(
-            session_factory, retries=webhook_retries, allow_private=allow_private_webhooks
+            session_factory, attempts=webhook_attempts, base_s=webhook_backoff_s, allow_private=allow_private_webhooks
         )
         self.host = socket.gethostname()
-        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        pid = os.getpid()
+        self.owner = f"{self.host}:{pid}:{process_start(pid) or '0'}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()
@@ -129,10 +178,9 @@ class ThreadJobQueue:
 
     def recover(self) -> int:
         """Re-queue ``running`` jobs whose worker process on this host is gone (at once, without
-        waiting for the lease), sweep stale temp files and retry undelivered webhooks. Jobs of other
-        hosts are re-claimed when their lease expires."""
+        waiting for the lease), remove work folders no live attempt owns, sweep stale temp files and
+        send webhooks that are due. Jobs of other hosts are re-claimed when their lease expires."""
         requeued = 0
-        abandoned: list[Path] = []
         with self.session_factory() as session:
             rows = session.execute(
                 select(Generation.id, Generation.lease_owner).where(
@@ -140,13 +188,7 @@ class ThreadJobQueue:
                 )
             ).all()
             for generation_id, owner in rows:
-                try:
-                    pid = int(owner.split(":")[1])
-                except (IndexError, ValueError):
-                    continue
-                if pid != os.getpid() and not _pid_alive(pid):
-                    # Listed while the dead worker still holds the job, so no live worker's dir is among them.
-                    abandoned += self.files.work_dirs(f"job-{generation_id}-")
+                if owner_alive(owner, self.host) is False:
                     result = session.execute(
                         update(Generation)
                         .where(Generation.id == generation_id, Generation.lease_owner == owner)
@@ -154,15 +196,34 @@ class ThreadJobQueue:
                     )
                     requeued += result.rowcount  # type: ignore[attr-defined]
             session.commit()
-        for path in abandoned:  # the dead worker's half-written output and input links
-            shutil.rmtree(path, ignore_errors=True)
+        self.sweep_work_dirs()
         # Other temp files younger than an hour may belong to a live worker of another process.
         self.files.sweep_temp(older_than_s=3600.0)
-        for generation_id in self.notifier.undelivered():
-            self.notifier.notify(generation_id)
+        self.notifier.deliver_due()
         if requeued:
             logger.warning("re-queued %d job(s) interrupted by a dead worker", requeued)
         return requeued
+
+    def sweep_work_dirs(self, generation_id: str | None = None) -> int:
+        """Remove job work folders (all, or one job's) that no live attempt owns: the job is not
+        running, or its holder on this host is dead, or its lease ran out. Returns how many."""
+        removed = 0
+        now = utcnow()
+        for path in self.files.work_dirs(f"job-{generation_id or ''}"):
+            gid = path.name[len("job-") :].rsplit("-", 1)[0]
+            with self.session_factory() as session:
+                row = session.execute(
+                    select(Generation.status, Generation.lease_owner, Generation.lease_expires_at).where(
+                        Generation.id == gid
+                    )
+                ).first()
+            if row is not None and row.status == "running" and row.lease_owner is not None:
+                alive = owner_alive(row.lease_owner, self.host)
+                if alive or (alive is None and row.lease_expires_at is not None and row.lease_expires_at > now):
+                    continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        return removed
 
     # -- claiming and running --------------------------------------------------------------------
 
@@ -218,12 +279,19 @@ class ThreadJobQueue:
                 except Exception:  # keep the thread alive; the job's lease expires and it is retried
                     logger.exception("running generation %s failed unexpectedly", claimed[0])
                 continue
+            try:
+                self.notifier.deliver_due()  # retries on the backoff schedule, while the worker runs
+            except Exception:  # a database outage must not kill the worker thread: retry later
+                logger.exception("retrying webhooks failed")
             with self._wake:
                 if self._pending_wakeups == 0:
                     self._wake.wait(self.poll_s)
                 self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _run(self, generation_id: str, attempt: int) -> None:
+        # We hold the lease: any folder of this job is an earlier attempt's, left by a dead worker.
+        for stale in self.files.work_dirs(f"job-{generation_id}-"):
+            shutil.rmtree(stale, ignore_errors=True)
         with self.session_factory() as session:
             generation = session.get(Generation, generation_id)
             assert generation is not None
@@ -232,7 +300,11 @@ class ThreadJobQueue:
                 self.notifier.notify(generation_id)
                 return
             try:
-                ctx = prepare_job(session, generation, self.files)  # consent re-checked, inputs linked
+                ctx = prepare_job(session, generation, self.files)  # the gate re-checked, inputs linked
+            except JobStopped as exc:
+                self._finish_failed(session, generation, f"stopped: {exc}", event="generation.stopped")
+                self.notifier.notify(generation_id)
+                return
             except CandorError as exc:
                 self._finish_failed(session, generation, exc.detail)
                 self.notifier.notify(generation_id)
@@ -241,6 +313,13 @@ class ThreadJobQueue:
         heartbeat.start()
         try:
             output = self.handler(replace(ctx, progress=heartbeat.set_progress))
+        except JobStopped:
+            heartbeat.stop()
+            shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
+            if heartbeat.refused is not None:  # the gate closed; the lease is still ours to end
+                self._stop_refused(generation_id, heartbeat.refused)
+            self.notifier.notify(generation_id)
+            return
         except CandorError as exc:  # bad input: deterministic, retrying cannot help
             heartbeat.stop()
             self._fail_or_retry(generation_id, exc.detail, retry=False)
@@ -257,12 +336,15 @@ class ThreadJobQueue:
             refused = publish_job(self.session_factory, self.files, self.log, generation_id, output, owner=self.owner)
         finally:
             shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
-        if refused is not None:  # the consent was revoked while rendering: never release the video
-            with self.session_factory() as session:
-                generation = session.get(Generation, generation_id)
-                if generation is not None and generation.lease_owner == self.owner:
-                    self._finish_failed(session, generation, refused)
+        if refused is not None:  # the gate closed while rendering: never release the video
+            self._stop_refused(generation_id, refused)
         self.notifier.notify(generation_id)
+
+    def _stop_refused(self, generation_id: str, reason: str) -> None:
+        with self.session_factory() as session:
+            generation = session.get(Generation, generation_id)
+            if generation is not None and generation.lease_owner == self.owner and generation.status == "running":
+                self._finish_failed(session, generation, f"stopped: {reason}", event="generation.stopped")
 
     def _fail_or_retry(self, generation_id: str, error: str, *, retry: bool) -> None:
         with self.session_factory() as session:
@@ -279,7 +361,9 @@ class ThreadJobQueue:
             self._finish_failed(session, generation, error)
         self.notifier.notify(generation_id)
 
-    def _finish_failed(self, session: Session, generation: Generation, error: str) -> None:
+    def _finish_failed(
+        self, session: Session, generation: Generation, error: str, *, event: str = "generation.failed"
+    ) -> None:
         generation.status = "failed"
         generation.error = error[:4000]
         generation.finished_at = utcnow()
@@ -287,9 +371,7 @@ class ThreadJobQueue:
         generation.lease_expires_at = None
         release_quota(session=session, generation=generation)
         if self.log is not None:
-            self.log.append_in(
-                session, "generation.failed", actor="worker", subject=generation.id, details={"error": error[:500]}
-            )
+            self.log.append_in(session, event, actor="worker", subject=generation.id, details={"error": error[:500]})
         session.commit()
 
 
@@ -302,10 +384,15 @@ class _Heartbeat:
         self.interval = min(queue.lease.total_seconds() / 3.0, 1.0)
         self.progress = 0.0
         self.lost = False
+        self.refused: str | None = None  # why the gate closed (partner, key, consent), seen by a beat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{generation_id}", daemon=True)
 
     def set_progress(self, fraction: float) -> None:
+        """The handler's progress callback; raises JobStopped once the job was stopped, so the
+        handler ends early instead of rendering a video nobody may publish."""
+        if self.lost or self.refused is not None:
+            raise JobStopped(self.refused or "the job was cancelled or its lease lost")
         self.progress = min(1.0, max(0.0, float(fraction)))
 
     def start(self) -> None:
@@ -334,8 +421,13 @@ class _Heartbeat:
                         )
                     )
                     session.commit()
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    self.lost = True  # publishing is fenced on the lease, so nothing more to do
-                    return
+                    if result.rowcount != 1:  # type: ignore[attr-defined]
+                        self.lost = True  # cancelled, stopped or re-claimed: publishing is fenced
+                        return
+                    generation = session.get(Generation, self.generation_id)
+                    assert generation is not None
+                    self.refused = gate_refusal(session, generation)
+                    if self.refused is not None:
+                        return
             except Exception:  # a missed beat is survivable; the lease is several beats long
                 logger.exception("heartbeat for %s failed", self.generation_id)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from candor.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from candor.services.cancellation import stop_generations
 from candor.services.common import EventLog
 from candor.store.models import PARTNER_STATES, ROLE_SCOPES, SCOPES, ApiKey, Partner, Principal, utcnow
 
@@ -99,6 +100,8 @@ def set_partner_state(*, session: Session, log: EventLog, partner_id: str, state
         subject=partner.id,
         details={"from": previous, "to": state},
     )
+    if state == "suspended":  # queued jobs end now; running ones stop before publishing
+        stop_generations(session=session, log=log, reason="partner suspended", actor=actor, partner_id=partner.id)
     session.commit()
     return partner
 
@@ -210,6 +213,7 @@ def revoke_api_key(
             subject=key.id,
             details={"partner": key.partner_id, "principal": key.principal_id, "prefix": key.prefix},
         )
+        stop_generations(session=session, log=log, reason="API key revoked", actor=actor, api_key_id=key.id)
         session.commit()
     return key
 

@@ -1,5 +1,5 @@
 """Completion webhooks signed with HMAC-SHA256 over ``"<timestamp>.<body>"``, and the notifier that
-sends one when a generation finishes.
+sends one when a generation finishes and retries it on a persistent backoff schedule.
 
 Headers: ``Candor-Timestamp: <unix seconds>`` and ``Candor-Signature: v1=<hex digest>``. A receiver
 recomputes the digest with its partner webhook secret and rejects stale timestamps (replays).
@@ -14,10 +14,11 @@ import json
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from candor.store.models import Generation, Partner, utcnow
@@ -118,37 +119,102 @@ def deliver(
     return Delivery(False, response.status_code, f"HTTP {response.status_code}")
 
 
+FINISHED_STATES = ("succeeded", "failed", "cancelled")
+
+
+def backoff_s(attempts: int, *, base_s: float = 2.0, cap_s: float = 3600.0) -> float:
+    """Seconds to wait after ``attempts`` failed tries before the next: base x 4^(n-1), capped
+    (2 s, 8 s, 32 s, ... 1 h with the defaults)."""
+    return min(base_s * 4.0 ** max(0, attempts - 1), cap_s)
+
+
 class GenerationNotifier:
-    """Tells a partner that a generation finished: one signed POST to the job's ``webhook_url``,
-    retried up to ``retries`` times with backoff; delivery state is kept on the job row so a
-    restarted service retries what was never delivered."""
+    """Tells a partner that a generation finished: a signed POST to the job's ``webhook_url``.
+    A failed try is retried on an exponential schedule (:func:`backoff_s`) kept on the job row
+    (``webhook_next_attempt_at``), by whichever worker is running when it falls due, at most
+    ``attempts`` tries in all; so a restart loses no retry and a quick outage at the partner
+    does not use up every try at once."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], *, retries: int = 3, allow_private: bool = False
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        attempts: int = 8,
+        base_s: float = 2.0,
+        cap_s: float = 3600.0,
+        allow_private: bool = False,
     ) -> None:
         self.session_factory = session_factory
-        self.retries = retries
+        self.attempts = attempts
+        self.base_s = base_s
+        self.cap_s = cap_s
         self.allow_private = allow_private
 
-    def undelivered(self) -> list[str]:
-        """Finished generations whose webhook has not been delivered and may be retried."""
+    def notify(self, generation_id: str) -> None:
+        """Send the finished job's webhook now (its first try); later tries follow the schedule."""
+        with self.session_factory() as session:
+            result = session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.status.in_(FINISHED_STATES),
+                    Generation.webhook_url.is_not(None),
+                    Generation.webhook_delivered_at.is_(None),
+                    Generation.webhook_attempts == 0,
+                    Generation.webhook_next_attempt_at.is_(None),
+                )
+                .values(webhook_next_attempt_at=utcnow())
+            )
+            session.commit()
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            self.deliver_due(generation_id=generation_id)
+
+    def due(self, now: datetime | None = None) -> list[str]:
+        """Finished generations whose undelivered webhook should be tried now."""
         with self.session_factory() as session:
             return list(
                 session.scalars(
                     select(Generation.id).where(
-                        Generation.status.in_(("succeeded", "failed")),
+                        Generation.status.in_(FINISHED_STATES),
                         Generation.webhook_url.is_not(None),
                         Generation.webhook_delivered_at.is_(None),
-                        Generation.webhook_attempts < self.retries,
+                        Generation.webhook_attempts < self.attempts,
+                        Generation.webhook_next_attempt_at <= (now or utcnow()),
                     )
                 )
             )
 
-    def notify(self, generation_id: str) -> None:
+    def deliver_due(self, now: datetime | None = None, *, generation_id: str | None = None) -> int:
+        """Try every due webhook (or only ``generation_id``'s) once; returns how many were tried."""
+        ids = self.due(now) if generation_id is None else [generation_id]
+        return sum(self._attempt(gid, now or utcnow()) for gid in ids)
+
+    def _attempt(self, generation_id: str, now: datetime) -> bool:
         with self.session_factory() as session:
             generation = session.get(Generation, generation_id)
-            if generation is None or not generation.webhook_url or generation.webhook_delivered_at:
-                return
+            if (
+                generation is None
+                or not generation.webhook_url
+                or generation.webhook_delivered_at is not None
+                or generation.webhook_attempts >= self.attempts
+                or generation.webhook_next_attempt_at is None
+                or generation.webhook_next_attempt_at > now
+            ):
+                return False
+            # Take this try: push the due time past the request so another worker skips it.
+            taken = session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.webhook_next_attempt_at == generation.webhook_next_attempt_at,
+                    Generation.webhook_attempts == generation.webhook_attempts,
+                )
+                .values(webhook_next_attempt_at=now + timedelta(seconds=60))
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return False
             partner = session.get(Partner, generation.partner_id)
             assert partner is not None
             payload = {
@@ -163,15 +229,21 @@ class GenerationNotifier:
                     "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
                 },
             }
-            for attempt in range(generation.webhook_attempts, self.retries):
-                outcome = deliver(
-                    generation.webhook_url, partner.webhook_secret, payload, allow_private=self.allow_private
-                )
-                generation.webhook_attempts = attempt + 1
-                generation.webhook_error = outcome.error
-                if outcome.ok:
-                    generation.webhook_delivered_at = utcnow()
-                    break
-                if attempt + 1 < self.retries:
-                    time.sleep(min(0.25 * 2**attempt, 4.0))
+            outcome = deliver(generation.webhook_url, partner.webhook_secret, payload, allow_private=self.allow_private)
+            tries = generation.webhook_attempts + 1
+            values: dict[str, Any] = {"webhook_attempts": tries, "webhook_error": outcome.error}
+            if outcome.ok:
+                values.update(webhook_delivered_at=utcnow(), webhook_next_attempt_at=None)
+            elif tries < self.attempts:
+                delay = backoff_s(tries, base_s=self.base_s, cap_s=self.cap_s)
+                values["webhook_next_attempt_at"] = utcnow() + timedelta(seconds=delay)
+            else:
+                values["webhook_next_attempt_at"] = None  # gave up; webhook_error says why
+            session.execute(
+                update(Generation)
+                .where(Generation.id == generation_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
             session.commit()
+        return True

@@ -18,20 +18,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from candor.errors import CandorError
 from candor.services.consents import ensure_consent_active
 from candor.services.release import record_release
-from candor.store.filestore import FileStore, suffix_for
-from candor.store.models import Asset, Consent, Generation, Portrait, utcnow
+from candor.store.filestore import FileStore, StoredFile, suffix_for
+from candor.store.models import ApiKey, Asset, Consent, Generation, Partner, Portrait, utcnow
 
 if TYPE_CHECKING:
     from candor.services.common import EventLog
     from candor.services.release import Releaser
 
 logger = logging.getLogger("candor.jobs")
+
+
+class JobStopped(Exception):
+    """Raised into a running handler (through its progress callback) when its job was stopped:
+    cancelled, its partner suspended, its key or consent revoked, or its lease lost."""
+
+
+def gate_refusal(session: Session, generation: Generation, *, lock: bool = False) -> str | None:
+    """Why this job may not be published now (its partner is not approved, the key that requested
+    it was revoked, its consent was revoked or expired), or None. ``lock``: hold shared row locks
+    on the partner, key and consent (PostgreSQL) until the transaction ends, so a suspension or
+    revocation cannot commit between this check and the publish that depends on it."""
+
+    def fresh(model: type[Any], ident: str) -> Any:
+        query = select(model).where(model.id == ident).execution_options(populate_existing=True)
+        return session.scalar(query.with_for_update(read=True) if lock else query)
+
+    partner = fresh(Partner, generation.partner_id)
+    if partner is None or partner.state != "approved":
+        return f"partner is {partner.state if partner else 'gone'}"
+    if generation.api_key_id is not None:
+        # Columns only: the key's joined partner cannot be share-locked through an outer join.
+        query = select(ApiKey.id, ApiKey.revoked_at).where(ApiKey.id == generation.api_key_id)
+        key = session.execute(query.with_for_update(read=True) if lock else query).first()
+        if key is None or key.revoked_at is not None:
+            return "the API key that requested it was revoked"
+    try:
+        ensure_consent_active(fresh(Consent, generation.consent_id), utcnow())
+    except CandorError as exc:
+        return exc.detail
+    return None
 
 
 @dataclass(frozen=True)
@@ -122,6 +153,9 @@ def prepare_job(session: Session, generation: Generation, files: FileStore) -> J
     extensions (decoders and MIME guessing look at suffixes; store names have none) with the
     output beside them; the caller removes the folder (``ctx.out_path.parent``)."""
     ensure_consent_active(session.get(Consent, generation.consent_id))  # type: ignore[arg-type]
+    refusal = gate_refusal(session, generation)
+    if refusal is not None:
+        raise JobStopped(refusal)
     portrait = session.get(Portrait, generation.portrait_id)
     audio = session.get(Asset, generation.audio_asset_id)
     assert portrait is not None and audio is not None
@@ -150,6 +184,13 @@ def prepare_job(session: Session, generation: Generation, files: FileStore) -> J
     )
 
 
+def _discard(session_factory: sessionmaker[Session], files: FileStore, stored: StoredFile) -> None:
+    """Remove a refused output from the store unless a published generation holds the same bytes."""
+    with session_factory() as session:
+        if session.scalar(select(Generation.id).where(Generation.output_sha256 == stored.sha256).limit(1)) is None:
+            files.delete(stored.sha256)
+
+
 def publish_job(
     session_factory: sessionmaker[Session],
     files: FileStore,
@@ -160,37 +201,48 @@ def publish_job(
     owner: str,
 ) -> str | None:
     """Rename the finished file into the store, then commit ``succeeded`` (and the release's log
-    entry) if ``owner`` still holds the lease. Returns why the job must fail instead (its consent
-    was revoked while rendering: the video is never released), or None."""
+    entry) if ``owner`` still holds the lease and the gate still stands: partner approved, the
+    requesting key not revoked, the consent active, checked in the same transaction. Returns why
+    the job must fail instead (the video is never released and its file is removed), or None."""
+    stored = files.put_file(output.path, move=True)
     with session_factory() as session:
         generation = session.get(Generation, generation_id)
         assert generation is not None
-        try:
-            ensure_consent_active(session.get(Consent, generation.consent_id), utcnow())  # type: ignore[arg-type]
-        except CandorError as exc:
-            return exc.detail
-    stored = files.put_file(output.path, move=True)
-    with session_factory() as session:
-        result = session.execute(
-            update(Generation)
-            .where(Generation.id == generation_id, Generation.lease_owner == owner, Generation.status == "running")
-            .values(
-                status="succeeded",
-                progress=1.0,
-                output_sha256=stored.sha256,
-                output_size_bytes=stored.size,
-                manifest_id=output.manifest_id,
-                watermark_serial=output.serial,
-                finished_at=utcnow(),
-                lease_owner=None,
-                lease_expires_at=None,
-                error=None,
+        # PostgreSQL: the shared locks taken here make a concurrent suspension/revocation wait for
+        # this commit (or win before it). SQLite: the UPDATE takes the write lock, so the second
+        # check below sees every revocation committed before it.
+        refusal = gate_refusal(session, generation, lock=True)
+        if refusal is None:
+            result = session.execute(
+                update(Generation)
+                .where(Generation.id == generation_id, Generation.lease_owner == owner, Generation.status == "running")
+                .values(
+                    status="succeeded",
+                    progress=1.0,
+                    output_sha256=stored.sha256,
+                    output_size_bytes=stored.size,
+                    manifest_id=output.manifest_id,
+                    watermark_serial=output.serial,
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error=None,
+                )
+                .execution_options(synchronize_session=False)
             )
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                # Cancelled, stopped, or re-claimed after our lease ran out: not ours to publish.
+                session.rollback()
+                logger.warning("lost the lease on %s before publishing; not published", generation_id)
+                status = session.scalar(select(Generation.status).where(Generation.id == generation_id))
+                if status not in ("queued", "running"):  # else another attempt may publish these bytes
+                    _discard(session_factory, files, stored)
+                return None
+            refusal = gate_refusal(session, generation)
+        if refusal is not None:
             session.rollback()
-            logger.warning("lost the lease on %s before publishing; not published", generation_id)
-            return None
+            _discard(session_factory, files, stored)
+            return refusal
         if log is not None:
             record_release(
                 log,

@@ -44,7 +44,7 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "auditor": ("audit:read",),
     "operator": ("admin",),
 }
-JOB_STATES = ("queued", "running", "succeeded", "failed")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 def new_id(prefix: str) -> str:
@@ -218,6 +218,8 @@ class Generation(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("gen"))
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    # The key that asked for it: revoking that key stops the job (None for rows made before 0005).
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True)
     consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
     portrait_id: Mapped[str] = mapped_column(ForeignKey("portraits.id"))
     audio_asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
@@ -244,11 +246,14 @@ class Generation(Base):
     webhook_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
     webhook_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the running worker tries an undelivered webhook next (exponential backoff); None: not due.
+    webhook_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     policy_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     downloaded_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class IdempotencyRecord(Base):

@@ -162,7 +162,12 @@ def test_killed_worker_is_recovered_without_loss(database, factory, log, files, 
     again from the start, and only the complete output is ever published."""
     gid = enqueue(factory, log, policy, world)
     marker = files.root.parent / "marker"
-    env = {**os.environ, "CANDOR_TEST_MARKER": str(marker), "PYTHONPATH": str(HERE)}
+    # This tree's candor first, not whichever one the venv has installed.
+    env = {
+        **os.environ,
+        "CANDOR_TEST_MARKER": str(marker),
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1])]),
+    }
     url = database.url if database.backend == "postgresql" else str(database.engine.url)
     worker = subprocess.Popen(
         [sys.executable, str(HERE / "store_jobwork.py"), url, database.schema or "-", str(files.root)], env=env
@@ -256,7 +261,11 @@ def test_webhook_is_signed_and_retried(factory, log, files, policy, world) -> No
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook"
         gid = enqueue(factory, log, policy, world, webhook_url=url)
-        make_queue(factory, files).run_pending()
+        queue = make_queue(factory, files)
+        queue.run_pending()
+        g = fetch(factory, gid)
+        assert g.webhook_attempts == 1 and g.webhook_next_attempt_at is not None  # 503: retried later
+        assert queue.notifier.deliver_due(now=g.webhook_next_attempt_at) == 1
     finally:
         server.shutdown()
     g = fetch(factory, gid)

@@ -1,10 +1,10 @@
-"""Generation jobs: request (policy-checked, idempotent), poll, download the signed MP4."""
+"""Generation jobs: request (policy-checked, idempotent), poll, cancel, download the signed MP4."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
@@ -42,6 +42,7 @@ IdempotencyKey = Annotated[
     },
 )
 async def create_generation(
+    http_request: Request,
     response: Response,
     session: SessionDep,
     state: StateDep,
@@ -65,7 +66,13 @@ async def create_generation(
     request = data.to_request(audio_asset_id=data.audio_asset_id, idempotency_key=idempotency_key)
     outcome: GenerationOutcome = await run_in_threadpool(
         lambda: services.create_generation(
-            session=session, log=state.ledger, partner=partner, request=request, policy=state.policy, audio=new_audio
+            session=session,
+            log=state.ledger,
+            partner=partner,
+            request=request,
+            policy=state.policy,
+            audio=new_audio,
+            api_key_id=getattr(http_request.state, "api_key_id", None),
         )
     )
     generation, replayed = outcome.generation, outcome.replayed
@@ -109,6 +116,23 @@ def get_generation(
     session: SessionDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
 ) -> GenerationPublic:
     return GenerationPublic.of(services.get_generation(session=session, partner=partner, generation_id=generation_id))
+
+
+@router.post(
+    "/{generation_id}/cancel",
+    response_model=GenerationPublic,
+    summary="Cancel a queued or running generation (idempotent; nothing is published afterwards)",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 409, 422),
+)
+def cancel_generation(
+    session: SessionDep, state: StateDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
+) -> GenerationPublic:
+    """A running job stops at its next heartbeat and publishes nothing; its quota is given back.
+    Cancelling a cancelled job answers it again; a succeeded or failed one is 409."""
+    generation = services.cancel_generation(
+        session=session, log=state.ledger, partner=partner, generation_id=generation_id
+    )
+    return GenerationPublic.of(generation)
 
 
 @router.get(

@@ -86,7 +86,7 @@ class ControlsPublic(BaseModel):
 
 class GenerationPublic(PublicModel):
     id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: float = Field(ge=0, le=1)
     consent_id: str
     portrait_id: str
