@@ -87,7 +87,17 @@ def test_bad_uploads_are_problems(client, tmp_path):
     _, headers = _key(client, "Uploader Co", "detect")
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00not a video" * 100)
-    assert "invalid-video" in _problem(client.post("/v1/detections", headers=headers, files=_upload(junk)), 422)["type"]
+    # Bytes of no known container are judged by their content, whatever the declared type: 415.
+    assert (
+        "unsupported-media-type"
+        in _problem(client.post("/v1/detections", headers=headers, files=_upload(junk)), 415)["type"]
+    )
+    # An MP4 container that does not decode is a corrupt video: 422.
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00garbage" * 200)
+    assert (
+        "invalid-video" in _problem(client.post("/v1/detections", headers=headers, files=_upload(broken)), 422)["type"]
+    )
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\x00" * 500_000)
     _problem(client.post("/v1/detections", headers=headers, files=_upload(big)), 413)
