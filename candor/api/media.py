@@ -10,20 +10,7 @@ from candor.files import sniff_media_type
 from candor.services import evidence
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
-# Speech for a generation: only containers the signer can record as a C2PA ingredient (an OGG,
-# WebM or raw AAC clip would render a whole video and then fail at signing).
-AUDIO_TYPES = (
-    "audio/wav",
-    "audio/x-wav",
-    "audio/wave",
-    "audio/vnd.wave",
-    "audio/flac",
-    "audio/x-flac",
-    "audio/mpeg",
-    "audio/mp3",
-    "audio/mp4",
-    "audio/x-m4a",
-)
+AUDIO_TYPES = evidence.SPEECH_TYPES  # speech for a generation (see there why no OGG/WebM/AAC)
 # The canonical type each sniffed audio container is stored under (what the signer names it).
 _AUDIO_BY_CONTENT = {
     "audio/wav": "audio/wav",
@@ -38,8 +25,8 @@ _VIDEO_CONTENT = {"video/mp4", "video/quicktime", "video/webm", "video/x-msvideo
 DOCUMENT_TYPES = evidence.DOCUMENT_TYPES
 RECORDING_TYPES = evidence.RECORDING_TYPES
 REFERENCE_TYPES = evidence.REFERENCE_TYPES
-# Clients that cannot tell (curl guesses only a few extensions) send this; the decoder then decides.
-GENERIC_TYPE = "application/octet-stream"
+# Clients that cannot tell (curl guesses only a few extensions) send this; the bytes then decide.
+GENERIC_TYPE = evidence.GENERIC_TYPE
 _CHUNK = 1 << 20
 
 

@@ -44,9 +44,9 @@ CONTENT_OF_TYPE: dict[str, frozenset[str]] = {
     "video/webm": frozenset({"video/webm"}),
 }
 GENERIC_TYPE = "application/octet-stream"
-# What each evidence slot accepts (the declared type must match the content, see sniff_content).
-DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "text/plain")
-RECORDING_TYPES = (
+# Speech for a generation: only containers the signer can record as a C2PA ingredient (an OGG,
+# WebM or raw AAC clip would render a whole video and then fail at signing).
+SPEECH_TYPES = (
     "audio/wav",
     "audio/x-wav",
     "audio/wave",
@@ -55,15 +55,13 @@ RECORDING_TYPES = (
     "audio/x-flac",
     "audio/mpeg",
     "audio/mp3",
-    "audio/ogg",
-    "audio/webm",
     "audio/mp4",
-    "audio/aac",
     "audio/x-m4a",
-    "video/mp4",
-    "video/webm",
-    "video/quicktime",
 )
+# What each evidence slot accepts (the declared type must match the content, see sniff_content):
+# a recorded consent is only kept, never signed into a video, so any common recording will do.
+DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "text/plain")
+RECORDING_TYPES = (*SPEECH_TYPES, "audio/ogg", "audio/webm", "audio/aac", "video/mp4", "video/webm", "video/quicktime")
 # A reference of the subject: a photo, or a short consent video from which faces are taken.
 REFERENCE_TYPES = ("image/png", "image/jpeg", "image/webp", "video/mp4", "video/quicktime", "video/webm")
 
