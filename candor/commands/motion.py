@@ -34,13 +34,27 @@ def train_motion(
     threads: int = typer.Option(1, "--threads", help="CPU threads (one is fastest on a busy machine)."),
     augment: float = typer.Option(0.5, "--augment", help="Share of windows with perturbed audio features (0-1)."),
     mouth_weight: float = typer.Option(2.0, "--mouth-weight", help="Loss weight of the lip-sync fields."),
+    telephone: float = typer.Option(
+        0.0, "--telephone", help="Share of windows heard through a telephone channel (8 kHz band, noise, gain)."
+    ),
+    extra_corpus: list[Path] = typer.Option(
+        [], "--extra-corpus", help="Another corpus folder to train on too (repeatable), e.g. `candor corpus real`."
+    ),
+    init: Path | None = typer.Option(None, "--init", help="Fine-tune from this checkpoint (keeps its normalization)."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default: the recipe's)."),
+    warmup: int | None = typer.Option(None, "--warmup", help="Warm-up steps (default: the recipe's)."),
 ) -> None:
-    """Train the motion diffusion transformer (CUDA if available; `torchrun` for several GPUs)."""
+    """Train the motion diffusion transformer (CUDA if available; several GPUs with
+    `torchrun --nproc_per_node=N -m candor.cli train motion ...`)."""
     from candor.commands._common import progress_bar
     from candor.training.motion_trainer import TrainConfig, train
 
-    if not corpus.is_dir():
-        raise fail(f"corpus folder not found: {corpus}")
+    for folder in (corpus, *extra_corpus):
+        if not folder.is_dir():
+            raise fail(f"corpus folder not found: {folder}")
+    if init is not None and not init.is_file():
+        raise fail(f"checkpoint to fine-tune from not found: {init}")
+    recipe = {k: v for k, v in {"lr": lr, "warmup": warmup}.items() if v is not None}
     cfg = TrainConfig(
         corpus=corpus,
         out=out,
@@ -51,6 +65,10 @@ def train_motion(
         threads=threads,
         augment=augment,
         mouth_weight=mouth_weight,
+        telephone=telephone,
+        extra_corpora=tuple(extra_corpus),
+        init=init,
+        **recipe,
     )
     done = {"step": 0}
 

@@ -2,7 +2,7 @@
 
 Reads top to bottom: settings, data (corpus windows and normalization), model, optimizer, loop
 (with held-out validation and checkpoints), export. One process uses CUDA when available and the
-CPU otherwise; under ``torchrun --nproc_per_node=N -m candor.training.motion_trainer --corpus DIR``
+CPU otherwise; under ``torchrun --nproc_per_node=N -m candor.cli train motion --corpus DIR``
 each process trains on its own random windows and gradients are averaged (DDP).
 
 (Over 400 lines on purpose: like nanoGPT's train.py it reads top to bottom as one script, with the
@@ -555,52 +555,3 @@ def plot_history(history: dict, path: Path) -> None:
     with atomic_output(path) as tmp:
         fig.savefig(tmp)
     plt.close(fig)
-
-
-def main() -> None:
-    """Entry point for ``torchrun -m candor.training.motion_trainer`` (same options as the CLI)."""
-    import typer
-
-    def run(
-        corpus: Path = typer.Option(..., exists=True, file_okay=False),
-        out: Path = typer.Option(Path("out/motion")),
-        steps: int = typer.Option(6000),
-        max_minutes: float | None = typer.Option(None),
-        batch_size: int = typer.Option(64),
-        resume: bool = typer.Option(False),
-        threads: int = typer.Option(1),
-        augment: float = typer.Option(TrainConfig.augment),
-        mouth_weight: float = typer.Option(TrainConfig.mouth_weight),
-        telephone: float = typer.Option(TrainConfig.telephone),
-        extra_corpus: list[Path] = typer.Option([], exists=True, file_okay=False),
-        init: Path | None = typer.Option(None, exists=True, dir_okay=False),
-        lr: float = typer.Option(TrainConfig.lr),
-        warmup: int = typer.Option(TrainConfig.warmup),
-    ) -> None:
-        def log(step: int, total: int, info: dict) -> None:
-            if step % 50 == 0 or "val" in info:
-                print(json.dumps({"step": step, "total": total, **info}), flush=True)
-
-        cfg = TrainConfig(
-            corpus=corpus,
-            out=out,
-            steps=steps,
-            max_minutes=max_minutes,
-            batch_size=batch_size,
-            resume=resume,
-            threads=threads,
-            augment=augment,
-            mouth_weight=mouth_weight,
-            telephone=telephone,
-            extra_corpora=tuple(extra_corpus),
-            init=init,
-            lr=lr,
-            warmup=warmup,
-        )
-        print(train(cfg, on_step=log))
-
-    typer.run(run)
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import time
 import zlib
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from candor.errors import InvalidInput
+from candor.files import atomic_write_text
 from candor.generator.audio import to_mono_16k
 from candor.generator.controls import EMOTIONS, Controls
 from candor.training.corpus import labels
@@ -265,9 +265,7 @@ def build_real_corpus(
         speakers_per_split={s: sorted({e["voice"] for e in entries if e["split"] == s}) for s in ("train", "val")},
         label_check=label_check(out, [e for e in entries if e.get("labels") == "aligned"], timer),
     )
-    tmp = out / ".build.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "build.json")
+    atomic_write_text(out / "build.json", json.dumps(summary, indent=2))
     return summary
 
 
