@@ -5,10 +5,10 @@ shaded), giving an "eyeless" source that the mesh warp samples everywhere. Per f
 drawn back as a disc at its target centre (the rig rotates it for gaze), sampled from the source
 iris and clipped to the target lid opening, so gaze never drags the sclera or the lids along.
 
-A blink is an eyelid layer, not a warp: the mesh keeps each upper margin no lower than the
-portrait's own (so nothing above the eye is dragged over it, spectacle frames included), and the lid
-is painted from that margin down to the target one. It is the skin just above the portrait's
-lashes pulled down (stretched at most ~2x, continuous with the skin it comes from), held near the
+A blink is an eyelid layer over the warp: the mesh follows the target lids (the skin above a
+closing eye comes down with it, crease included, as on a real face), and the lid is painted from the
+portrait's own upper margin (carried by the head) down to the target one. It is the skin just above
+the portrait's lashes pulled down, from at most LID_REACH eye widths above that margin, held near the
 lid's own tone where it would carry something dark (crease shadow, frames, a painting's ink), a
 little darker toward a lash line drawn along the closing margin. The iris and eye white stay
 hidden under it.
@@ -29,13 +29,13 @@ EYES = (
 )
 IRIS_PAD = 1.12  # drawn disc radius / mediapipe iris radius: keeps the limbus with the iris
 LASH_WIDTH = 0.06  # lash line thickness, in eye widths
-LID_SHADOW = 0.12  # a shut lid darkens by this much toward its margin (it turns down, into the lashes' shadow)
+LID_SHADOW = 0.52  # a shut lid darkens by this much toward its margin (it turns down, into the lashes' shadow)
 SHUT_FROM, SHUT_AT = 0.4, 0.7  # eyeBlink where the lids start to close the last gap, and where they meet
 LID_FLOOR = 0.92  # a shut lid's tone has at least this share of the luma of the lighter skin around
 LID_SPREAD = 25.0  # grey levels a shut lid's skin may stray from its tone (softly: tanh)
 LASH_SEARCH = 0.12  # eye widths above mediapipe's upper margin searched for the lash line
 LID_HOLD = 0.8  # px of skin above the lashes that a lid stretches down, per px of its travel (+1)
-LID_REACH = 0.35  # eye widths above the rest margin that a lid's skin comes from, at most
+LID_REACH = 0.2  # eye widths above the rest margin that a lid's skin comes from, at most
 LASH_BAND = 0.07  # eye widths above a shut lid's margin kept at least as dark as the lid's source
 
 
@@ -224,24 +224,6 @@ class EyeLayer:
             (self.landmarks[eye.upper_idx] @ head_matrix[:, :3].T + head_matrix[:, 3])[:, :2].astype(np.float64)
             for eye in self.eyes
         ]
-
-    def pin_lids(self, target_landmarks: np.ndarray, rest: list[np.ndarray]) -> np.ndarray:
-        """The target (478, 3) with each upper lid margin held no lower than its rest position.
-
-        The warp then leaves the skin above a closing eye where it is (spectacle frames, brows and
-        the crease stay put, nothing is stretched over the eye); :meth:`draw` paints the lid that
-        comes down from under the margin instead.
-        """
-        out = target_landmarks
-        for eye, margin in zip(self.eyes, rest, strict=True):
-            t = opening(target_landmarks[eye.upper_idx, :2], target_landmarks[eye.lower_idx, :2])
-            idx = eye.upper_idx[1:-1]
-            below = (target_landmarks[idx, :2] - margin[1:-1]) @ t.normal
-            if (below > 0).any():
-                if out is target_landmarks:
-                    out = target_landmarks.copy()
-                out[idx, :2] -= np.maximum(below, 0.0)[:, None] * t.normal[None, :]
-        return out
 
     def draw(
         self, frame: np.ndarray, target_landmarks: np.ndarray, rest: list[np.ndarray], scale: float,

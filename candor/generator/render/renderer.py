@@ -1,10 +1,10 @@
 """FaceRenderer: the decoder. Source portrait + target face geometry -> a 512x512 RGB frame.
 
-Steps per frame: (1) the backward flow of the whole-frame mesh (face, holes, head rings; the upper
-lid margins held no lower than the portrait's own) is rasterized on a 128x128 grid and upsampled;
-(2) ``cv2.remap`` warps the portrait (with its irises cut out); (3) the lids that came down are
-painted over the eyes with a lash line, and the irises are drawn in what stays open; (4) the mouth
-interior is painted between the lips. Everything is a pure function of the target: same input, same pixels.
+Steps per frame: (1) the backward flow of the whole-frame mesh (face, holes, head rings) is
+rasterized on a 128x128 grid and upsampled; (2) ``cv2.remap`` warps the portrait (with its irises
+cut out); (3) the lids that came down are painted over the eyes with a lash line, and the irises
+are drawn in what stays open; (4) the mouth interior is painted between the lips. Everything is a
+pure function of the target: same input, same pixels.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class FaceRenderer:
         tgt = _uncross_lips(self.warp.flatten(tgt, m))
         closure = self.eyes.closure(tgt)
         rest = self.eyes.rest_margins(m)
-        coarse = self.warp.coarse_flow(self.eyes.pin_lids(tgt, rest), m, flattened=True)
+        coarse = self.warp.coarse_flow(tgt, m, flattened=True)
         self.flow = self.warp.upsample(coarse)
         self.warp.refine(self.flow)
         frame = self.warp.apply(self.eyes.eyeless, self.flow)
