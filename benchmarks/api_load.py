@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import shutil
 import signal
@@ -42,61 +41,30 @@ def free_port() -> int:
 
 def setup(data_dir: Path) -> tuple[str, str]:
     """Create the rows the load reads; returns (API key, generation id)."""
-    from PIL import Image
-    from skimage import data
+    from bench_world import seed_world
 
     from candor import services
     from candor.config import Settings
-    from candor.services import GenerationRequest, analyze_portrait
+    from candor.services import GenerationRequest
     from candor.services.container import Container
 
     state = Container.build(Settings(data_dir=data_dir, environment="development"))
     state.migrate()
-    png = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(png, "PNG")
-    wav = data_dir / "hello.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "Hello from the load test."], check=True, capture_output=True)
+    world = seed_world(state, data_dir, partner_name="Load Partner", speech="Hello from the load test.")
     with state.session_factory() as session:
-        log = state.ledger
-        partner = services.create_partner(session=session, log=log, name="Load Partner", use_case="education")
-        services.set_partner_state(session=session, log=log, partner_id=partner.id, state="approved")
         token = services.issue_api_key(
-            session=session, log=log, partner_id=partner.id, scopes="generate,audit:read"
+            session=session, log=state.ledger, partner_id=world.partner_id, scopes="generate,audit:read"
         ).token
-        consent = services.create_consent(
-            session=session,
-            log=log,
-            files=state.files,
-            partner=partner,
-            subject_name="Load Subject",
-            subject_is_adult=True,
-            allowed_uses=["education"],
-            evidence_document=b"I consent to being animated for the load test.",
-            evidence_document_type="text/plain",
-            reference=png.getvalue(),  # the subject's photo: the portrait must match it
-            policy=state.policy,
-        )
-        portrait = services.enroll_portrait(
-            session=session,
-            log=log,
-            files=state.files,
-            partner=partner,
-            consent_id=consent.id,
-            image=png.getvalue(),
-            media_type="image/png",
-            face_summary=analyze_portrait(png.getvalue(), max_megapixels=50),
-        )
-        asset = services.create_audio_asset(
-            session=session, files=state.files, partner=partner, data=wav.read_bytes(), media_type="audio/wav"
-        )
+        partner = services.get_partner(session=session, partner_id=world.partner_id)
         outcome = services.create_generation(
             session=session,
-            log=log,
+            log=state.ledger,
             partner=partner,
-            request=GenerationRequest(consent_id=consent.id, portrait_id=portrait.id, audio_asset_id=asset.id),
+            request=GenerationRequest(
+                consent_id=world.consent_id, portrait_id=world.portrait_id, audio_asset_id=world.audio_asset_id
+            ),
             policy=state.policy,
         )
-        session.commit()
         return token, outcome.generation.id
 
 

@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -49,51 +48,16 @@ def settings(data_dir: Path):  # -> candor.config.Settings
 def setup(data_dir: Path) -> dict[str, str]:
     """An approved partner, a consent with the enrolled astronaut portrait and a short clip;
     returns the ids a generation request names."""
-    from PIL import Image
-    from skimage import data
+    from bench_world import seed_world
 
-    from candor import services
-    from candor.services import analyze_portrait
     from candor.services.container import Container
 
     state = Container.build(settings(data_dir))
     state.migrate()
-    png = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(png, "PNG")
-    wav = data_dir / "short.wav"
-    subprocess.run(["espeak-ng", "-s", "190", "-w", str(wav), "Hello there."], check=True, capture_output=True)
-    with state.session_factory() as session:
-        log = state.ledger
-        partner = services.create_partner(session=session, log=log, name="Faults Partner", use_case="education")
-        services.set_partner_state(session=session, log=log, partner_id=partner.id, state="approved")
-        consent = services.create_consent(
-            session=session,
-            log=log,
-            files=state.files,
-            partner=partner,
-            subject_name="Fault Subject",
-            subject_is_adult=True,
-            allowed_uses=["education"],
-            evidence_document=b"I consent to being animated for the fault benchmark.",
-            evidence_document_type="text/plain",
-            policy=state.policy,
-        )
-        portrait = services.enroll_portrait(
-            session=session,
-            log=log,
-            files=state.files,
-            partner=partner,
-            consent_id=consent.id,
-            image=png.getvalue(),
-            media_type="image/png",
-            face_summary=analyze_portrait(png.getvalue(), max_megapixels=50),
-        )
-        asset = services.create_audio_asset(
-            session=session, files=state.files, partner=partner, data=wav.read_bytes(), media_type="audio/wav"
-        )
-        world = {"partner": partner.id, "consent": consent.id, "portrait": portrait.id, "audio": asset.id}
+    world = seed_world(state, data_dir, partner_name="Faults Partner", speech="Hello there.", espeak_args=("-s", "190"))
     state.close()
-    return world
+    return {"partner": world.partner_id, "consent": world.consent_id, "portrait": world.portrait_id,
+            "audio": world.audio_asset_id}  # fmt: skip
 
 
 def enqueue(data_dir: Path, world: dict[str, str], seeds: range) -> list[str]:
