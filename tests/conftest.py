@@ -10,7 +10,10 @@ os.environ["CANDOR_DATA_DIR"] = _DATA_DIR
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import matplotlib.cbook  # noqa: E402 - after the environment above
+import shutil  # noqa: E402 - after the environment above
+import subprocess  # noqa: E402
+
+import matplotlib.cbook  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import skimage.data  # noqa: E402
@@ -40,3 +43,17 @@ def grace_face(grace_hopper):
     from candor.generator.face import analyze_image
 
     return analyze_image(grace_hopper)
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 2 s of English speech from espeak-ng (areas that need a file path define their own)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is required (make system-deps installs it)")
+    path = tmp_path_factory.mktemp("speech") / "hello.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(path), "Hello, this is a consented test."],
+        check=True,
+        capture_output=True,
+    )
+    return path.read_bytes()

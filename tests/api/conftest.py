@@ -5,7 +5,6 @@ functions, a real portrait and a real espeak-ng WAV."""
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 import uuid
@@ -93,20 +92,6 @@ def portrait_png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(data.astronaut()).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """About 2 s of English speech from espeak-ng."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (the Makefile installs it)")
-    path = tmp_path_factory.mktemp("speech") / "hello.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(path), "Hello, this is a consented test."],
-        check=True,
-        capture_output=True,
-    )
-    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -128,20 +127,6 @@ def portrait_png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(data.astronaut()).resize((256, 256)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """About 2 s of English speech from espeak-ng."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is required (make system-deps installs it)")
-    path = tmp_path_factory.mktemp("speech") / "hello.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(path), "Hello, this is a consented test."],
-        check=True,
-        capture_output=True,
-    )
-    return path.read_bytes()
 
 
 @pytest.fixture
