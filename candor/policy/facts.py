@@ -36,6 +36,9 @@ class PortraitFacts:
     id: str
     consent_id: str
     partner_id: str
+    # Face-identity distance to the consent's reference, measured when the portrait was enrolled
+    # (enrolment refuses a mismatch); None: never checked (enrolled before consents held references).
+    identity_distance: float | None = None
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,18 @@ def portrait_enrolled(f: GenerationFacts, p: Policy) -> Check:
     )
 
 
+def portrait_identity_checked(f: GenerationFacts, p: Policy) -> Check:
+    ok = f.portrait.identity_distance is not None
+    return Check(
+        "portrait.identity_checked",
+        ok,
+        f"portrait matched the consent's reference face (distance {f.portrait.identity_distance:.3f})"
+        if ok
+        else "portrait was never matched against the consent's reference face: re-enrol it under a consent "
+        "that holds the subject's reference",
+    )
+
+
 def request_duration_max(f: GenerationFacts, p: Policy) -> Check:
     d = f.request.duration_s
     ok = 0 < d <= p.max_duration_s
@@ -151,6 +163,7 @@ RULES: tuple[Rule, ...] = (
     consent_evidence_present,
     consent_use_in_scope,
     portrait_enrolled,
+    portrait_identity_checked,
     request_duration_max,
     request_fps_range,
     request_resolution_max,

@@ -161,7 +161,7 @@ def _facts(
             revoked_at=consent.revoked_at,
             has_evidence=consent.has_evidence,
         ),
-        portrait=PortraitFacts(portrait.id, portrait.consent_id, portrait.partner_id),
+        portrait=PortraitFacts(portrait.id, portrait.consent_id, portrait.partner_id, portrait.identity_distance),
         request=RequestFacts(
             use=(request.use or partner.use_case).strip().lower(),
             duration_s=duration_s,

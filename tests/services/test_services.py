@@ -24,6 +24,7 @@ from candor.errors import (
     QuotaExceeded,
     Unauthorized,
 )
+from candor.policy.rules import RULES
 from candor.store.models import ApiKey, Generation, IdempotencyRecord, LogEntryRow, QuotaUsage, utcnow
 
 
@@ -152,7 +153,7 @@ def test_generation_is_queued_with_every_check_recorded(factory, log, policy, wo
     g = outcome.generation
     assert not outcome.replayed and g.status == "queued" and g.attempts == 0
     assert g.controls["emotion"] == "happy" and g.duration_s == pytest.approx(world.audio.duration_s)
-    assert all(c["passed"] for c in g.policy_checks) and len(g.policy_checks) == 15
+    assert all(c["passed"] for c in g.policy_checks) and len(g.policy_checks) == len(RULES) == 16
     assert events(factory)[-1] == "generation.requested"
     with factory() as session:
         assert services.get_generation(session=session, partner=world.partner, generation_id=g.id).id == g.id
@@ -207,6 +208,25 @@ def test_request_rules_deny_by_id(factory, log, policy, world, changes, rule_id)
     assert info.value.rule_id == rule_id
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Generation)) == 0
+
+
+def test_a_portrait_never_matched_to_a_reference_is_not_animated(factory, log, policy, world) -> None:  # type: ignore[no-untyped-def]
+    """A portrait enrolled before consents held references (identity_distance null) is refused by
+    policy until it is re-enrolled under a consent with the subject's reference."""
+    from candor.store.models import Portrait
+
+    with factory() as session:
+        assert session.get(Portrait, world.portrait.id).identity_distance is not None  # enrolment matched it
+        session.get(Portrait, world.portrait.id).identity_distance = None  # as a pre-reference enrolment left it
+        session.commit()
+    with factory() as session, pytest.raises(PolicyDenied) as info:
+        services.create_generation(
+            session=session, log=log, partner=world.partner, request=world.request(), policy=policy
+        )
+    assert info.value.rule_id == "portrait.identity_checked" and info.value.status == 403
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Generation)) == 0
+    assert events(factory)[-1] == "generation.denied"
 
 
 def test_long_audio_denied_by_duration_rule(factory, log, files, world) -> None:  # type: ignore[no-untyped-def]
