@@ -374,7 +374,7 @@ def add_audio_asset(
     path = files.stage(_as_stream(data), max_bytes, suffix=suffix_for(media_type, ".bin"))
     try:
         if duration_s is None:
-            duration_s = _measure_audio(path, max_seconds)
+            duration_s = measure_audio(path, max_seconds)
         stored = files.put_file(path, move=True)
     finally:
         path.unlink(missing_ok=True)
@@ -392,8 +392,9 @@ def add_audio_asset(
     return asset
 
 
-def _measure_audio(path: Path, max_seconds: float) -> float:
-    # The generator's loader decodes any container to 16 kHz mono and raises the audio errors.
+def measure_audio(path: Path, max_seconds: float) -> float:
+    """Seconds of audio in the uploaded file at ``path`` (InvalidAudio / AudioTooLong as the
+    generator's loader raises them, naming "the uploaded audio" rather than our temp file)."""
     from candor.errors import InvalidAudio
     from candor.generator.audio import load_audio
 

@@ -29,7 +29,7 @@ from candor.policy import (
     evaluate,
 )
 from candor.services.common import EventLog, get_owned
-from candor.services.consents import MAX_AUDIO_BYTES, _measure_audio, add_audio_asset
+from candor.services.consents import MAX_AUDIO_BYTES, add_audio_asset, measure_audio
 from candor.services.quota import month_of, quota_limit, quota_used, reserve_quota
 from candor.store.filestore import suffix_for
 from candor.store.models import (
@@ -207,7 +207,7 @@ def create_generation(
             staged = audio.files.stage(
                 io.BytesIO(audio.data), MAX_AUDIO_BYTES, suffix=suffix_for(audio.media_type, ".bin")
             )
-            audio_sha256, duration_s = hashlib.sha256(audio.data).hexdigest(), _measure_audio(staged, audio.max_seconds)
+            audio_sha256, duration_s = hashlib.sha256(audio.data).hexdigest(), measure_audio(staged, audio.max_seconds)
         else:
             asset = get_owned(session, Asset, partner, request.audio_asset_id, "audio asset")
             audio_sha256, duration_s = asset.sha256, asset.duration_s
