@@ -41,7 +41,9 @@ from candor.files import atomic_output
 LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
-TEST_VARIANTS = ("wm_crf18", "wm_crf28", "wm_crf35", "wm_resized", "nowm_crf23", "audio_crf23")
+# The scripted test variants and their encodes; ``audio_crf23`` is made apart (build_audio_driven_tests).
+SCRIPTED_VARIANT_CRF = {"wm_crf18": 18, "wm_crf28": 28, "wm_crf35": 35, "wm_resized": 23, "nowm_crf23": 23}
+TEST_VARIANTS = (*SCRIPTED_VARIANT_CRF, "audio_crf23")
 # Test-only: the audio-driven pipeline (diffusion motion from espeak-ng speech), never in training.
 _SENTENCES = (
     "The weather today is bright and calm.",
@@ -328,8 +330,7 @@ def _build_test_videos(identity, animator, still, rng, cfg: DatasetConfig, out_d
     marked = [embedder.embed(f) for f in fake]
     real = augment(camera_frames(still, rng, cfg.seconds, cfg.fps), rng, handheld_p=0.7)
     written = []
-    for variant in TEST_VARIANTS:
-        crf = {"wm_crf18": 18, "wm_crf28": 28, "wm_crf35": 35, "wm_resized": 23, "nowm_crf23": 23}[variant]
+    for variant, crf in SCRIPTED_VARIANT_CRF.items():
         size = 320 if variant == "wm_resized" else None
         for label, frames in (("fake", fake if variant.startswith("nowm") else marked), ("real", real)):
             path = out_dir / "test" / label / f"{identity.name}_{variant}.mp4"
