@@ -46,12 +46,35 @@ def detect(
         console.print(f"[bold]{result.label}[/]  ({result.reason})", highlight=False)
         for i, ev in enumerate(result.evidence, 1):
             console.print(f"  {i}. [{ev.strength}] {ev.kind}: {ev.finding}", highlight=False, markup=False)
-        if result.classifier is not None and result.classifier.timeline:
-            line = " ".join(f"{p['probability']:.2f}" for p in result.classifier.timeline[:30])
-            console.print(f"  timeline (P per second): {line}", highlight=False)
+        if result.classifier is not None:
+            _print_classifier(result.classifier)
         if report is not None:
             err_console.print(f"report written to {report}")
     raise typer.Exit(result.exit_code)
+
+
+def _print_classifier(c) -> None:
+    """The whole per-second timeline (every second, however long the video; '*' marks seconds over
+    the threshold), the flagged segments with their cue, and what the classifier was trained on."""
+    from candor.detector.timeline import CUE_WORDS
+
+    if c.timeline:
+        console.print(f"  timeline (P(synthetic) per second, * at or over {c.threshold:.3f}):", highlight=False)
+        for row in range(0, len(c.timeline), 15):
+            cells = " ".join(
+                f"{p['probability']:.2f}{'*' if p['probability'] >= c.threshold else ' '}"
+                for p in c.timeline[row : row + 15]
+            )
+            console.print(f"    {c.timeline[row]['second']:>5.0f} s  {cells}", highlight=False, markup=False)
+    for g in c.segments:
+        cue = CUE_WORDS.get(g["cue"], g["cue"]) if g["cue"] else "no single cue"
+        console.print(
+            f"  segment {g['start_s']:g}-{g['end_s']:g} s: P {g['probability']:.2f} (peak {g['peak_probability']:.2f});"
+            f" carried mostly by {cue}",
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"  classifier trained on: {c.trained_on}", highlight=False, markup=False)
 
 
 def dataset(

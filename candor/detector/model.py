@@ -22,6 +22,20 @@ from candor.errors import CandorError
 from candor.files import atomic_output
 
 CHECKPOINT = Path(__file__).parent / "checkpoints" / "detector.pt"
+# The temporal cues in groups an analyst can act on; :meth:`Classifier.explain` measures each group's
+# share of a score by setting it to its training mean (0 after normalisation) and scoring again.
+CUE_GROUPS: dict[str, tuple[str, ...]] = {
+    "expression motion": (
+        "nonrigid_all", "nonrigid_mouth", "nonrigid_eyes", "mouth_aperture_change", "eye_aperture_change",
+    ),
+    "head motion": ("rigid_translation", "rigid_scale", "rigid_rotation"),
+    "mouth and eye opening": ("mouth_aperture", "eye_aperture"),
+    "frame-to-frame pixel change": (
+        "diff_mouth", "diff_eyes", "diff_face", "diff_background",
+        "log_ratio_mouth_face", "log_ratio_eyes_face", "log_ratio_face_background",
+    ),
+}  # fmt: skip
+APPEARANCE_CUE = "face appearance"  # the aligned crop alone, every temporal cue at its training mean
 
 
 @dataclass
@@ -109,14 +123,50 @@ class Classifier:
 
     def sample_logits(self, features: ClipFeatures, batch: int = 128) -> np.ndarray:
         """(N,) logits, one per sample of ``features``."""
-        out = []
+        return self.explain(features, batch, cues=False)[0]
+
+    def explain(
+        self, features: ClipFeatures, batch: int = 128, *, cues: bool = True
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(N,) logits and, per cue (:data:`CUE_GROUPS` and :data:`APPEARANCE_CUE`), (N,) logits of
+        the same samples with that cue taken away: a temporal group set to its training mean, or for
+        appearance every temporal cue at its mean (what the crop says alone). The crop is encoded once."""
         temporal = (features.temporal - self.temporal_mean) / self.temporal_std
+        groups = {name: [TEMPORAL_NAMES.index(n) for n in names] for name, names in CUE_GROUPS.items()}
+        logits: list[np.ndarray] = []
+        ablated: dict[str, list[np.ndarray]] = {name: [] for name in (*groups, APPEARANCE_CUE)} if cues else {}
+        model = self.model
         with torch.inference_mode():
             for i in range(0, features.n, batch):
-                crops = crops_to_tensor(features.crops[i : i + batch]).to(self.device)
+                embedded = model.crops(crops_to_tensor(features.crops[i : i + batch]).to(self.device))
                 t = torch.from_numpy(temporal[i : i + batch]).float().to(self.device)
-                out.append(self.model(crops, t).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+                def score(t: torch.Tensor, embedded: torch.Tensor = embedded) -> np.ndarray:
+                    return model.head(torch.cat([embedded, model.temporal(t)], dim=1)).squeeze(1).cpu().numpy()
+
+                logits.append(score(t))
+                if not cues:
+                    continue
+                for name, idx in groups.items():
+                    neutral = t.clone()
+                    neutral[:, idx] = 0.0
+                    ablated[name].append(score(neutral))
+                ablated[APPEARANCE_CUE].append(score(torch.zeros_like(t)))
+        empty = np.zeros(0, np.float32)
+        return (
+            np.concatenate(logits) if logits else empty,
+            {name: np.concatenate(parts) if parts else empty for name, parts in ablated.items()},
+        )
+
+    def boundary_logit(self) -> float:
+        """The mean logit at which the calibrated probability equals the threshold."""
+        t = min(max(self.calibration.threshold, 1e-6), 1 - 1e-6)
+        return float((np.log(t / (1 - t)) - self.calibration.b) / self.calibration.a)
+
+    @property
+    def trained_on(self) -> str:
+        """What the checkpoint's training data was, in words (recorded by the trainer)."""
+        return str(self.metrics.get("trained_on") or "not recorded in this checkpoint")
 
     def video_probability(self, logits: np.ndarray) -> float:
         """Calibrated probability that the video's face is synthetic, from its sample logits."""

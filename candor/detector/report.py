@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from candor.detector.timeline import CUE_WORDS
 from candor.detector.verdict import DetectionReport, Verdict
 from candor.files import atomic_write_text
 
@@ -97,6 +98,31 @@ def render_html(report: DetectionReport) -> str:
             f"calibration: {e(c.calibration.get('method', ''))} "
             f"on {e(c.calibration.get('fitted_on'))} held-out clips. This is statistical evidence, not proof.</p>"
         )
+    if report.classifier is not None:
+        c = report.classifier
+        if c.segments:
+            rows = "".join(
+                f"<tr><td>{e(g['start_s'])}-{e(g['end_s'])} s</td><td>{e(g['seconds'])}</td>"
+                f"<td>{float(g['probability']):.2f} (peak {float(g['peak_probability']):.2f})</td>"
+                f"<td>{e(CUE_WORDS.get(g['cue'], g['cue']) if g['cue'] else '-')}</td></tr>"
+                for g in c.segments
+            )
+            parts.append(
+                "<h2>Segments over the threshold</h2><p>Leads for review: the verdict is calibrated on whole "
+                "clips, a second's score on fewer samples.</p><table><tr><th>time</th><th>seconds</th>"
+                f"<th>P(synthetic)</th><th>carried mostly by</th></tr>{rows}</table>"
+            )
+        if c.cues:
+            rows = "".join(
+                f"<tr><td>{e(CUE_WORDS.get(name, name))}</td><td>{share:+.2f}</td></tr>"
+                for name, share in c.cues.items()
+            )
+            parts.append(
+                "<h2>What carries the score</h2><p>Each cue's share of the whole video's score in logits "
+                "(positive: towards synthetic).</p>"
+                f"<table><tr><th>cue</th><th>share</th></tr>{rows}</table>"
+            )
+        parts.append(f"<p><b>Trained on:</b> {e(c.trained_on)}</p>")
     if report.suspicious_crops and report.classifier is not None:
         parts.append("<h2>Most suspicious frames (aligned face crops)</h2><div>")
         for crop, info in zip(report.suspicious_crops, report.classifier.suspicious, strict=False):

@@ -13,7 +13,9 @@ Verdicts (:class:`Verdict`) and the CLI's exit codes (:data:`EXIT_CODES`):
 
 - ``candor_proven`` (3) "Candor-generated (proven)": 1 or 2 holds and names a generation.
 - ``synthetic_classifier`` (1) "synthetic (classifier)": no proof, but the classifier's probability is
-  over its calibrated threshold (or a Candor watermark decoded whose record this repository lacks).
+  over its calibrated threshold for the whole video or for a segment of at least
+  :data:`~candor.detector.timeline.MIN_SEGMENT_S` consecutive seconds (or a Candor watermark decoded
+  whose record this repository lacks).
 - ``no_evidence`` (0) "no evidence of synthesis": none of the above. Not proof of authenticity.
 - ``cannot_analyse`` (4) "cannot analyse": unreadable video, no frames, or no face; ``reason`` says which.
 
@@ -30,6 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from candor.detector.timeline import (
+    CUE_WORDS,
+    cue_shares,
+    decisive_segments,
+    face_coverage_words,
+    per_second_timeline,
+    segments_over_threshold,
+)
 from candor.errors import InvalidVideo, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -83,6 +93,12 @@ class ClassifierResult:
     calibration: dict[str, Any]
     checkpoint: str | None
     suspicious: list[dict[str, float]]  # the most suspicious samples: [{"second", "probability"}]
+    # runs of consecutive seconds at or over the threshold, each with the cue that carried it
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    flagged_seconds: int = 0  # seconds of the timeline at or over the threshold
+    # each cue's share of the video's score, in logits (see :func:`candor.detector.timeline.cue_shares`), largest first
+    cues: dict[str, float] = field(default_factory=dict)
+    trained_on: str = ""  # what the classifier was trained on, in words, from its checkpoint
 
 
 @dataclass
@@ -197,16 +213,6 @@ def _provenance(path: Path, verifier: Verifier) -> tuple[list[Evidence], dict[st
     return evidence, generation, raw
 
 
-def _timeline(times: np.ndarray, logits: np.ndarray, classifier, duration: float) -> list[dict[str, float]]:
-    out = []
-    for second in range(int(np.ceil(max(duration, 1e-6)))):
-        sel = (times >= second) & (times < second + 1)
-        if sel.any():
-            prob = float(classifier.calibration.probability(float(logits[sel].mean())))
-            out.append({"second": float(second), "probability": round(prob, 4), "samples": int(sel.sum())})
-    return out
-
-
 def _classify(
     path: Path, classifier, max_seconds: float
 ) -> tuple[ClassifierResult | None, dict[str, Any], list[np.ndarray]]:
@@ -223,8 +229,10 @@ def _classify(
     }
     if features.n == 0:
         return None, video, []
-    logits = classifier.sample_logits(features)
+    logits, ablated = classifier.explain(features)
     probability = classifier.video_probability(logits)
+    timeline = per_second_timeline(features.times, logits, classifier, duration)
+    everything = np.ones(len(logits), bool)
     sampled = int(np.ceil(duration * classifier.sample_fps)) if duration else features.n
     boxes = features.boxes
     order = np.argsort(-logits)[:6]
@@ -232,7 +240,7 @@ def _classify(
         probability=round(probability, 4),
         threshold=classifier.calibration.threshold,
         flagged=probability >= classifier.calibration.threshold,
-        timeline=_timeline(features.times, logits, classifier, duration),
+        timeline=timeline,
         samples=features.n,
         sampled_frames=max(sampled, features.n),
         sample_fps=classifier.sample_fps,
@@ -252,6 +260,10 @@ def _classify(
             }
             for i in order
         ],
+        segments=segments_over_threshold(timeline, features.times, logits, ablated, classifier),
+        flagged_seconds=sum(p["probability"] >= classifier.calibration.threshold for p in timeline),
+        cues=cue_shares(logits, ablated, classifier.boundary_logit(), everything),
+        trained_on=classifier.trained_on,
     )
     return result, video, [features.crops[i] for i in order]
 
@@ -303,13 +315,27 @@ def detect_video(
         return unreadable(f"{path.name} has no decodable frames")
 
     if result is not None:
-        strength = "statistical" if result.flagged else "none"
+        strength = "statistical" if result.flagged or decisive_segments(result.segments, result.threshold) else "none"
         finding = (
             f"P(synthetic) = {result.probability:.3f} "
             f"({'over' if result.flagged else 'under'} the calibrated threshold {result.threshold:.3f}) "
             f"over {result.samples} face samples"
         )
-        evidence.append(Evidence("classifier", strength, finding, {"probability": result.probability}))
+        finding += (
+            f"; {face_coverage_words(result.samples, result.sampled_frames, result.face_track, video['duration_s'])}"
+        )
+        if result.segments:
+            spans = ", ".join(f"{g['start_s']:g}-{g['end_s']:g} s" for g in result.segments[:5])
+            more = f" and {len(result.segments) - 5} more" if len(result.segments) > 5 else ""
+            finding += (
+                f"; {result.flagged_seconds} of {len(result.timeline)} seconds over the threshold in "
+                f"{len(result.segments)} segment(s): {spans}{more}"
+            )
+        top = next(iter(result.cues), None)
+        if top is not None and result.cues[top] > 0:
+            finding += f"; the score rests mostly on {CUE_WORDS.get(top, top)}"
+        details = {"probability": result.probability, "segments": len(result.segments)}
+        evidence.append(Evidence("classifier", strength, finding, details))
     else:
         evidence.append(
             Evidence("classifier", "none", f"no face found in any of the sampled frames of {video['frames']}")
@@ -325,11 +351,25 @@ def detect_video(
             Verdict.CANNOT_ANALYSE,
             f"no face found in {video['frames']} frames ({classifier.sample_fps:g} sampled per second)",
         )
-    elif result.flagged or watermark_only:
-        why = "a Candor watermark without a generation record" if watermark_only else "the classifier"
-        verdict, reason = Verdict.SYNTHETIC_CLASSIFIER, f"flagged by {why} (P = {result.probability:.3f})"
+    elif result.flagged or watermark_only or decisive_segments(result.segments, result.threshold):
+        if watermark_only:
+            why = f"a Candor watermark without a generation record (P = {result.probability:.3f})"
+        elif result.flagged:
+            why = f"the classifier (P = {result.probability:.3f})"
+        else:
+            g = decisive_segments(result.segments, result.threshold)[0]
+            why = (
+                f"the classifier in {g['start_s']:g}-{g['end_s']:g} s (P = {g['probability']:.3f}; "
+                f"whole video {result.probability:.3f})"
+            )
+        verdict, reason = Verdict.SYNTHETIC_CLASSIFIER, f"flagged by {why}"
     else:
         verdict, reason = Verdict.NO_EVIDENCE, f"P(synthetic) = {result.probability:.3f} under {result.threshold:.3f}"
+        if result.segments:
+            reason += (
+                f", but {result.flagged_seconds} s over the threshold in {len(result.segments)} short segment(s): "
+                "review them"
+            )
     return DetectionReport(
         path=str(path),
         verdict=verdict,

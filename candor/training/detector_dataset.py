@@ -44,6 +44,14 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
 # The scripted test variants and their encodes; ``audio_crf23`` is made apart (build_audio_driven_tests).
 SCRIPTED_VARIANT_CRF = {"wm_crf18": 18, "wm_crf28": 28, "wm_crf35": 35, "wm_resized": 23, "nowm_crf23": 23}
 TEST_VARIANTS = (*SCRIPTED_VARIANT_CRF, "audio_crf23")
+# What a classifier trained on the built-in dataset has and has not seen; the trainer records it in
+# the checkpoint and `candor detect` repeats it in every report.
+BUILT_IN_CONTENTS = (
+    "real: two public-domain photos and skimage's 25x25 LFW thumbnails filmed by a simulated camera "
+    "(no real video of people talking); synthetic: Candor's decoder animating the same faces with scripted "
+    "performances, no watermark, H.264 CRF 18-35. Not trained or tested on real talking video, other "
+    "generators, paintings or cartoons"
+)
 # Test-only: the audio-driven pipeline (diffusion motion from espeak-ng speech), never in training.
 _SENTENCES = (
     "The weather today is bright and calm.",
@@ -375,6 +383,7 @@ def build_dataset(
                 if on_identity:
                     on_identity(summaries[-1])
     index = {
+        "contents": BUILT_IN_CONTENTS,
         "config": asdict(cfg),
         "identities": {i.name: {"group": i.group, "split": i.split, "source": i.source} for i in chosen},
         "summaries": sorted(summaries, key=lambda s: s["identity"]),

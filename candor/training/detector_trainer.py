@@ -192,11 +192,28 @@ def train(
     classifier.sample_fps = _sample_fps(data_dir)
     classifier.metrics = _metrics(cfg, model_cfg, train_set, val_set, val_logits, flagged, history, started, device)
     classifier.metrics["best_epoch"] = best_epoch
+    classifier.metrics["trained_on"] = describe_training_data(data_dir, train_set)
 
     # 5. Checkpoint.
     save_checkpoint(out_path, classifier, step=step)
     classifier.path = str(out_path)
     return classifier
+
+
+def describe_training_data(data_dir: str | Path, train_set: ClipSet) -> str:
+    """The training data in one sentence for the checkpoint: clip and identity counts per class, the
+    audio-driven share, and the dataset's own statement of contents (index.json) where it has one."""
+    import json
+
+    labels = train_set.labels
+    audio = sum(1 for name, label in zip(train_set.names, labels, strict=True) if label == 1 and "_audio" in name)
+    counts = (
+        f"{int((labels == 0).sum())} real and {int((labels == 1).sum())} synthetic clips "
+        f"({audio} from the audio-driven pipeline) of {len(set(train_set.identities))} identities"
+    )
+    index = Path(data_dir, "index.json")
+    contents = json.loads(index.read_text()).get("contents") if index.is_file() else None
+    return f"{counts}; {contents}" if contents else f"{counts} from {Path(data_dir).name}/ (contents not described)"
 
 
 def _sample_fps(data_dir: str | Path) -> float:

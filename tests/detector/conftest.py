@@ -97,3 +97,29 @@ def real_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(3)
     frames = augment(camera_frames(still, rng, 2.0, 25), rng, handheld_p=1.0)
     return encode(frames, tmp_path_factory.mktemp("real") / "hopper.mp4", fps=25, crf=23)
+
+
+@pytest.fixture(scope="session")
+def spliced(real_clip, astronaut_frames, tmp_path_factory: pytest.TempPathFactory):
+    """9 s: 3 s of a filmed still, 3 s of Candor output (no watermark, no credentials), 3 s of the still
+    again. The Candor seconds are a third of the video: a whole-video mean alone hides them."""
+    import cv2
+    from skimage.data import astronaut
+
+    from candor.generator.animator import Animator, relative_to_source
+    from candor.generator.face import analyze_image
+    from candor.generator.performance import scripted_offsets
+    from candor.generator.video import read_frames
+    from candor.training.detector_dataset import encode
+
+    source = analyze_image(astronaut())
+    animator = Animator(source)
+    fake = [animator.frame(v) for v in relative_to_source(source, scripted_offsets(seconds=3.0, fps=25, seed=7))]
+    real = list(read_frames(real_clip))  # 2 s: played forward then back to make 3 s
+    real = (real + real[::-1])[:75]
+
+    def sized(frames):
+        return [cv2.resize(f, (512, 512)) for f in frames]
+
+    frames = sized(real) + sized(fake) + sized(real[::-1])
+    return encode(frames, tmp_path_factory.mktemp("spliced") / "spliced.mp4", fps=25, crf=23)

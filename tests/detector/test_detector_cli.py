@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from typer.testing import CliRunner
@@ -21,6 +22,15 @@ def test_detect_real_clip_writes_json_and_an_html_report(real_clip, tmp_path):
     html = out.read_text()
     assert "no evidence of synthesis" in html
     assert html.count("data:image/png;base64,") >= 2  # the timeline plot and at least one face crop
+
+
+def test_detect_prints_the_whole_timeline_and_the_flagged_segment(spliced):
+    result = runner.invoke(app, ["detect", str(spliced)])
+    assert result.exit_code == 1, result.output  # synthetic (classifier)
+    rows = [line for line in result.output.splitlines() if re.match(r"^\s+\d+ s  \d", line)]
+    assert sum(len(re.findall(r"\d\.\d\d", line)) for line in rows) == 9  # one probability per second, all 9
+    assert "segment 3-6 s" in result.output and "carried mostly by" in result.output
+    assert "classifier trained on:" in result.output
 
 
 def test_detect_unreadable_file_is_cannot_analyse(tmp_path):

@@ -22,6 +22,12 @@ def test_every_field_is_escaped() -> None:
         calibration={"method": EVIL, "fitted_on": EVIL},
         checkpoint=EVIL,
         suspicious=[],
+        segments=[
+            {"start_s": 0.0, "end_s": 1.0, "seconds": 1, "probability": 0.9, "peak_probability": 0.9, "cue": EVIL}
+        ],
+        flagged_seconds=1,
+        cues={EVIL: 1.0},
+        trained_on=EVIL,
     )
     report = DetectionReport(
         path=f"/tmp/{EVIL}.mp4",
@@ -35,4 +41,4 @@ def test_every_field_is_escaped() -> None:
     )
     page = render_html(report)
     assert "<script" not in page.lower()
-    assert page.count("&lt;script&gt;") >= 8  # the text is shown, escaped
+    assert page.count("&lt;script&gt;") >= 11  # the text is shown, escaped

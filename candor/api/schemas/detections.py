@@ -25,6 +25,16 @@ class TimelinePoint(BaseModel):
     samples: int = Field(description="face samples in that second")
 
 
+class FlaggedSegment(BaseModel):
+    start_s: float
+    end_s: float
+    seconds: int
+    probability: float = Field(ge=0, le=1, description="calibrated P(synthetic) of the segment's faces")
+    peak_probability: float = Field(ge=0, le=1)
+    cue: str | None = Field(description="the cue that carries the segment's score most")
+    cues: dict[str, float] = Field(description="each cue's share of the segment's score in logits")
+
+
 class ClassifierPublic(BaseModel):
     probability: float = Field(ge=0, le=1, description="calibrated video-level P(synthetic face)")
     threshold: float = Field(description="probability at or above which the verdict is synthetic")
@@ -36,6 +46,16 @@ class ClassifierPublic(BaseModel):
     face_track: dict[str, Any]
     calibration: dict[str, Any]
     suspicious: list[dict[str, float]] = Field(description="the most suspicious samples: second, probability")
+    segments: list[FlaggedSegment] = Field(
+        default_factory=list,
+        description="runs of consecutive seconds at or over the threshold: leads for review (the verdict is "
+        "calibrated on whole clips)",
+    )
+    flagged_seconds: int = Field(0, description="seconds of the timeline at or over the threshold")
+    cues: dict[str, float] = Field(
+        default_factory=dict, description="each cue's share of the video's score in logits, largest first"
+    )
+    trained_on: str = Field("", description="what the classifier was trained on, in words")
 
 
 class GenerationRecord(BaseModel):
