@@ -29,7 +29,7 @@ def generated() -> dict[str, str]:
     return {}
 
 
-def test_partner_consents_enrols_generates_and_sees_credentials(page, studio_partner, files, generated):
+def test_partner_consents_enrols_generates_and_sees_credentials(page, studio_partner, files, generated, tmp_path):
     sign_in(page, studio_partner.token)
     assert page.url.endswith("/console/studio")
     check_accessibility(page)
@@ -59,10 +59,10 @@ def test_partner_consents_enrols_generates_and_sees_credentials(page, studio_par
     page.locator("#player").wait_for(timeout=GENERATION_TIMEOUT_MS)  # the script reloads on success
 
     player = page.locator("#player")
-    page.wait_for_function("document.getElementById('player').readyState >= 2", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('player').readyState >= 2", timeout=30_000)
     page.evaluate("document.getElementById('player').muted = true")
     page.evaluate("document.getElementById('player').play()")
-    page.wait_for_function("document.getElementById('player').currentTime > 0.2", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.2", timeout=30_000)
     assert player.evaluate("v => v.videoWidth") == 512
     panel = page.locator("section.credentials")
     assert "Content Credentials" in panel.inner_text()
@@ -71,11 +71,13 @@ def test_partner_consents_enrols_generates_and_sees_credentials(page, studio_par
     assert re.search(r"\.(png|wav)|image/png|audio/", panel.inner_text())  # the portrait and audio ingredients
     check_accessibility(page)
     shot(page, "partner-3-result")
-    generated["id"] = page.url.rsplit("/", 1)[1]
+    generated["id"] = re.search(r"gen_[a-z2-7]+", page.url).group(0)
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the signed MP4").click()
-    path = download.value.path()
-    generated["mp4"] = path
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == f"{generated['id']}.mp4" and saved.read_bytes()[4:8] == b"ftyp"
+    generated["mp4"] = str(saved)
 
 
 def test_analyst_scans_a_candor_output_and_a_plain_video(page, studio_partner, files, generated, tmp_path):
