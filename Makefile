@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= out/demo.mp4
 
 # Debian packages: TTS engines with phoneme timings (corpus), OpenGL/GLib for OpenCV-contrib,
-# ffmpeg for ad-hoc inspection, sox (tests resample and synthesise audio with an independent tool).
+# ffmpeg for ad-hoc inspection, sox (tests resample and synthesise audio with an independent tool),
+# chromium (the console's browser tests drive it through Playwright) and npm (fetches axe-core).
 # Installed only when missing and only where apt is usable.
-APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg sox
+APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg sox chromium npm
 
 # Real recorded speech for `candor corpus real` and benchmarks/lipsync_e2e.py (about 130 MB; not
 # needed by demo or test): asterisk studio prompts in five languages (8 kHz) with the English
@@ -35,7 +36,15 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]'
+	@$(MAKE) --no-print-directory $(AXE)
 	touch $(STAMP)
+
+# axe-core (accessibility rules the console's browser tests run in each page), from the npm
+# registry at install time; never downloaded at test time.
+AXE := tests/console/vendor/axe.min.js
+$(AXE):
+	mkdir -p $(dir $(AXE))
+	cd $(dir $(AXE)) && npm pack --silent axe-core@4 >/dev/null && tar xzf axe-core-*.tgz --strip-components=1 package/axe.min.js && rm -f axe-core-*.tgz
 
 install: $(STAMP)
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from candor import __version__
 from candor.api.bodylimit import BodySizeLimit
+from candor.api.console import install_console
 from candor.api.errors import install_error_handlers
 from candor.api.openapi import install_openapi
 from candor.api.ratelimit import make_rate_limiter
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     state.detector_available = any(router.prefix == "/detections" for router in ROUTERS)
     install_openapi(app)
     install_docs(app)
+    install_console(app)
     return app
 
 

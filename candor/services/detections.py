@@ -15,6 +15,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from candor.errors import InvalidVideo
@@ -100,6 +101,17 @@ def scan_video(
 def get_detection(*, session: Session, partner: Partner, detection_id: str) -> Detection:
     """One of ``partner``'s detections (another partner's looks absent: NotFound)."""
     return get_owned(session, Detection, partner, detection_id, "detection")
+
+
+def list_detections(*, session: Session, partner: Partner, limit: int = 50) -> list[Detection]:
+    """``partner``'s most recent detections, newest first (its scan history)."""
+    query = (
+        select(Detection)
+        .where(Detection.partner_id == partner.id)
+        .order_by(Detection.created_at.desc(), Detection.id.desc())
+        .limit(max(1, limit))
+    )
+    return list(session.scalars(query))
 
 
 def detection_record(detection: Detection) -> dict[str, Any]:

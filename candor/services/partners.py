@@ -225,6 +225,17 @@ def list_api_keys(*, session: Session, partner_id: str | None = None) -> list[Ap
     return list(session.scalars(query))
 
 
+def check_key_usable(key: ApiKey, now: datetime) -> None:
+    """Unauthorized if ``key`` is revoked or expired at ``now``; Forbidden if its partner is not
+    approved. What every request re-checks, whether it carries the key or a console session."""
+    if key.revoked_at is not None:
+        raise Unauthorized(f"API key {key.prefix} was revoked")
+    if key.expires_at is not None and now >= key.expires_at:
+        raise Unauthorized(f"API key {key.prefix} expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}; ask for a new key")
+    if key.partner is not None and key.partner.state != "approved":
+        raise Forbidden(f"partner is {key.partner.state}; only approved partners may use the API")
+
+
 def authenticate_api_key(
     *, session: Session, token: str, scope: str | None = None, now: datetime | None = None
 ) -> ApiKey:
@@ -243,13 +254,8 @@ def authenticate_api_key(
     stored = key.secret_sha256 if key is not None else "0" * 64
     if not hmac.compare_digest(presented, stored) or key is None:
         raise Unauthorized("invalid API key")
-    if key.revoked_at is not None:
-        raise Unauthorized(f"API key {key.prefix} was revoked")
     now = now or utcnow()
-    if key.expires_at is not None and now >= key.expires_at:
-        raise Unauthorized(f"API key {key.prefix} expired at {key.expires_at:%Y-%m-%dT%H:%M:%SZ}; ask for a new key")
-    if key.partner is not None and key.partner.state != "approved":
-        raise Forbidden(f"partner is {key.partner.state}; only approved partners may use the API")
+    check_key_usable(key, now)
     if scope is not None and (scope not in key.scopes or scope not in ROLE_SCOPES[key.role]):
         # The role check also disarms keys issued before roles existed (a partner key with admin).
         raise Forbidden(f"API key {key.prefix} ({key.role}) lacks the {scope!r} scope")

@@ -1,6 +1,6 @@
 """Every table Candor stores, in one module, on :data:`candor.store.database.Base` (one Alembic
 history migrates them): partners, API keys, likeness consent, portraits, assets, generation jobs,
-idempotency records and monthly quota usage; the manifest repository (watermark serials, signed
+idempotency records, monthly quota usage and web console sessions; the manifest repository (watermark serials, signed
 manifests); and the tamper-evident generation log (entries, subtree hashes, head, checkpoints).
 
 Primary keys are short random strings with a type prefix (``ptn_…``, ``gen_…``): they are safe to
@@ -296,6 +296,23 @@ class Detection(Base):
     verdict: Mapped[str] = mapped_column(String(32))
     report: Mapped[dict[str, Any]] = mapped_column(JSON)  # verdict label, reason, evidence, classifier...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session: created from an API key, found by the SHA-256 of its cookie
+    token (the token itself is never stored), ended by sign-out (``revoked_at``) or by its key."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("cses"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))  # the synchronizer token every form carries
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    api_key: Mapped[ApiKey] = relationship(lazy="joined")
 
 
 # --- the manifest repository -----------------------------------------------------------------------

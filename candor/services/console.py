@@ -1,0 +1,127 @@
+"""Web console sessions, and the read-models the console shows that the API has no route for.
+
+A session is created from an API key (a partner's, an auditor's or an operator's): the browser
+gets a random cookie token, the store keeps only its SHA-256, the key it came from and a CSRF
+token. Every request re-checks the key as the API does (revoked, expired, partner approved), so
+revoking a key or suspending a partner ends its console sessions too; sign-out revokes the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from candor.errors import Conflict, Forbidden, Unauthorized
+from candor.provenance.verify import Verifier
+from candor.services.common import EventLog
+from candor.services.generations import get_generation
+from candor.services.partners import authenticate_api_key, check_key_usable
+from candor.store.models import ConsoleSession, Partner, StoredManifest, utcnow
+
+SESSION_LIFETIME = timedelta(hours=12)  # a signed-in browser is asked for its key again after this
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """``token`` goes into the cookie once; only its hash is stored."""
+
+    row: ConsoleSession
+    token: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(*, session: Session, log: EventLog, api_key: str, now: datetime | None = None) -> OpenedSession:
+    """Sign in with an API key (Unauthorized / Forbidden as the API answers it). The session ends
+    at SESSION_LIFETIME or at the key's own expiry, whichever comes first."""
+    now = now or utcnow()
+    key = authenticate_api_key(session=session, token=api_key.strip(), now=now)
+    token = secrets.token_urlsafe(32)
+    expires_at = now + SESSION_LIFETIME
+    if key.expires_at is not None:
+        expires_at = min(expires_at, key.expires_at)
+    row = ConsoleSession(
+        token_sha256=_digest(token), api_key_id=key.id, csrf_token=secrets.token_urlsafe(32), expires_at=expires_at
+    )
+    session.add(row)
+    session.flush()
+    actor = key.partner_id or key.principal_id or "unknown"
+    log.append_in(session, "console.signed_in", actor=actor, subject=key.id, details={"session": row.id})
+    session.commit()
+    return OpenedSession(row=row, token=token)
+
+
+def resolve_session(*, session: Session, token: str | None, now: datetime | None = None) -> ConsoleSession:
+    """The live session for a cookie token, its key re-checked; Unauthorized when there is none,
+    it ended, or its key no longer works (Forbidden for a partner that is not approved)."""
+    if not token:
+        raise Unauthorized("not signed in")
+    row = session.scalar(select(ConsoleSession).where(ConsoleSession.token_sha256 == _digest(token)))
+    now = now or utcnow()
+    if row is None or row.revoked_at is not None or now >= row.expires_at:
+        raise Unauthorized("the console session ended; sign in again")
+    check_key_usable(row.api_key, now)
+    return row
+
+
+class CsrfRejected(Forbidden):
+    """A state-changing console request without its session's CSRF token."""
+
+
+def check_csrf(row: ConsoleSession, presented: str | None) -> None:
+    """CsrfRejected unless ``presented`` is this session's CSRF token (compared in constant time)."""
+    if not presented or not hmac.compare_digest(presented.encode(), row.csrf_token.encode()):
+        raise CsrfRejected("the form's CSRF token is missing or stale; reload the page and try again")
+
+
+def close_session(*, session: Session, log: EventLog, token: str | None, now: datetime | None = None) -> None:
+    """Sign out: the row is revoked (idempotent; an unknown token does nothing)."""
+    if not token:
+        return
+    row = session.scalar(select(ConsoleSession).where(ConsoleSession.token_sha256 == _digest(token)))
+    if row is None or row.revoked_at is not None:
+        return
+    row.revoked_at = now or utcnow()
+    key = row.api_key
+    actor = key.partner_id or key.principal_id or "unknown"
+    log.append_in(session, "console.signed_out", actor=actor, subject=key.id, details={"session": row.id})
+    session.commit()
+
+
+def generation_credentials(
+    *, session: Session, partner: Partner, generation_id: str, files_path: Path, verifier: Verifier
+) -> dict[str, Any]:
+    """The credentials panel of one of the partner's succeeded generations: the stored manifest's
+    index (serial, signer, time) and the summary of the credentials embedded in the output
+    (who, when, ingredients, controls), checked against the trust anchors. Conflict before success."""
+    generation = get_generation(session=session, partner=partner, generation_id=generation_id)
+    if generation.status != "succeeded" or generation.manifest_id is None:
+        raise Conflict(f"generation {generation.id} is {generation.status}; credentials come with the video")
+    stored = session.get(StoredManifest, generation.manifest_id)
+    report = verifier.verify_file(files_path, detect_watermark=False)
+    summary = report.summary
+    return {
+        "manifest_id": generation.manifest_id,
+        "state": report.state.value,
+        "verdict": report.verdict,
+        "watermark_serial": stored.serial if stored is not None else generation.watermark_serial,
+        "signer_subject": stored.signer_subject if stored is not None else None,
+        "signer_fingerprint": stored.signer_fingerprint if stored is not None else None,
+        "signed_at": stored.signed_at.isoformat() if stored is not None else None,
+        "signer": summary.signer if summary else None,
+        "issuer": summary.issuer if summary else None,
+        "software_agent": summary.software_agent if summary else None,
+        "ai_generated": summary.ai_generated if summary else None,
+        "ingredients": summary.ingredients if summary else [],
+        "generation": summary.generation if summary else None,
+    }
