@@ -8,9 +8,10 @@ DEMO_OUT ?= out/demo.mp4
 
 # Debian packages: TTS engines with phoneme timings (corpus), OpenGL/GLib for OpenCV-contrib,
 # ffmpeg for ad-hoc inspection, sox (tests resample and synthesise audio with an independent tool),
-# chromium (the console's browser tests drive it through Playwright) and npm (fetches axe-core).
+# chromium (the console's browser tests drive it through Playwright) and npm (fetches axe-core;
+# Debian's npm only where no npm is on PATH: NodeSource's nodejs ships its own and conflicts with it).
 # Installed only when missing and only where apt is usable.
-APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg sox chromium npm
+APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libgl1 libglib2.0-0 ffmpeg sox chromium
 
 # Real recorded speech for `candor corpus real` and benchmarks/lipsync_e2e.py (about 130 MB; not
 # needed by demo or test): asterisk studio prompts in five languages (8 kHz) with the English
@@ -23,6 +24,7 @@ REAL_SPEECH_PACKAGES := asterisk-core-sounds-en asterisk-core-sounds-en-wav aste
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
