@@ -290,10 +290,10 @@ def test_the_document_declares_who_may_call(ops):
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_matrix(client, world, ops, persona):
     failures = []
-    # Revocations last: they end the object (A's spare consent) that the other writes use.
-    for op in sorted(ops, key=lambda o: o.path.endswith("/revoke")):
+    # Revocations, then erasures last: they end the object (A's spare consent) the other writes use.
+    for op in sorted(ops, key=lambda o: (o.method == "DELETE", o.path.endswith("/revoke"))):
         want = expected(op, persona)
-        mutates = op.method == "POST" and op.path_params
+        mutates = op.method in ("POST", "DELETE") and op.path_params
         ids = world.spare if (persona in ("owner", "auditor", "operator") and mutates) else world.a
         response = request(client, op, _headers(world, op, persona), world, {**world.a, **ids})
         got = response.status_code
