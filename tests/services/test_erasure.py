@@ -284,3 +284,20 @@ def test_retention_removes_old_outputs_and_leaves_an_expired_record(factory, log
         assert expire_outputs(session=session, log=log, files=files, retention_days=30) == []
         report = services.maintenance.run_maintenance(session=session, log=log, files=files, retention_days=None)
     assert report.expired == [] and files.exists(recent_sha)
+
+
+def test_a_watermark_of_an_erased_output_resolves_to_erased(factory, log, files, world, shared) -> None:  # type: ignore[no-untyped-def]
+    """Verification through the repository: after the erasure the manifest's index answers "erased"
+    and hands out no store (no personal data); the verdict says so instead of "not in this
+    repository" (exit 3)."""
+    from candor.provenance.verify import ManifestState, Outcome, VerificationReport, WatermarkReport, _recover
+
+    repository = manifests.ManifestRepository(factory)
+    mark = WatermarkReport(True, 101, "serial-101", "com.candor.watermark.v1", 1.0, 1.0, 50)
+    with factory() as session:
+        erase_consent(session=session, log=log, files=files, consent_id=world.consent.id, actor="admin")
+    recovered, erased = _recover(mark, repository, ())
+    assert recovered is None and erased["generation_id"] == shared["done"] and erased["erased_at"]
+    report = VerificationReport("clip.webm", ManifestState.ABSENT, [], [], None, mark, None, None, erased=erased)
+    assert report.outcome is Outcome.PROVEN and "erased" in report.verdict
+    assert report.exit_code == 0 and report.to_dict()["erased"]["manifest_id"] == shared["manifest"]
