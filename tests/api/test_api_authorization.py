@@ -151,7 +151,7 @@ def world(client: TestClient, admin, portrait_png, speech_wav, consent_pdf, tmp_
     # wrong scope: an A key with every partner scope but the ones an operation accepts
     world.keys["narrow"] = {
         frozenset(need): admin.key(a, ",".join(sorted(PARTNER_SCOPES - set(need)))).headers
-        for need in ({"generate"}, {"detect"}, {"audit:read"}, {"detect", "audit:read"})
+        for need in ({"generate"}, {"detect"}, {"audit:read"}, {"detect", "audit:read"}, {"generate", "detect"})
     }
 
     def objects() -> dict:
