@@ -263,7 +263,8 @@ def expected(op: Operation, persona: str) -> int | str:
     if not op.scopes & set(ROLE_SCOPES[role]) or persona in ("suspended_partner", "wrong_scope"):
         return 403
     if persona == "other_partner":
-        names_a = op.path_params or (op.body and {"consent_id", "portrait_id"} & set(op.body["schema"]["properties"]))
+        fields = set(op.body["schema"].get("properties", {})) if op.body else set()  # a JSON body: none
+        names_a = op.path_params or {"consent_id", "portrait_id"} & fields
         return 404 if names_a or "index" in op.query else "own"
     return "2xx"
 
