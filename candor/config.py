@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one uploaded file (image, audio, evidence)
     policy_file: Path | None = None  # CANDOR_POLICY_FILE (TOML/YAML); None = the packaged default policy
     workers: int = Field(1, ge=1, le=64)  # in-process generation job workers per server process
+    # Days a finished video is kept; then the maintenance step removes it (status "expired", 410 on
+    # download). None: keep outputs until their consent is erased.
+    output_retention_days: float | None = Field(None, gt=0)
+    maintenance_interval_s: float = Field(3600.0, gt=0)  # how often `candor serve` runs maintenance
     run_jobs: bool = True  # CANDOR_RUN_JOBS=false: an API-only process (jobs run elsewhere)
 
     # provenance: signing keys, timestamping, trust

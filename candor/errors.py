@@ -103,6 +103,15 @@ class Conflict(CandorError):
     title = "Conflict"
 
 
+class Gone(CandorError):
+    """It existed and was removed on purpose: an output past its retention period, a manifest whose
+    subject's consent was erased."""
+
+    status = 410
+    type_slug = "gone"
+    title = "Gone"
+
+
 class InvalidEvidence(InvalidInput):
     """Consent evidence that is empty, unreadable, or not what its declared type says (422)."""
 

@@ -18,6 +18,7 @@ _DESCRIPTIONS = {
     403: "The partner is not approved, the key lacks the scope, or a policy rule denied the request (see rule_id)",
     404: "No such resource (or it belongs to another partner)",
     409: "Conflict (e.g. an Idempotency-Key reused with a different request)",
+    410: "Removed on purpose: an output past the retention period, a manifest whose subject was erased",
     413: "Upload too large",
     415: "Unsupported media type",
     422: "The request failed validation",

@@ -1,5 +1,6 @@
 """`candor serve`, `candor partners ...`, `candor operators|auditors ...` (principals apart from
-partners) and `candor keys issue|revoke|list` (API keys).
+partners), `candor keys issue|revoke|list` (API keys), `candor consents erase` (a data subject)
+and `candor maintenance` (retention and unreferenced files).
 
 Top-level imports are typer/rich/stdlib only; the service stack loads inside each command.
 """
@@ -24,6 +25,10 @@ operators_app = typer.Typer(
 auditors_app = typer.Typer(
     help="Auditors: read the whole generation log and its proofs (scope audit:read); never generate.",
     no_args_is_help=True,
+)
+
+consents_app = typer.Typer(
+    help="A data subject's consent records: erase one (the subject's data leaves Candor).", no_args_is_help=True
 )
 
 SCOPE_HELP = "comma-separated partner scopes: generate, detect, audit:read (its own log entries)"
@@ -278,7 +283,62 @@ def keys_list(partner: str | None = typer.Argument(None, help="only this partner
             )
 
 
+# --- data subjects and maintenance ----------------------------------------------------------------
+
+
+@consents_app.command("erase")
+@cli_errors
+def consents_erase(
+    consent: str = typer.Argument(..., help="the consent's id (cns_...)"),
+    yes: bool = typer.Option(False, "--yes", help="erase without asking (it cannot be undone)"),
+) -> None:
+    """Erase a data subject: stop its jobs, remove the consent, portraits, evidence, reference, audio
+    used only by it, its generations and outputs; the log keeps a tombstone without personal data."""
+    from candor.services.erasure import erase_consent
+
+    if not yes and not typer.confirm(f"Erase {consent} and everything of its subject? This cannot be undone"):
+        raise typer.Exit(1)
+    built = container()
+    with built.session_factory() as session:
+        erasure = erase_consent(session=session, log=built.ledger, files=built.files, consent_id=consent, actor="admin")
+    console.print(
+        f"erased {erasure.consent_id} (partner {erasure.partner_id}): {len(erasure.generations)} generation(s) "
+        f"({len(erasure.stopped)} stopped), {erasure.portraits} portrait(s), {erasure.assets} audio clip(s), "
+        f"{erasure.manifests} manifest(s) emptied, {erasure.files_deleted} file(s) deleted; "
+        f"tombstone at log index {erasure.log_index}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@cli_errors
+def maintenance(
+    retention_days: float | None = typer.Option(
+        None, "--retention-days", min=0.0, help="override CANDOR_OUTPUT_RETENTION_DAYS for this run"
+    ),
+    garbage_hours: float = typer.Option(24.0, "--garbage-hours", min=0.0, help="unreferenced files older than this go"),
+) -> None:
+    """One maintenance pass: remove outputs past the retention period (status expired), then stored
+    files no record refers to. `candor serve` runs it every CANDOR_MAINTENANCE_INTERVAL_S too."""
+    from candor.services.maintenance import run_maintenance
+
+    built = container()
+    days = retention_days if retention_days is not None else built.settings.output_retention_days
+    with built.session_factory() as session:
+        report = run_maintenance(
+            session=session,
+            log=built.ledger,
+            files=built.files,
+            retention_days=days or None,
+            garbage_older_than_s=garbage_hours * 3600.0,
+        )
+    kept = "outputs kept (no retention period)" if not days else f"{len(report.expired)} output(s) expired"
+    console.print(f"{kept}; {report.files_removed} unreferenced file(s) removed", highlight=False)
+
+
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    app.add_typer(consents_app, name="consents")
+    app.command("maintenance")(maintenance)
     app.command("serve")(cli_errors(serve))
     app.add_typer(partners_app, name="partners")
     app.add_typer(db_app, name="db")

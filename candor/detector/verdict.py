@@ -190,11 +190,12 @@ def _provenance(path: Path, verifier: Verifier) -> tuple[list[Evidence], dict[st
         recovered = raw.get("recovered")
         if recovered and report.outcome is Outcome.PROVEN and generation is None:
             generation = _generation_record(recovered["summary"], recovered["manifest_id"], verifier.manifests)
-        where = (
-            "its generation record is in the manifest repository"
-            if generation is not None
-            else "no generation record for it in this repository"
-        )
+        if generation is not None:
+            where = "its generation record is in the manifest repository"
+        elif raw.get("erased"):
+            where = "its generation record was erased at the data subject's request"
+        else:
+            where = "no generation record for it in this repository"
         evidence.append(
             Evidence(
                 "watermark",

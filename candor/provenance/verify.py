@@ -120,6 +120,9 @@ class VerificationReport:
     recovered: RecoveredManifest | None
     binding_consistent: bool | None  # watermark value == the manifest's soft binding (None: n/a)
     notes: list[str] = field(default_factory=list)
+    # The watermark names a generation whose record was erased at its data subject's request:
+    # {"manifest_id", "generation_id", "erased_at"}; nothing else of it remains to show.
+    erased: dict[str, Any] | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -132,6 +135,8 @@ class VerificationReport:
             return Outcome.NOT_FOUND
         if self.recovered is not None and self.recovered.signature_state is ManifestState.TRUSTED:
             return Outcome.PROVEN
+        if self.recovered is None and self.erased is not None:
+            return Outcome.PROVEN  # our keyed watermark and our serial: made here, its record erased
         return Outcome.UNPROVEN
 
     @property
@@ -144,6 +149,8 @@ class VerificationReport:
         outcome = self.outcome
         if outcome is Outcome.PROVEN and self.state is ManifestState.TRUSTED:
             return "Proven Candor output: trusted Content Credentials"
+        if outcome is Outcome.PROVEN and self.recovered is None and self.erased is not None:
+            return "Candor output (its watermark resolves): its record was erased at the data subject's request"
         if outcome is Outcome.PROVEN:
             return "Proven Candor output: credentials stripped, recovered through the watermark"
         if outcome is Outcome.NOT_FOUND and self.watermark is None:
@@ -272,11 +279,21 @@ def _detect_watermark(path: Path, key: WatermarkKey) -> WatermarkReport:
 
 def _recover(
     watermark: WatermarkReport, manifests: ManifestLookup, trust_anchors: Sequence[str]
-) -> RecoveredManifest | None:
+) -> tuple[RecoveredManifest | None, dict[str, Any] | None]:
+    """The manifest the watermark resolves to, and (when its record was erased) what the erasure
+    left: the ids and when."""
     matches = manifests.matches_by_binding(alg=watermark.alg or "", value=watermark.binding_value or "")
+    erased = None
     for match in matches["matches"]:
         stored = manifests.manifest_by_id(match["manifestId"])
         if stored is None:
+            continue
+        if stored.get("erasedAt"):
+            erased = erased or {
+                "manifest_id": stored["manifestId"],
+                "generation_id": stored.get("generationId"),
+                "erased_at": stored["erasedAt"],
+            }
             continue
         report = read_manifest_store(stored["manifestStore"], trust_anchors)
         summary = _summarize(report)
@@ -294,10 +311,11 @@ def _recover(
             state = ManifestState.TRUSTED
         else:
             state = ManifestState.VALID_UNTRUSTED
-        return RecoveredManifest(
+        recovered = RecoveredManifest(
             manifest_id=summary.manifest_id, signature_state=state, failure_codes=codes, summary=summary
         )
-    return None
+        return recovered, None
+    return None, erased
 
 
 def _require_video(path: Path) -> None:
@@ -364,9 +382,9 @@ def verify_file(
         )
     if state is ManifestState.TRUSTED and watermark is not None and not watermark.found:
         notes.append("the watermark did not decode (very short or heavily processed clip?)")
-    recovered = None
+    recovered = erased = None
     if state is ManifestState.ABSENT and watermark is not None and watermark.found and manifests is not None:
-        recovered = _recover(watermark, manifests, trust_anchors)
+        recovered, erased = _recover(watermark, manifests, trust_anchors)
     return VerificationReport(
         path=str(path),
         state=state,
@@ -377,4 +395,5 @@ def verify_file(
         recovered=recovered,
         binding_consistent=binding_consistent,
         notes=notes,
+        erased=erased,
     )

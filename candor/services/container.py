@@ -107,6 +107,7 @@ class Container:
     queue: JobQueue | None = None  # set while the in-process worker pool runs
     job_handler: JobHandler | None = None  # None: candor.services.worker.GenerationWorker (the release path)
     detector_available: bool = False
+    maintenance: Any = None  # the MaintenanceThread while the worker pool runs
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -212,9 +213,23 @@ class Container:
         )
         queue.start()
         self.queue = queue
+        from candor.services.maintenance import MaintenanceThread
+
+        # Retention and garbage collection beside the workers: the first pass now, then every interval.
+        self.maintenance = MaintenanceThread(
+            self.session_factory,
+            self.ledger,
+            self.files,
+            retention_days=self.settings.output_retention_days,
+            interval_s=self.settings.maintenance_interval_s,
+        )
+        self.maintenance.start()
 
     def close(self) -> None:
         """Stop the worker pool (a running job is re-run after its lease expires), release connections."""
+        if self.maintenance is not None:
+            self.maintenance.stop()
+            self.maintenance = None
         if self.queue is not None:
             self.queue.stop()
             self.queue = None

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from candor.errors import Conflict, ConsentRevoked, InvalidInput, QuotaExceeded
+from candor.errors import Conflict, ConsentRevoked, Gone, InvalidInput, QuotaExceeded
 from candor.generator.controls import CONTROL_NAMES, DEFAULT_FPS, Controls
 from candor.policy import (
     ConsentFacts,
@@ -353,9 +353,13 @@ def record_download(
     *, session: Session, log: EventLog, files: FileStore, partner: Partner, generation_id: str
 ) -> Generation:
     """Count and log a download of a finished video; commits. Conflict while it is not ``succeeded``;
+    Gone once the retention period removed it (status ``expired``);
     ConsentRevoked once the depicted person has withdrawn consent (no new copies leave); NotFound
     if its file is gone (nothing is logged then)."""
     generation = get_generation(session=session, partner=partner, generation_id=generation_id)
+    if generation.status == "expired":
+        expired = generation.expired_at.isoformat() if generation.expired_at else "earlier"
+        raise Gone(f"generation {generation.id}'s video was removed at {expired} after the retention period")
     if generation.status != "succeeded" or generation.output_sha256 is None:
         raise Conflict(f"generation {generation.id} is {generation.status}; its video is not available")
     consent = session.get(Consent, generation.consent_id)

@@ -294,7 +294,8 @@ class ThreadJobQueue:
             shutil.rmtree(stale, ignore_errors=True)
         with self.session_factory() as session:
             generation = session.get(Generation, generation_id)
-            assert generation is not None
+            if generation is None:  # erased with its consent since it was claimed
+                return
             if attempt > self.max_attempts:
                 self._finish_failed(session, generation, f"gave up after {attempt - 1} interrupted attempts")
                 self.notifier.notify(generation_id)

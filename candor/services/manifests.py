@@ -72,23 +72,30 @@ def manifest_by_id(
     *, session: Session, manifest_id: str, return_active_manifest: bool = False
 ) -> dict[str, Any] | None:
     """``GET /manifests/{manifestId}``: the manifest store (``application/c2pa`` bytes) and its index
-    fields, or None when unknown. Candor's stores hold one manifest (the ingredients carry none of
-    their own), so ``return_active_manifest`` returns the same store."""
+    fields, or None when unknown. An erased one (``erasedAt`` set) has no store (None). Candor's
+    stores hold one manifest (the ingredients carry none of their own), so
+    ``return_active_manifest`` returns the same store."""
     row = session.get(StoredManifest, manifest_id)
     if row is None:
         return None
+    erased = row.erased_at is not None  # its subject's consent was erased: no store, only the index
     return {
         "manifestId": row.manifest_id,
         "contentType": "application/c2pa",
-        "manifestStore": row.manifest_store,
+        "manifestStore": None if erased else row.manifest_store,
+        "erasedAt": _aware(row.erased_at).isoformat() if erased else None,
         "activeManifestOnly": return_active_manifest,
         "generationId": row.generation_id,
         "binding": {"alg": row.binding_alg, "value": row.binding_value, "serial": row.serial},
         "signerFingerprint": row.signer_fingerprint,
         "signerSubject": row.signer_subject,
-        # SQLite hands back naive datetimes: they were stored as UTC
-        "signedAt": (row.signed_at if row.signed_at.tzinfo else row.signed_at.replace(tzinfo=dt.UTC)).isoformat(),
+        "signedAt": _aware(row.signed_at).isoformat(),
     }
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes: they were stored as UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def supported_algorithms() -> dict[str, Any]:

@@ -3,6 +3,10 @@ sends one when a generation finishes and retries it on a persistent backoff sche
 
 Headers: ``Candor-Timestamp: <unix seconds>`` and ``Candor-Signature: v1=<hex digest>``. A receiver
 recomputes the digest with its partner webhook secret and rejects stale timestamps (replays).
+
+A partner rotates its secret (:func:`rotate_webhook_secret`); for an overlap window afterwards every
+delivery carries two signatures, ``v1=<new>, v1=<old>``, so a receiver that still holds the old
+secret keeps accepting while it switches: it accepts a delivery when any one of them matches.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import secrets
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,29 +27,91 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from candor.errors import InvalidInput
+from candor.services.common import EventLog
 from candor.store.models import Generation, Partner, utcnow
 
 SIGNATURE_HEADER = "Candor-Signature"
 TIMESTAMP_HEADER = "Candor-Timestamp"
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``v1=<hex>`` signature of ``body`` sent at ``timestamp`` (unix seconds)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"v1={mac.hexdigest()}"
+def sign(secret: str | Sequence[str], timestamp: int, body: bytes) -> str:
+    """The ``v1=<hex>`` signature of ``body`` sent at ``timestamp`` (unix seconds); with several
+    secrets (a rotation's overlap), one signature each, newest first: ``v1=<a>, v1=<b>``."""
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    return ", ".join(
+        f"v1={hmac.new(key.encode(), f'{timestamp}.'.encode() + body, hashlib.sha256).hexdigest()}" for key in keys
+    )
 
 
 def verify_signature(
     secret: str, timestamp: str | int, body: bytes, signature: str, *, tolerance_s: float = 300.0
 ) -> bool:
-    """True when ``signature`` is ours for this body and the timestamp is within ``tolerance_s``."""
+    """True when one of the ``v1=`` signatures in the ``signature`` header is ours (``secret``) for
+    this body and the timestamp is within ``tolerance_s``."""
     try:
         ts = int(timestamp)
     except (TypeError, ValueError):
         return False
     if abs(time.time() - ts) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, ts, body), signature or "")
+    expected = sign(secret, ts, body)
+    offered = [part.strip() for part in (signature or "").split(",")]
+    return any(hmac.compare_digest(expected, part) for part in offered if part)
+
+
+def signing_secrets(partner: Partner, now: datetime | None = None) -> list[str]:
+    """The secrets a delivery to ``partner`` is signed with now: the current one, and the one it
+    replaced while the rotation's overlap window lasts."""
+    keys = [partner.webhook_secret]
+    until = partner.webhook_secret_previous_until
+    if partner.webhook_secret_previous and until is not None and (now or utcnow()) < until:
+        keys.append(partner.webhook_secret_previous)
+    return keys
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    """``secret`` is shown once, here; the old one signs too until ``previous_valid_until``."""
+
+    secret: str
+    rotated_at: datetime
+    previous_valid_until: datetime | None
+
+
+MAX_OVERLAP_HOURS = 168.0
+
+
+def rotate_webhook_secret(
+    *, session: Session, log: EventLog, partner: Partner, overlap_hours: float = 24.0, now: datetime | None = None
+) -> RotatedSecret:
+    """Give ``partner`` a new webhook signing secret and commit. Deliveries carry signatures under
+    both the new and the old secret for ``overlap_hours`` (0-168; 0 drops the old one at once); a
+    second rotation inside the window retires the oldest. The log records the rotation, never a
+    secret."""
+    if not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
+        raise InvalidInput(f"the overlap must be 0-{MAX_OVERLAP_HOURS:g} hours, got {overlap_hours}")
+    now = now or utcnow()
+    query = select(Partner).where(Partner.id == partner.id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # two rotations at once: one waits, neither secret is lost
+    row = session.scalar(query)
+    assert row is not None
+    until = now + timedelta(hours=overlap_hours) if overlap_hours > 0 else None
+    new_secret = secrets.token_hex(32)
+    row.webhook_secret_previous = row.webhook_secret if until is not None else None
+    row.webhook_secret_previous_until = until
+    row.webhook_secret = new_secret
+    session.flush()
+    log.append_in(
+        session,
+        "partner.webhook_secret_rotated",
+        actor=partner.id,
+        subject=partner.id,
+        details={"previous_valid_until": until.isoformat() if until else None},
+    )
+    session.commit()
+    return RotatedSecret(secret=new_secret, rotated_at=now, previous_valid_until=until)
 
 
 @dataclass(frozen=True)
@@ -71,12 +139,18 @@ def public_address_error(url: str) -> str | None:
 
 
 def deliver(
-    url: str, secret: str, payload: dict[str, Any], *, timeout_s: float = 5.0, allow_private: bool = False
+    url: str,
+    secret: str | Sequence[str],
+    payload: dict[str, Any],
+    *,
+    timeout_s: float = 5.0,
+    allow_private: bool = False,
 ) -> Delivery:
     """POST ``payload`` as JSON once; any 2xx counts as delivered. The host is resolved once and the
     request goes to that vetted address (Host header and TLS SNI still name the host), so a name
     that resolves elsewhere a moment later (DNS rebinding) cannot steer it inside. Hosts that
-    resolve to non-public addresses are refused unless ``allow_private`` (development and tests)."""
+    resolve to non-public addresses are refused unless ``allow_private`` (development and tests).
+    ``secret``: one, or the current and the previous during a rotation's overlap (two signatures)."""
     import httpx
 
     parts = urlsplit(url)
@@ -229,7 +303,9 @@ class GenerationNotifier:
                     "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
                 },
             }
-            outcome = deliver(generation.webhook_url, partner.webhook_secret, payload, allow_private=self.allow_private)
+            outcome = deliver(
+                generation.webhook_url, signing_secrets(partner), payload, allow_private=self.allow_private
+            )
             tries = generation.webhook_attempts + 1
             values: dict[str, Any] = {"webhook_attempts": tries, "webhook_error": outcome.error}
             if outcome.ok:

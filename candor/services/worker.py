@@ -58,8 +58,11 @@ def gate_refusal(session: Session, generation: Generation, *, lock: bool = False
         key = session.execute(query.with_for_update(read=True) if lock else query).first()
         if key is None or key.revoked_at is not None:
             return "the API key that requested it was revoked"
+    consent = fresh(Consent, generation.consent_id)
+    if consent is None:
+        return "its consent was erased"
     try:
-        ensure_consent_active(fresh(Consent, generation.consent_id), utcnow())
+        ensure_consent_active(consent, utcnow())
     except CandorError as exc:
         return exc.detail
     return None
@@ -152,7 +155,9 @@ def prepare_job(session: Session, generation: Generation, files: FileStore) -> J
     input file is missing). The inputs are linked into a private work folder under their real
     extensions (decoders and MIME guessing look at suffixes; store names have none) with the
     output beside them; the caller removes the folder (``ctx.out_path.parent``)."""
-    ensure_consent_active(session.get(Consent, generation.consent_id))  # type: ignore[arg-type]
+    consent = session.get(Consent, generation.consent_id)
+    if consent is not None:  # an erased one is refused by the gate below
+        ensure_consent_active(consent)
     refusal = gate_refusal(session, generation)
     if refusal is not None:
         raise JobStopped(refusal)
@@ -207,7 +212,10 @@ def publish_job(
     stored = files.put_file(output.path, move=True)
     with session_factory() as session:
         generation = session.get(Generation, generation_id)
-        assert generation is not None
+        if generation is None:  # erased with its consent while it rendered
+            session.rollback()
+            _discard(session_factory, files, stored)
+            return "its consent was erased"
         # PostgreSQL: the shared locks taken here make a concurrent suspension/revocation wait for
         # this commit (or win before it). SQLite: the UPDATE takes the write lock, so the second
         # check below sees every revocation committed before it.

@@ -44,7 +44,8 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "auditor": ("audit:read",),
     "operator": ("admin",),
 }
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+# "expired": succeeded, then its output was removed after the retention period (410 on download).
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
 
 
 def new_id(prefix: str) -> str:
@@ -88,6 +89,10 @@ class Partner(Base):
     monthly_quota_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     # HMAC key for signing this partner's webhooks; a shared secret, so it is stored as is.
     webhook_secret: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(32))
+    # After a rotation the old secret still signs deliveries (a second signature) until this time,
+    # so a receiver can switch without downtime.
+    webhook_secret_previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -254,6 +259,8 @@ class Generation(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the retention period removed the output (status "expired"); the row stays as a record.
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class IdempotencyRecord(Base):
@@ -344,6 +351,9 @@ class StoredManifest(Base):
     signer_fingerprint: Mapped[str] = mapped_column(String(64))
     signer_subject: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set when the data subject's consent was erased: manifest_store is emptied (its ingredients
+    # name the portrait and audio), the index stays so the watermark resolves to "erased".
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 # --- the generation log (an RFC 6962 Merkle log; see candor.services.generation_log) -------------

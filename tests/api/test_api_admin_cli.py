@@ -156,3 +156,21 @@ def test_partner_keys_never_get_admin_and_principals_get_their_own(data_dir):
         assert not any(e["event_type"] == "principal.created" for e in own)
     listing = run("keys", "list")[1]
     assert "auditor prn_" in listing and "operator prn_" in listing and "expires" in listing
+
+
+def test_operator_erases_a_consent_and_runs_maintenance(data_dir, consent_pdf, portrait_png):
+    from api_helpers import Admin, create_consent, enroll
+
+    with TestClient(create_app(make_settings(data_dir), start_worker=False)) as client:
+        admin = Admin(client.app)
+        owner = admin.key(admin.partner("Erase Co"), "generate")
+        consent = create_consent(client, owner, consent_pdf)
+        enroll(client, owner, consent["id"], portrait_png)
+        code, out, err = run("consents", "erase", consent["id"], "--yes")
+        assert code == 0, err
+        assert f"erased {consent['id']}" in out and "1 portrait(s)" in out and "tombstone at log index" in out
+        assert client.get(f"/v1/consents/{consent['id']}", headers=owner.headers).status_code == 404
+        code, _, err = run("consents", "erase", consent["id"], "--yes")  # gone: a message, no traceback
+        assert code == 2 and "not found" in err and "Traceback" not in err
+    code, out, _ = run("maintenance", "--retention-days", "30", "--garbage-hours", "0")
+    assert code == 0 and "0 output(s) expired" in out

@@ -151,7 +151,7 @@ def world(client: TestClient, admin, portrait_png, speech_wav, consent_pdf, tmp_
     # wrong scope: an A key with every partner scope but the ones an operation accepts
     world.keys["narrow"] = {
         frozenset(need): admin.key(a, ",".join(sorted(PARTNER_SCOPES - set(need)))).headers
-        for need in ({"generate"}, {"detect"}, {"audit:read"}, {"detect", "audit:read"})
+        for need in ({"generate"}, {"detect"}, {"audit:read"}, {"detect", "audit:read"}, {"generate", "detect"})
     }
 
     def objects() -> dict:
@@ -263,7 +263,8 @@ def expected(op: Operation, persona: str) -> int | str:
     if not op.scopes & set(ROLE_SCOPES[role]) or persona in ("suspended_partner", "wrong_scope"):
         return 403
     if persona == "other_partner":
-        names_a = op.path_params or (op.body and {"consent_id", "portrait_id"} & set(op.body["schema"]["properties"]))
+        fields = set(op.body["schema"].get("properties", {})) if op.body else set()  # a JSON body: none
+        names_a = op.path_params or {"consent_id", "portrait_id"} & fields
         return 404 if names_a or "index" in op.query else "own"
     return "2xx"
 
@@ -290,10 +291,10 @@ def test_the_document_declares_who_may_call(ops):
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_matrix(client, world, ops, persona):
     failures = []
-    # Revocations last: they end the object (A's spare consent) that the other writes use.
-    for op in sorted(ops, key=lambda o: o.path.endswith("/revoke")):
+    # Revocations, then erasures last: they end the object (A's spare consent) the other writes use.
+    for op in sorted(ops, key=lambda o: (o.method == "DELETE", o.path.endswith("/revoke"))):
         want = expected(op, persona)
-        mutates = op.method == "POST" and op.path_params
+        mutates = op.method in ("POST", "DELETE") and op.path_params
         ids = world.spare if (persona in ("owner", "auditor", "operator") and mutates) else world.a
         response = request(client, op, _headers(world, op, persona), world, {**world.a, **ids})
         got = response.status_code

@@ -1,4 +1,4 @@
-"""Likeness consent records: create with evidence, list, read, revoke, enrol portraits."""
+"""Likeness consent records: create with evidence, list, read, revoke, erase, enrol portraits."""
 
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ from candor.api.media import (
 )
 from candor.api.openapi import problem_responses
 from candor.api.schemas.common import Absent, ConsentId, Limit, PageInfo
-from candor.api.schemas.consents import ConsentCreate, ConsentPage, ConsentPublic, ConsentRevoke, PortraitPublic
+from candor.api.schemas.consents import (
+    ConsentCreate,
+    ConsentPage,
+    ConsentPublic,
+    ConsentRevoke,
+    ErasurePublic,
+    PortraitPublic,
+)
+from candor.services.erasure import erase_consent
 
 router = APIRouter(prefix="/consents", tags=["consents"])
 _AUTH_ERRORS = (401, 403, 429)
@@ -137,6 +145,33 @@ def revoke_consent(
         reason=body.reason if body else None,
     )
     return ConsentPublic.of(consent, datetime.now(UTC))
+
+
+@router.delete(
+    "/{consent_id}",
+    response_model=ErasurePublic,
+    summary="Erase the data subject: the consent, its portraits, evidence, audio, generations and outputs",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+)
+def erase(
+    session: SessionDep, state: StateDep, partner: CurrentPartner, consent_id: Annotated[ConsentId, Path()]
+) -> ErasurePublic:
+    """Queued or running generations with it are stopped first (nothing is published afterwards);
+    then everything of the subject leaves the database and the file store in one unit of work. The
+    generation log keeps a tombstone with ids and counts only. Not undoable; a second call is 404."""
+    erasure = erase_consent(
+        session=session, log=state.ledger, files=state.files, consent_id=consent_id, partner=partner, actor=partner.id
+    )
+    return ErasurePublic(
+        consent_id=erasure.consent_id,
+        erased_at=erasure.erased_at,
+        generations=erasure.generations,
+        portraits=erasure.portraits,
+        audio_assets=erasure.assets,
+        manifests_erased=erasure.manifests,
+        files_deleted=erasure.files_deleted,
+        log_index=erasure.log_index,
+    )
 
 
 @router.post(

@@ -138,10 +138,10 @@ def cancel_generation(
 @router.get(
     "/{generation_id}/video",
     response_class=FileResponse,
-    summary="Download the signed, watermarked MP4 (the download is logged)",
+    summary="Download the signed, watermarked MP4 (the download is logged; 410 once the retention period removed it)",
     responses={
         200: {"content": {"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}}}},
-        **problem_responses(*_AUTH_ERRORS, 404, 409, 422),
+        **problem_responses(*_AUTH_ERRORS, 404, 409, 410, 422),
     },
 )
 def download_video(

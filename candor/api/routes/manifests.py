@@ -20,7 +20,7 @@ from candor.api.deps import Caller, ManifestReader, SessionDep
 from candor.api.openapi import problem_responses
 from candor.api.schemas.common import NO_NUL
 from candor.api.schemas.manifests import SoftBindingMatches, SupportedAlgorithms
-from candor.errors import NotFound
+from candor.errors import Gone, NotFound
 from candor.services import manifests as repository
 from candor.services import principals
 
@@ -76,10 +76,10 @@ def supported_algorithms(_reader: ManifestReader) -> SupportedAlgorithms:
 @router.get(
     "/{manifest_id}",
     response_class=Response,
-    summary="The C2PA manifest store (application/c2pa) with this id",
+    summary="The C2PA manifest store (application/c2pa) with this id (410 once its subject was erased)",
     responses={
         200: {"content": {C2PA_MEDIA_TYPE: {"schema": {"type": "string", "contentMediaType": C2PA_MEDIA_TYPE}}}},
-        **problem_responses(401, 403, 404, 422, 429),
+        **problem_responses(401, 403, 404, 410, 422, 429),
     },
 )
 def manifest_by_id(
@@ -93,6 +93,8 @@ def manifest_by_id(
     )
     if found is None or not _readable(session, reader, manifest_id):
         raise NotFound(f"manifest {manifest_id} not found")
+    if found["erasedAt"] is not None:
+        raise Gone(f"manifest {manifest_id} was erased at {found['erasedAt']} with its data subject's consent")
     return Response(
         content=found["manifestStore"],
         media_type=C2PA_MEDIA_TYPE,

@@ -155,6 +155,24 @@ class ConsentPublic(PublicModel):
         )
 
 
+class ErasurePublic(BaseModel):
+    """What erasing a consent removed. The generation log keeps one ``consent.erased`` entry
+    (``log_index``) with these ids and counts, and nothing of the person."""
+
+    consent_id: str
+    erased_at: datetime
+    generations: list[str] = Field(
+        description="generations removed with their outputs (queued or running ones stopped first)"
+    )
+    portraits: int = Field(description="portraits removed")
+    audio_assets: int = Field(description="audio clips removed (those only this consent's generations used)")
+    manifests_erased: int = Field(
+        description="stored C2PA manifests emptied (their watermarks now resolve to 'erased')"
+    )
+    files_deleted: int = Field(description="stored files removed (a file another record still uses stays)")
+    log_index: int = Field(description="the tombstone's index in the generation log")
+
+
 class ConsentPage(BaseModel):
     items: list[ConsentPublic]
     page: PageInfo

@@ -86,7 +86,9 @@ class ControlsPublic(BaseModel):
 
 class GenerationPublic(PublicModel):
     id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"] = Field(
+        description="expired: it succeeded, then the retention period removed its video (download: 410)"
+    )
     progress: float = Field(ge=0, le=1)
     consent_id: str
     portrait_id: str
@@ -106,6 +108,7 @@ class GenerationPublic(PublicModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    expired_at: datetime | None = Field(description="when the retention period removed the video")
 
     @classmethod
     def of(cls, generation: Generation) -> GenerationPublic:
