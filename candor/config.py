@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     auth_failure_burst: int = Field(20, ge=1)  # failures a client may make at once
     redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; None = in-process buckets
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one uploaded file (image, audio, evidence)
+    # CANDOR_STORAGE_URL: where stored files live. None = data_dir/files on this host;
+    # file:///shared/dir = a directory every host mounts; s3://bucket/prefix?endpoint=URL&region=R =
+    # an S3-compatible object store (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a role).
+    storage_url: str | None = None
+    download_url_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)  # presigned download URLs' lifetime
     policy_file: Path | None = None  # CANDOR_POLICY_FILE (TOML/YAML); None = the packaged default policy
     workers: int = Field(1, ge=1, le=64)  # in-process generation job workers per server process
     run_jobs: bool = True  # CANDOR_RUN_JOBS=false: an API-only process (jobs run elsewhere)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from candor.services.generation_log import GenerationLog
     from candor.services.jobs import JobQueue
     from candor.services.manifests import ManifestRepository
+    from candor.services.metrics import JobMetrics
     from candor.services.release import Releaser
     from candor.services.worker import JobHandler
     from candor.store.filestore import FileStore
@@ -116,7 +117,7 @@ class Container:
         from candor.policy import load_policy
         from candor.services.manifests import ManifestRepository
         from candor.store.database import make_engine, make_session_factory
-        from candor.store.filestore import LocalFileStore
+        from candor.store.filestore import file_store_for
 
         engine = make_engine(settings.resolved_database_url)
         sessions = make_session_factory(engine)
@@ -124,7 +125,7 @@ class Container:
             settings=settings,
             engine=engine,
             session_factory=sessions,
-            files=LocalFileStore(settings.data_dir / "files"),
+            files=file_store_for(settings.storage_url, data_dir=settings.data_dir),
             manifests=ManifestRepository(sessions),
             policy=load_policy(settings.policy_file),
         )
@@ -150,6 +151,13 @@ class Container:
         from candor.provenance.signer import LocalKeySigner
 
         return LocalKeySigner(signing_identity(self.settings), tsa_url=self.settings.tsa_url)
+
+    @functools.cached_property
+    def metrics(self) -> JobMetrics:
+        """This process's job metrics (Prometheus), with the cluster-wide queue depth."""
+        from candor.services.metrics import JobMetrics
+
+        return JobMetrics(self.session_factory)
 
     @functools.cached_property
     def watermark_key(self) -> WatermarkKey:
@@ -192,8 +200,9 @@ class Container:
 
     # -- the in-process worker pool ----------------------------------------------------------------
 
-    def start_worker(self) -> None:
-        """Start the in-process job queue; starting also re-queues jobs a dead worker left running."""
+    def start_worker(self, workers: int | None = None) -> None:
+        """Start the in-process job queue with ``workers`` threads (default CANDOR_WORKERS); starting
+        also re-queues jobs a dead worker on this host left running."""
         from candor.services.jobs import ThreadJobQueue
         from candor.services.worker import GenerationWorker
 
@@ -206,16 +215,18 @@ class Container:
             self.session_factory,
             self.files,
             handler,
-            workers=self.settings.workers,
+            workers=workers or self.settings.workers,
             log=self.ledger,
             allow_private_webhooks=self.settings.environment != "production",
+            metrics=self.metrics,
         )
         queue.start()
         self.queue = queue
 
-    def close(self) -> None:
-        """Stop the worker pool (a running job is re-run after its lease expires), release connections."""
+    def close(self, grace_s: float = 10.0) -> None:
+        """Stop the worker pool (a job unfinished after ``grace_s`` seconds is handed back for another
+        worker), release connections."""
         if self.queue is not None:
-            self.queue.stop()
+            self.queue.stop(grace_s)
             self.queue = None
         self.engine.dispose()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
 from candor.api.media import AUDIO_TYPES, audio_type_of, media_type_of, read_upload
 from candor.api.openapi import problem_responses
 from candor.api.schemas.common import Absent, GenerationId, Limit, PageInfo
-from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
+from candor.api.schemas.generations import DownloadUrlPublic, GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
 from candor.services import GenerationOutcome
 
@@ -150,10 +152,42 @@ def download_video(
     generation = services.record_download(
         session=session, log=state.ledger, files=state.files, partner=partner, generation_id=generation_id
     )
-    path = state.files.path(generation.output_sha256)
-    return FileResponse(
-        path,
-        media_type="video/mp4",
-        filename=f"{generation.id}.mp4",
-        headers={"ETag": f'"{generation.output_sha256}"', "Cache-Control": "private, max-age=3600"},
+    headers = {"ETag": f'"{generation.output_sha256}"', "Cache-Control": "private, max-age=3600"}
+    path = state.files.local_path(generation.output_sha256)
+    if path is not None:
+        return FileResponse(path, media_type="video/mp4", filename=f"{generation.id}.mp4", headers=headers)
+    # An object store: stream it through (or ask /download-url for a presigned URL that skips the API).
+    body = state.files.open(generation.output_sha256)
+    headers["Content-Disposition"] = f'attachment; filename="{generation.id}.mp4"'
+    return StreamingResponse(_chunks(body), media_type="video/mp4", headers=headers)
+
+
+def _chunks(body: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := body.read(1 << 20):
+            yield chunk
+    finally:
+        body.close()
+
+
+@router.get(
+    "/{generation_id}/download-url",
+    response_model=DownloadUrlPublic,
+    summary="A time-limited URL for the signed MP4 (presigned from the object store; the download is logged)",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 409, 422),
+)
+def download_url(
+    session: SessionDep, state: StateDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
+) -> DownloadUrlPublic:
+    """With an object store, a presigned URL that fetches the video straight from it, without a key,
+    until ``expires_at``; with a local store, this API's own ``/video`` path (it needs the key)."""
+    generation = services.record_download(
+        session=session, log=state.ledger, files=state.files, partner=partner, generation_id=generation_id
     )
+    expires_s = state.settings.download_url_seconds
+    url = state.files.download_url(
+        generation.output_sha256, filename=f"{generation.id}.mp4", media_type="video/mp4", expires_s=expires_s
+    )
+    if url is None:
+        return DownloadUrlPublic(url=f"/v1/generations/{generation.id}/video", presigned=False, expires_at=None)
+    return DownloadUrlPublic(url=url, presigned=True, expires_at=datetime.now(UTC) + timedelta(seconds=expires_s))
