@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CANDOR_", env_file=None, extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    # CANDOR_CLUSTER=true: one of several hosts (API servers, workers) sharing a database and a file
+    # store. Nothing host-local may be made on first use then (signing keys, their passphrase, the
+    # watermark secret): each must be given to every host, and the database and store must be shared.
+    cluster: bool = False
     data_dir: Path = Field(default_factory=default_data_dir)
 
     # generator (the frame-rate range and default live in candor.generator.controls)
@@ -37,6 +41,7 @@ class Settings(BaseSettings):
     # storage / service
     database_url: str | None = None  # default: a SQLite file in data_dir
     secret_key: str = PLACEHOLDER_SECRET
+    secret_key_file: Path | None = None  # CANDOR_SECRET_KEY_FILE: a secret file holding it (wins over the variable)
 
     # HTTP API: per-key token bucket (shared through Redis when redis_url is set), upload cap
     rate_limit_per_s: float = Field(10.0, gt=0)  # sustained requests per second per API key
@@ -65,6 +70,7 @@ class Settings(BaseSettings):
     # CANDOR_WATERMARK_SECRET keys the invisible watermark; the placeholder means "development secret
     # file in data_dir" (created 0600 on first use) and is refused in production.
     watermark_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    watermark_secret_file: Path | None = None  # CANDOR_WATERMARK_SECRET_FILE (wins over the variable)
 
     @property
     def resolved_database_url(self) -> str:
@@ -74,6 +80,41 @@ class Settings(BaseSettings):
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / "keys"
 
+    @property
+    def generates_local_secrets(self) -> bool:
+        """Whether missing keys, passphrase and watermark secret are made on first use (development
+        on one host only; never in a cluster)."""
+        return self.environment == "development" and not self.cluster
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        if self.secret_key_file is not None:
+            self.secret_key = _read_secret(self.secret_key_file, "CANDOR_SECRET_KEY_FILE")
+        if self.watermark_secret_file is not None:
+            self.watermark_secret = SecretStr(_read_secret(self.watermark_secret_file, "CANDOR_WATERMARK_SECRET_FILE"))
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_shares_everything(self) -> Settings:
+        if not self.cluster:
+            return self
+        missing = []
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            missing.append("CANDOR_DATABASE_URL (a PostgreSQL server every host reaches)")
+        if not self.storage_url:
+            missing.append("CANDOR_STORAGE_URL (s3://bucket/prefix?endpoint=..., or file:///shared/mount)")
+        if self.key_passphrase is None and self.key_passphrase_file is None:
+            missing.append("CANDOR_KEY_PASSPHRASE or CANDOR_KEY_PASSPHRASE_FILE")
+        if self.keys_dir is None:
+            missing.append("CANDOR_KEYS_DIR (the key store from `candor keys init`, given to every host)")
+        if self.secret_key == PLACEHOLDER_SECRET:
+            missing.append("CANDOR_SECRET_KEY or CANDOR_SECRET_KEY_FILE")
+        if self.watermark_secret.get_secret_value() == PLACEHOLDER_SECRET:
+            missing.append("CANDOR_WATERMARK_SECRET or CANDOR_WATERMARK_SECRET_FILE")
+        if missing:
+            raise ValueError("CANDOR_CLUSTER=true needs values shared by every host: " + "; ".join(missing))
+        return self
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
@@ -81,6 +122,16 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.watermark_secret.get_secret_value() == PLACEHOLDER_SECRET:
             raise ValueError("CANDOR_WATERMARK_SECRET must be set to a real secret in production")
         return self
+
+
+def _read_secret(path: Path, variable: str) -> str:
+    try:
+        value = Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path} ({exc.strerror})") from None
+    if not value:
+        raise ValueError(f"{variable}: {path} is empty")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -47,15 +47,16 @@ def key_passphrase(settings: Settings) -> bytes:
         settings.resolved_keys_dir,
         passphrase=settings.key_passphrase.get_secret_value() if settings.key_passphrase else None,
         passphrase_file=settings.key_passphrase_file,
-        development=settings.environment == "development",
+        development=settings.generates_local_secrets,
     )
 
 
 def key_store(settings: Settings) -> KeyStore:
-    """The signing key store (created on first use in development)."""
+    """The signing key store (created on first use in development on one host; in a cluster it must
+    exist: `candor keys init` once, then the same directory is given to every host)."""
     from candor.provenance.keys import ensure_keys
 
-    development = settings.environment == "development"
+    development = settings.generates_local_secrets
     passphrase = key_passphrase(settings) if development else b""
     return ensure_keys(settings.resolved_keys_dir, passphrase, development=development)
 
@@ -80,7 +81,7 @@ def watermark_key(settings: Settings) -> WatermarkKey:
     return WatermarkKey.from_secret(
         None if secret == PLACEHOLDER_SECRET else secret,
         dev_secret_dir=settings.data_dir,
-        production=settings.environment == "production",
+        production=settings.environment == "production" or settings.cluster,
     )
 
 
