@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     download_url_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)  # presigned download URLs' lifetime
     policy_file: Path | None = None  # CANDOR_POLICY_FILE (TOML/YAML); None = the packaged default policy
     workers: int = Field(1, ge=1, le=64)  # in-process generation job workers per server process
+    # Seconds a claimed job stays leased without a heartbeat (beats come every second): how long a job
+    # of a worker that died on another host waits before another worker re-runs it.
+    job_lease_seconds: float = Field(30.0, ge=3, le=3600)
     run_jobs: bool = True  # CANDOR_RUN_JOBS=false: an API-only process (jobs run elsewhere)
 
     # provenance: signing keys, timestamping, trust

@@ -217,6 +217,7 @@ class Container:
             self.files,
             handler,
             workers=workers or self.settings.workers,
+            lease_s=self.settings.job_lease_seconds,
             log=self.ledger,
             allow_private_webhooks=self.settings.environment != "production",
             metrics=self.metrics,
