@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "provenance",
     "watermark",
     "service",
+    "worker",
     "audit",
     "detector",
 )

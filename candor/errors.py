@@ -222,3 +222,14 @@ class InvalidProof(CandorError):
     status = 422
     type_slug = "invalid-proof"
     title = "Proof did not verify"
+
+
+# --- storage ---------------------------------------------------------------------------------------
+
+
+class StorageUnavailable(CandorError):
+    """The file store (an object store bucket, a shared directory) did not answer or refused access."""
+
+    status = 503
+    type_slug = "storage-unavailable"
+    title = "File storage unavailable"

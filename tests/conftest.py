@@ -57,3 +57,23 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         capture_output=True,
     )
     return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto_server) on loopback for the whole session; boto3 in this
+    process gets the test credentials through the environment."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from s3_server import TEST_ENV, S3Server
+
+    for name, value in TEST_ENV.items():
+        os.environ[name] = value
+    server = S3Server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import BinaryIO
+
 from fastapi import UploadFile
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from candor.api.errors import UnsupportedMediaType
 from candor.errors import InvalidAudio, InvalidVideo, PayloadTooLarge
 from candor.files import sniff_media_type
 from candor.services import evidence
+from candor.store.filestore import FileStore
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")
 AUDIO_TYPES = evidence.SPEECH_TYPES  # speech for a generation (see there why no OGG/WebM/AAC)
@@ -88,3 +93,34 @@ def upload_name(upload: UploadFile) -> str | None:
     in PostgreSQL text) and at most 255 characters; None when it has none."""
     name = "".join(ch for ch in upload.filename or "" if ch >= " " and ch != "\x7f")[:255]
     return name or None
+
+
+def stored_file_response(
+    files: FileStore,
+    sha256: str,
+    *,
+    media_type: str,
+    filename: str | None = None,
+    inline: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A stored file as a response: sent from disk where the store keeps it locally, streamed
+    through from an object store otherwise (a presigned URL is the way around the API)."""
+    path = files.local_path(sha256)
+    if path is not None:
+        disposition = "inline" if inline else "attachment"
+        return FileResponse(
+            path, media_type=media_type, filename=filename, headers=headers, content_disposition_type=disposition
+        )
+    headers = dict(headers or {})
+    if filename is not None:
+        headers["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{filename}"'
+    return StreamingResponse(_chunks(files.open(sha256)), media_type=media_type, headers=headers)
+
+
+def _chunks(body: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := body.read(_CHUNK):
+            yield chunk
+    finally:
+        body.close()

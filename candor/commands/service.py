@@ -63,17 +63,22 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535),
     processes: int = typer.Option(1, min=1, max=32, help="uvicorn worker processes"),
     job_workers: int | None = typer.Option(None, min=1, max=64, help="generation workers per process"),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", "--api-only", help="serve the API only; jobs run in `candor worker` processes"
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
-    """Run the HTTP API: migrate the database, start the job workers, serve with uvicorn."""
+    """Run the HTTP API: migrate the database, start the job workers (unless --no-worker), serve with uvicorn."""
     import uvicorn
 
     from candor.config import get_settings
 
+    # Settings are read from the environment in every uvicorn process, so pass them there.
     if job_workers is not None:
-        # Settings are read from the environment in every uvicorn process, so pass it there.
         os.environ["CANDOR_WORKERS"] = str(job_workers)
-        get_settings.cache_clear()
+    if no_worker:
+        os.environ["CANDOR_RUN_JOBS"] = "false"
+    get_settings.cache_clear()
     container()  # migrated (and dev keys made) once, before the server processes start
     err_console.print(f"Candor API on http://{host}:{port}/v1 (docs at /docs)", highlight=False, soft_wrap=True)
     uvicorn.run(

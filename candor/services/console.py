@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from candor.provenance.verify import Verifier
 from candor.services.common import EventLog
 from candor.services.generations import get_generation
 from candor.services.partners import authenticate_api_key, check_key_usable
+from candor.store.filestore import FileStore
 from candor.store.models import ConsoleSession, Partner, StoredManifest, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)  # a signed-in browser is asked for its key again after this
@@ -99,7 +100,7 @@ def close_session(*, session: Session, log: EventLog, token: str | None, now: da
 
 
 def generation_credentials(
-    *, session: Session, partner: Partner, generation_id: str, files_path: Path, verifier: Verifier
+    *, session: Session, partner: Partner, generation_id: str, files: FileStore, verifier: Verifier
 ) -> dict[str, Any]:
     """The credentials panel of one of the partner's succeeded generations: the stored manifest's
     index (serial, signer, time) and the summary of the credentials embedded in the output
@@ -108,7 +109,16 @@ def generation_credentials(
     if generation.status != "succeeded" or generation.manifest_id is None:
         raise Conflict(f"generation {generation.id} is {generation.status}; credentials come with the video")
     stored = session.get(StoredManifest, generation.manifest_id)
-    report = verifier.verify_file(files_path, detect_watermark=False)
+    local = files.local_path(generation.output_sha256)  # type: ignore[arg-type]
+    if local is not None:
+        report = verifier.verify_file(local, detect_watermark=False)
+    else:  # an object store: verify a fetched copy
+        work = files.work_dir(f"credentials-{generation.id}-")
+        try:
+            copy = files.fetch(generation.output_sha256, work / "output.mp4")  # type: ignore[arg-type]
+            report = verifier.verify_file(copy, detect_watermark=False)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     summary = report.summary
     return {
         "manifest_id": generation.manifest_id,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from candor.services.generation_log import GenerationLog
     from candor.services.jobs import JobQueue
     from candor.services.manifests import ManifestRepository
+    from candor.services.metrics import JobMetrics
     from candor.services.release import Releaser
     from candor.services.worker import JobHandler
     from candor.store.filestore import FileStore
@@ -46,15 +47,16 @@ def key_passphrase(settings: Settings) -> bytes:
         settings.resolved_keys_dir,
         passphrase=settings.key_passphrase.get_secret_value() if settings.key_passphrase else None,
         passphrase_file=settings.key_passphrase_file,
-        development=settings.environment == "development",
+        development=settings.generates_local_secrets,
     )
 
 
 def key_store(settings: Settings) -> KeyStore:
-    """The signing key store (created on first use in development)."""
+    """The signing key store (created on first use in development on one host; in a cluster it must
+    exist: `candor keys init` once, then the same directory is given to every host)."""
     from candor.provenance.keys import ensure_keys
 
-    development = settings.environment == "development"
+    development = settings.generates_local_secrets
     passphrase = key_passphrase(settings) if development else b""
     return ensure_keys(settings.resolved_keys_dir, passphrase, development=development)
 
@@ -79,7 +81,7 @@ def watermark_key(settings: Settings) -> WatermarkKey:
     return WatermarkKey.from_secret(
         None if secret == PLACEHOLDER_SECRET else secret,
         dev_secret_dir=settings.data_dir,
-        production=settings.environment == "production",
+        production=settings.environment == "production" or settings.cluster,
     )
 
 
@@ -117,7 +119,7 @@ class Container:
         from candor.policy import load_policy
         from candor.services.manifests import ManifestRepository
         from candor.store.database import make_engine, make_session_factory
-        from candor.store.filestore import LocalFileStore
+        from candor.store.filestore import file_store_for
 
         engine = make_engine(settings.resolved_database_url)
         sessions = make_session_factory(engine)
@@ -125,7 +127,7 @@ class Container:
             settings=settings,
             engine=engine,
             session_factory=sessions,
-            files=LocalFileStore(settings.data_dir / "files"),
+            files=file_store_for(settings.storage_url, data_dir=settings.data_dir),
             manifests=ManifestRepository(sessions),
             policy=load_policy(settings.policy_file),
         )
@@ -151,6 +153,13 @@ class Container:
         from candor.provenance.signer import LocalKeySigner
 
         return LocalKeySigner(signing_identity(self.settings), tsa_url=self.settings.tsa_url)
+
+    @functools.cached_property
+    def metrics(self) -> JobMetrics:
+        """This process's job metrics (Prometheus), with the cluster-wide queue depth."""
+        from candor.services.metrics import JobMetrics
+
+        return JobMetrics(self.session_factory)
 
     @functools.cached_property
     def watermark_key(self) -> WatermarkKey:
@@ -193,8 +202,9 @@ class Container:
 
     # -- the in-process worker pool ----------------------------------------------------------------
 
-    def start_worker(self) -> None:
-        """Start the in-process job queue; starting also re-queues jobs a dead worker left running."""
+    def start_worker(self, workers: int | None = None) -> None:
+        """Start the in-process job queue with ``workers`` threads (default CANDOR_WORKERS); starting
+        also re-queues jobs a dead worker on this host left running."""
         from candor.services.jobs import ThreadJobQueue
         from candor.services.worker import GenerationWorker
 
@@ -207,9 +217,11 @@ class Container:
             self.session_factory,
             self.files,
             handler,
-            workers=self.settings.workers,
+            workers=workers or self.settings.workers,
+            lease_s=self.settings.job_lease_seconds,
             log=self.ledger,
             allow_private_webhooks=self.settings.environment != "production",
+            metrics=self.metrics,
         )
         queue.start()
         self.queue = queue
@@ -225,12 +237,13 @@ class Container:
         )
         self.maintenance.start()
 
-    def close(self) -> None:
-        """Stop the worker pool (a running job is re-run after its lease expires), release connections."""
+    def close(self, grace_s: float = 10.0) -> None:
+        """Stop the worker pool (a job unfinished after ``grace_s`` seconds is handed back for another
+        worker), release connections."""
         if self.maintenance is not None:
             self.maintenance.stop()
             self.maintenance = None
         if self.queue is not None:
-            self.queue.stop()
+            self.queue.stop(grace_s)
             self.queue = None
         self.engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from candor.errors import Conflict, ConsentRevoked, Gone, InvalidInput, QuotaExceeded
+from candor.errors import Conflict, ConsentRevoked, Gone, InvalidInput, NotFound, QuotaExceeded
 from candor.generator.controls import CONTROL_NAMES, DEFAULT_FPS, Controls
 from candor.policy import (
     ConsentFacts,
@@ -365,7 +365,8 @@ def record_download(
     consent = session.get(Consent, generation.consent_id)
     if consent is not None and consent.revoked_at is not None:
         raise ConsentRevoked(f"consent {consent.id} was revoked; its videos can no longer be downloaded")
-    files.path(generation.output_sha256)  # NotFound before anything is recorded
+    if not files.exists(generation.output_sha256):  # NotFound before anything is recorded
+        raise NotFound(f"no stored file {generation.output_sha256}")
     session.execute(
         update(Generation)
         .where(Generation.id == generation.id)

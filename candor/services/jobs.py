@@ -8,7 +8,9 @@ what running a job means (consent re-check, inputs, the release path,
 publishing fenced on the lease) is :mod:`candor.services.worker`, telling the partner is
 :mod:`candor.services.webhooks`. A killed worker leaves a ``running`` row whose lease expires (or
 whose process is gone: a restarted worker on the same host re-queues it at once), so the next claim
-re-runs it; a half-written work folder is never referenced and is removed.
+re-runs it; a half-written work folder is never referenced and is removed. A worker that is told
+to stop gives its running jobs a grace period, then hands them back: the handler is interrupted
+and the lease released at once, so another worker claims the job without waiting for the lease.
 
 :class:`JobQueue` is the seam for a distributed engine later; :class:`ThreadJobQueue` runs jobs on
 threads in this process.
@@ -36,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from candor.errors import CandorError
 from candor.services.common import EventLog
+from candor.services.metrics import JobMetrics
 from candor.services.quota import release_quota
 from candor.services.webhooks import GenerationNotifier
 from candor.services.worker import (
@@ -130,6 +133,7 @@ class ThreadJobQueue:
         webhook_attempts: int = 8,
         webhook_backoff_s: float = 2.0,
         allow_private_webhooks: bool = False,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.files = files
@@ -148,28 +152,69 @@ class ThreadJobQueue:
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()
+        self._handing_back = threading.Event()  # stop() ran out of grace: interrupt and release
         self._threads: list[threading.Thread] = []
+        self._running: set[str] = set()  # ids of the jobs this queue's threads are running now
+        self._running_lock = threading.Lock()
+        self.metrics = metrics or JobMetrics()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         self.recover()
         self._stopping.clear()
+        self._handing_back.clear()
         for i in range(self.workers):
             thread = threading.Thread(target=self._loop, name=f"candor-job-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; wait up to ``timeout`` s for running jobs (an unfinished one is re-run
-        after its lease expires)."""
+        """Stop claiming; running jobs get ``timeout`` s (the grace period) to finish. Past it each
+        unfinished job is handed back: its lease is released at once (``queued`` again, the attempt
+        not counted against it) and its handler stopped at its next progress report, so another
+        worker claims it now instead of after the lease; publishing stays fenced on the lease."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._threads):
+            self._handing_back.set()
+            with self._running_lock:
+                running = sorted(self._running)
+            handed = sum(self.hand_back(gid) for gid in running)
+            if handed:
+                logger.warning("handed back %d unfinished job(s) at shutdown", handed)
+            for thread in self._threads:  # a handler stops at its next progress report
+                thread.join(5.0)
         self._threads = [t for t in self._threads if t.is_alive()]
+
+    def hand_back(self, generation_id: str) -> bool:
+        """Release this queue's lease on a running job: ``queued`` again at once, the attempt not
+        counted (an orderly shutdown is not a crash). False when the lease is no longer ours."""
+        with self.session_factory() as session:
+            result = session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.lease_owner == self.owner,
+                    Generation.status == "running",
+                )
+                .values(
+                    status="queued",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=Generation.attempts - 1,
+                    progress=0.0,
+                )
+            )
+            session.commit()
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            self.metrics.outcome("handed_back")
+            return True
+        return False
 
     def submit(self, generation_id: str) -> None:
         with self._wake:
@@ -230,6 +275,7 @@ class ThreadJobQueue:
     def claim(self, now: datetime | None = None) -> tuple[str, int] | None:
         """Lease the oldest claimable job to this queue: (generation id, attempt number) or None."""
         now = now or utcnow()
+        began = time.perf_counter()
         claimable = or_(
             Generation.status == "queued",
             and_(Generation.status == "running", Generation.lease_expires_at < now),
@@ -250,10 +296,15 @@ class ThreadJobQueue:
                     started_at=now,
                     progress=0.0,
                 )
-                .returning(Generation.id, Generation.attempts)
+                .returning(Generation.id, Generation.attempts, Generation.created_at)
             ).first()
             session.commit()
-        return (row[0], row[1]) if row else None
+        self.metrics.claim_seconds.observe(time.perf_counter() - began)
+        if row is None:
+            return None
+        created = row[2] if row[2].tzinfo is not None else row[2].replace(tzinfo=now.tzinfo)
+        self.metrics.queue_wait_seconds.observe(max(0.0, (now - created).total_seconds()))
+        return row[0], row[1]
 
     def run_pending(self, max_jobs: int | None = None) -> int:
         """Claim and run jobs on the calling thread until none is claimable; returns how many ran."""
@@ -289,6 +340,15 @@ class ThreadJobQueue:
                 self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _run(self, generation_id: str, attempt: int) -> None:
+        with self._running_lock:
+            self._running.add(generation_id)
+        try:
+            self._run_claimed(generation_id, attempt)
+        finally:
+            with self._running_lock:
+                self._running.discard(generation_id)
+
+    def _run_claimed(self, generation_id: str, attempt: int) -> None:
         # We hold the lease: any folder of this job is an earlier attempt's, left by a dead worker.
         for stale in self.files.work_dirs(f"job-{generation_id}-"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -298,47 +358,64 @@ class ThreadJobQueue:
                 return
             if attempt > self.max_attempts:
                 self._finish_failed(session, generation, f"gave up after {attempt - 1} interrupted attempts")
+                self.metrics.outcome("failed")
                 self.notifier.notify(generation_id)
                 return
             try:
                 ctx = prepare_job(session, generation, self.files)  # the gate re-checked, inputs linked
             except JobStopped as exc:
                 self._finish_failed(session, generation, f"stopped: {exc}", event="generation.stopped")
+                self.metrics.outcome("stopped")
                 self.notifier.notify(generation_id)
                 return
             except CandorError as exc:
                 self._finish_failed(session, generation, exc.detail)
+                self.metrics.outcome("failed")
                 self.notifier.notify(generation_id)
                 return
         heartbeat = _Heartbeat(self, generation_id)
         heartbeat.start()
+        began = time.perf_counter()
         try:
             output = self.handler(replace(ctx, progress=heartbeat.set_progress))
         except JobStopped:
             heartbeat.stop()
+            self.metrics.render_seconds.observe(time.perf_counter() - began)
             shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
+            if self._handing_back.is_set() and heartbeat.refused is None:
+                self.hand_back(generation_id)  # usually done by stop() already: then a no-op
+                return
             if heartbeat.refused is not None:  # the gate closed; the lease is still ours to end
                 self._stop_refused(generation_id, heartbeat.refused)
+            self.metrics.outcome("stopped")
             self.notifier.notify(generation_id)
             return
         except CandorError as exc:  # bad input: deterministic, retrying cannot help
             heartbeat.stop()
+            self.metrics.render_seconds.observe(time.perf_counter() - began)
             self._fail_or_retry(generation_id, exc.detail, retry=False)
             shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
             return
         except Exception as exc:
             heartbeat.stop()
+            self.metrics.render_seconds.observe(time.perf_counter() - began)
             logger.exception("generation %s failed on attempt %d", generation_id, attempt)
             self._fail_or_retry(generation_id, f"{type(exc).__name__}: {exc}", retry=attempt < self.max_attempts)
             shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
             return
         heartbeat.stop()
+        self.metrics.render_seconds.observe(time.perf_counter() - began)
         try:
             refused = publish_job(self.session_factory, self.files, self.log, generation_id, output, owner=self.owner)
         finally:
             shutil.rmtree(ctx.out_path.parent, ignore_errors=True)
         if refused is not None:  # the gate closed while rendering: never release the video
             self._stop_refused(generation_id, refused)
+            self.metrics.outcome("stopped")
+        else:
+            with self.session_factory() as session:
+                status = session.scalar(select(Generation.status).where(Generation.id == generation_id))
+            self.metrics.outcome("succeeded" if status == "succeeded" else "stopped")
         self.notifier.notify(generation_id)
 
     def _stop_refused(self, generation_id: str, reason: str) -> None:
@@ -358,8 +435,10 @@ class ThreadJobQueue:
                 generation.lease_expires_at = None
                 generation.error = error[:4000]
                 session.commit()
+                self.metrics.outcome("retried")
                 return
             self._finish_failed(session, generation, error)
+        self.metrics.outcome("failed")
         self.notifier.notify(generation_id)
 
     def _finish_failed(
@@ -390,8 +469,11 @@ class _Heartbeat:
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{generation_id}", daemon=True)
 
     def set_progress(self, fraction: float) -> None:
-        """The handler's progress callback; raises JobStopped once the job was stopped, so the
-        handler ends early instead of rendering a video nobody may publish."""
+        """The handler's progress callback; raises JobStopped once the job was stopped (or is being
+        handed back at shutdown), so the handler ends early instead of rendering a video nobody may
+        publish."""
+        if self.queue._handing_back.is_set():
+            raise JobStopped("the worker is shutting down; the job was handed back")
         if self.lost or self.refused is not None:
             raise JobStopped(self.refused or "the job was cancelled or its lease lost")
         self.progress = min(1.0, max(0.0, float(fraction)))

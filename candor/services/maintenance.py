@@ -61,7 +61,7 @@ def delete_unreferenced(
     session.commit()  # end the read transaction
     removed = 0
     for sha in sorted(wanted - keep):
-        if written_before is not None and files.exists(sha) and files.path(sha).stat().st_mtime > written_before:
+        if written_before is not None and (files.modified_at(sha) or 0.0) > written_before:
             continue
         removed += files.delete(sha)
     return removed

@@ -11,7 +11,6 @@ transaction, only while the lease is still ours and the consent still stands).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,19 +141,12 @@ class GenerationWorker:
         )
 
 
-def _link(source: Path, target: Path) -> Path:
-    try:
-        os.link(source, target)  # same filesystem: no copy (handlers treat inputs as read-only)
-    except OSError:
-        shutil.copyfile(source, target)
-    return target
-
-
 def prepare_job(session: Session, generation: Generation, files: FileStore) -> JobContext:
     """The job's context, after re-checking its consent (CandorError when it no longer stands or an
-    input file is missing). The inputs are linked into a private work folder under their real
-    extensions (decoders and MIME guessing look at suffixes; store names have none) with the
-    output beside them; the caller removes the folder (``ctx.out_path.parent``)."""
+    input file is missing). The inputs are fetched into a private work folder (linked from a local
+    store, downloaded from an object store) under their real extensions (decoders and MIME guessing
+    look at suffixes; store names have none) with the output beside them; the caller removes the
+    folder (``ctx.out_path.parent``)."""
     consent = session.get(Consent, generation.consent_id)
     if consent is not None:  # an erased one is refused by the gate below
         ensure_consent_active(consent)
@@ -166,8 +158,9 @@ def prepare_job(session: Session, generation: Generation, files: FileStore) -> J
     assert portrait is not None and audio is not None
     work = files.work_dir(f"job-{generation.id}-")
     try:
-        portrait_path = _link(files.path(portrait.image_sha256), work / f"portrait{suffix_for(portrait.media_type)}")
-        audio_path = _link(files.path(audio.sha256), work / f"audio{suffix_for(audio.media_type)}")
+        # A local store links them (no copy); an object store downloads them to this host.
+        portrait_path = files.fetch(portrait.image_sha256, work / f"portrait{suffix_for(portrait.media_type)}")
+        audio_path = files.fetch(audio.sha256, work / f"audio{suffix_for(audio.media_type)}")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

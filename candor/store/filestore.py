@@ -1,6 +1,10 @@
 """The file store: content-addressed files (each named by the SHA-256 of its bytes) behind one
-interface, :class:`FileStore`, so a second backend (an object store) can be added without touching
-callers; :class:`LocalFileStore` keeps them in a local directory.
+interface, :class:`FileStore`; :class:`LocalFileStore` keeps them in a local directory,
+:class:`candor.store.objectstore.S3FileStore` in an S3-compatible bucket shared by many hosts
+(:func:`file_store_for` picks one from a storage URL). Work files (uploads being checked, a job's
+inputs and output) are always on the local disk; callers read stored files through
+:meth:`FileStore.fetch` (a local copy) or :meth:`FileStore.open` (a stream), never by assuming
+the store is local.
 
 Local writes stream into a temporary file in the store's own ``tmp/`` directory (same filesystem),
 are fsynced, then renamed into ``ab/cd/<sha256>`` (:func:`candor.files.publish`): a reader sees a
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from candor.errors import InvalidInput, NotFound, PayloadTooLarge
+from candor.errors import InvalidInput, NotFound, PayloadTooLarge, StorageUnavailable
 from candor.files import file_sha256, publish
 
 CHUNK = 1 << 20  # 1 MiB streaming chunks
@@ -64,9 +68,22 @@ class FileStore(Protocol):
     is not one is refused (InvalidInput) so no caller-supplied name can escape the store."""
 
     max_bytes: int  # any single write past it is PayloadTooLarge
+    tmp_dir: Path  # this host's work area (temp files, job folders)
 
-    def path(self, sha256: str) -> Path:
-        """A local path to read the file from (NotFound if it is not stored)."""
+    def local_path(self, sha256: str) -> Path | None:
+        """Where the file lies on this host's disk when the backend keeps files locally (NotFound if
+        it is not stored), else None: read it with :meth:`open` or :meth:`fetch`."""
+
+    def fetch(self, sha256: str, target: Path) -> Path:
+        """Put a read-only copy of the stored file at the local path ``target`` (a hard link where
+        possible; NotFound if it is not stored); returns ``target``."""
+
+    def download_url(self, sha256: str, *, filename: str, media_type: str, expires_s: int) -> str | None:
+        """A time-limited URL that downloads the file without the API (an object store's presigned
+        URL), or None when the backend has none (the API serves the file itself)."""
+
+    def ping(self) -> None:
+        """Raise StorageUnavailable (or OSError) unless the store can be read and written now."""
 
     def exists(self, sha256: str) -> bool: ...
 
@@ -82,6 +99,9 @@ class FileStore(Protocol):
 
     def stored(self) -> Iterator[tuple[str, float]]:
         """(sha256, modification time in unix seconds) of every stored file."""
+
+    def modified_at(self, sha256: str) -> float | None:
+        """When the file was last stored (unix seconds), or None if it is not stored."""
 
     def delete(self, sha256: str) -> bool:
         """Remove a stored file; False if it was not there."""
@@ -117,6 +137,24 @@ class LocalFileStore:
         if not path.is_file():
             raise NotFound(f"no stored file {sha256}")
         return path
+
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path(sha256)
+
+    def fetch(self, sha256: str, target: Path) -> Path:
+        source = self.path(sha256)
+        try:
+            os.link(source, target)  # same filesystem: no copy (readers treat fetched files as read-only)
+        except OSError:
+            shutil.copyfile(source, target)
+        return target
+
+    def download_url(self, sha256: str, *, filename: str, media_type: str, expires_s: int) -> str | None:
+        return None
+
+    def ping(self) -> None:
+        if not (self.tmp_dir.is_dir() and os.access(self.tmp_dir, os.W_OK | os.X_OK)):
+            raise StorageUnavailable(f"the file store {self.root} is not writable")
 
     def exists(self, sha256: str) -> bool:
         return _SHA256.match(sha256 or "") is not None and self._final_path(sha256).is_file()
@@ -160,6 +198,12 @@ class LocalFileStore:
             with contextlib.suppress(FileNotFoundError):
                 if _SHA256.match(path.name):
                     yield path.name, path.stat().st_mtime
+
+    def modified_at(self, sha256: str) -> float | None:
+        try:
+            return self.path(sha256).stat().st_mtime
+        except (FileNotFoundError, NotFound):
+            return None
 
     def delete(self, sha256: str) -> bool:
         try:
@@ -241,6 +285,23 @@ class LocalFileStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def file_store_for(url: str | None, *, data_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> FileStore:
+    """The file store a storage URL names: None -> ``data_dir/files``; ``file:///shared/dir`` -> that
+    directory (a mount every host shares); ``s3://bucket[/prefix][?endpoint=URL&region=R&
+    multipart_mb=N&presign_s=S]`` -> :class:`~candor.store.objectstore.S3FileStore`, with
+    credentials from the usual AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, a role)
+    and work files under ``data_dir/scratch``. InvalidInput for anything else."""
+    if not url:
+        return LocalFileStore(data_dir / "files", max_bytes)
+    if url.startswith("file://"):
+        return LocalFileStore(Path(url.removeprefix("file://")), max_bytes)
+    if url.startswith("s3://"):
+        from candor.store.objectstore import S3FileStore
+
+        return S3FileStore.from_url(url, scratch=data_dir / "scratch", max_bytes=max_bytes)
+    raise InvalidInput(f"unsupported storage URL {url.split('?')[0]!r}: use file:///DIR or s3://BUCKET/PREFIX")
 
 
 class _BytesChunks:

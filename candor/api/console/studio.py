@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from candor import services
@@ -23,6 +23,7 @@ from candor.api.media import (
     audio_type_of,
     media_type_of,
     read_upload,
+    stored_file_response,
 )
 from candor.api.schemas.consents import ConsentCreate, ConsentPublic
 from candor.api.schemas.generations import GenerationCreate, GenerationPublic
@@ -136,7 +137,7 @@ async def enrol_portrait(
 def portrait_image(session: SessionDep, state: StateDep, viewer: ViewerDep, portrait_id: str) -> Response:
     partner = viewer.tenant("generate")
     portrait = _guard(lambda: services.get_portrait(session=session, partner=partner, portrait_id=portrait_id))
-    return FileResponse(state.files.path(portrait.image_sha256), media_type=portrait.media_type)
+    return stored_file_response(state.files, portrait.image_sha256, media_type=portrait.media_type, inline=True)
 
 
 @router.post("/consents/{consent_id}/revoke")
@@ -208,7 +209,7 @@ def generation_page(
         credentials = _guard(
             lambda: console_services.generation_credentials(
                 session=session, partner=viewer.partner, generation_id=generation.id,
-                files_path=state.files.path(generation.output_sha256), verifier=state.verifier,
+                files=state.files, verifier=state.verifier,
             )
         )  # fmt: skip
     return render(
@@ -247,9 +248,10 @@ def generation_video(
         )
     elif generation.status != "succeeded" or generation.output_sha256 is None:
         raise page_error(Conflict(f"generation {generation.id} is {generation.status}; no video yet"))
-    return FileResponse(
-        state.files.path(generation.output_sha256),
+    return stored_file_response(
+        state.files,
+        generation.output_sha256,
         media_type="video/mp4",
         filename=f"{generation.id}.mp4" if download else None,
-        content_disposition_type="attachment" if download else "inline",
+        inline=not download,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
@@ -10,10 +11,10 @@ from fastapi.responses import FileResponse
 
 from candor import services
 from candor.api.deps import CurrentPartner, SessionDep, StateDep
-from candor.api.media import AUDIO_TYPES, audio_type_of, media_type_of, read_upload
+from candor.api.media import AUDIO_TYPES, audio_type_of, media_type_of, read_upload, stored_file_response
 from candor.api.openapi import problem_responses
 from candor.api.schemas.common import Absent, GenerationId, Limit, PageInfo
-from candor.api.schemas.generations import GenerationCreate, GenerationPage, GenerationPublic
+from candor.api.schemas.generations import DownloadUrlPublic, GenerationCreate, GenerationPage, GenerationPublic
 from candor.errors import InvalidInput
 from candor.services import GenerationOutcome
 
@@ -146,14 +147,34 @@ def cancel_generation(
 )
 def download_video(
     session: SessionDep, state: StateDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
-) -> FileResponse:
+) -> Response:
     generation = services.record_download(
         session=session, log=state.ledger, files=state.files, partner=partner, generation_id=generation_id
     )
-    path = state.files.path(generation.output_sha256)
-    return FileResponse(
-        path,
-        media_type="video/mp4",
-        filename=f"{generation.id}.mp4",
-        headers={"ETag": f'"{generation.output_sha256}"', "Cache-Control": "private, max-age=3600"},
+    headers = {"ETag": f'"{generation.output_sha256}"', "Cache-Control": "private, max-age=3600"}
+    return stored_file_response(
+        state.files, generation.output_sha256, media_type="video/mp4", filename=f"{generation.id}.mp4", headers=headers
     )
+
+
+@router.get(
+    "/{generation_id}/download-url",
+    response_model=DownloadUrlPublic,
+    summary="A time-limited URL for the signed MP4 (presigned from the object store; the download is logged)",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 409, 422),
+)
+def download_url(
+    session: SessionDep, state: StateDep, partner: CurrentPartner, generation_id: Annotated[GenerationId, Path()]
+) -> DownloadUrlPublic:
+    """With an object store, a presigned URL that fetches the video straight from it, without a key,
+    until ``expires_at``; with a local store, this API's own ``/video`` path (it needs the key)."""
+    generation = services.record_download(
+        session=session, log=state.ledger, files=state.files, partner=partner, generation_id=generation_id
+    )
+    expires_s = state.settings.download_url_seconds
+    url = state.files.download_url(
+        generation.output_sha256, filename=f"{generation.id}.mp4", media_type="video/mp4", expires_s=expires_s
+    )
+    if url is None:
+        return DownloadUrlPublic(url=f"/v1/generations/{generation.id}/video", presigned=False, expires_at=None)
+    return DownloadUrlPublic(url=url, presigned=True, expires_at=datetime.now(UTC) + timedelta(seconds=expires_s))

@@ -121,3 +121,12 @@ class GenerationPublic(PublicModel):
 class GenerationPage(BaseModel):
     items: list[GenerationPublic]
     page: PageInfo
+
+
+class DownloadUrlPublic(BaseModel):
+    """Where to download a finished video: a presigned object-store URL (no key needed, valid until
+    ``expires_at``) or, with a local store, this API's own ``/video`` path (send the key)."""
+
+    url: str
+    presigned: bool
+    expires_at: datetime | None

@@ -11,3 +11,12 @@ class HealthPublic(BaseModel):
     database: Literal["ok", "unavailable"]
     worker: Literal["running", "stopped"]
     detector: bool  # whether POST /v1/detections is served by this build
+
+
+class ReadinessPublic(BaseModel):
+    """Whether this process can take traffic now (every check "ok"), and which check is not."""
+
+    status: Literal["ready", "not_ready"]
+    database: Literal["ok", "unavailable"]
+    migrations: Literal["ok", "unavailable", "behind", "ahead"]
+    files: Literal["ok", "unavailable"]

@@ -3,6 +3,7 @@ generation log), packaged inside candor/store so it ships with the wheel."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -36,6 +37,14 @@ def upgrade_database(url_or_engine: str | Engine, revision: str = "head") -> Non
         command.upgrade(cfg, revision)
     if isinstance(url_or_engine, str):
         engine.dispose()
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision of the packaged history (what :func:`upgrade_database` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(url_or_engine: str | Engine) -> str | None:
