@@ -23,6 +23,7 @@ _DESCRIPTIONS = {
     415: "Unsupported media type",
     422: "The request failed validation",
     429: "Rate limit exceeded (per key, or failed authentications per client); retry after Retry-After",
+    503: "Not ready: the problem names the failing checks (database, migrations, files)",
 }
 
 

@@ -38,7 +38,10 @@ def test_not_ready_names_the_check_that_fails(tmp_path: Path, s3_server) -> None
     with TestClient(create_app(settings, start_worker=False)) as test_client:
         response = test_client.get("/v1/ready")
         assert response.status_code == 503
-        assert response.json() == {"status": "not_ready", "database": "ok", "migrations": "ok", "files": "unavailable"}
+        assert response.headers["content-type"].startswith("application/problem+json")
+        body = response.json()
+        assert (body["database"], body["migrations"], body["files"]) == ("ok", "ok", "unavailable")
+        assert body["detail"] == "files: unavailable" and body["status"] == 503
         from sqlalchemy import text
 
         with test_client.app.state.service.engine.begin() as connection:  # as if the schema were older

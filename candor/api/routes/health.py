@@ -3,7 +3,7 @@ scope ``admin``, since queue depth and job counts are business figures)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from candor import __version__
 from candor.api.deps import Operator, StateDep
+from candor.api.errors import problem, problem_type
 from candor.api.openapi import problem_responses
 from candor.api.schemas.health import HealthPublic, ReadinessPublic
 from candor.services.health import readiness
@@ -42,14 +43,24 @@ def health(state: StateDep) -> HealthPublic:
     "/ready",
     response_model=ReadinessPublic,
     summary="Readiness: database reachable, schema at this build's migration head, file store reachable",
-    responses={503: {"model": ReadinessPublic, "description": "Not ready: a check is not ok"}},
+    responses=problem_responses(503),
 )
-def ready(state: StateDep) -> JSONResponse:
-    """200 when this process can serve (a load balancer sends it traffic), else 503 naming the check."""
+def ready(request: Request, state: StateDep) -> Response:
+    """200 when this process can serve (a load balancer sends it traffic), else a 503 problem naming
+    the failing checks (each check's value is a member of the problem document too)."""
     checks = readiness(engine=state.engine, files=state.files)
-    ok = all(value == "ok" for value in checks.values())
-    body = ReadinessPublic(status="ready" if ok else "not_ready", **checks)  # type: ignore[arg-type]
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    failing = {name: value for name, value in checks.items() if value != "ok"}
+    if not failing:
+        return JSONResponse(ReadinessPublic(status="ready", **checks).model_dump())  # type: ignore[arg-type]
+    return problem(
+        request,
+        status=503,
+        title="Not ready",
+        detail="; ".join(f"{name}: {value}" for name, value in failing.items()),
+        type_uri=problem_type("not-ready"),
+        headers={"Retry-After": "5"},
+        **checks,
+    )
 
 
 @router.get(

@@ -14,9 +14,9 @@ class HealthPublic(BaseModel):
 
 
 class ReadinessPublic(BaseModel):
-    """Whether this process can take traffic now (every check "ok"), and which check is not."""
+    """This process can take traffic now: every check "ok" (otherwise a 503 problem names the others)."""
 
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready"]
     database: Literal["ok", "unavailable"]
     migrations: Literal["ok", "unavailable", "behind", "ahead"]
     files: Literal["ok", "unavailable"]
