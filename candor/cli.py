@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "service",
     "audit",
     "detector",
+    "live",
 )
 
 
