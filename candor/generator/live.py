@@ -9,8 +9,11 @@ session needs a bound instead, which the window schedule gives:
   delta): the first frame needs 72 ms of audio (its 40 ms plus the 32 ms analysis half-window);
 - every later window emits ``emit`` frames and is sampled over ``lookahead`` more frames of the
   audio that follows them (then dropped), so each emitted frame sees what is said next, as the
-  offline path's long windows do; the look-ahead bounds the lag at
-  ``(emit + lookahead) * 40 ms + 32 ms`` of audio plus compute.
+  offline path's long windows do; a frame waits for at most ``(emit - 1 + lookahead) * 40 ms +
+  32 ms`` of audio after its own (the newest look-ahead frame is read early too), plus compute.
+
+The default (1, 2, 1) waits at most 112 ms: with 2 frames of look-ahead (152 ms) frames trailed
+their audio by 200 ms at the median on this 2-core machine (`benchmarks/live.py`), with 1 by 169.
 
 Every window is conditioned on the previous frames actually emitted, like the offline windows,
 and controls may change between windows (the join eases them in).
@@ -36,7 +39,7 @@ class Schedule:
 
     first: int = 1
     emit: int = 2
-    lookahead: int = 2
+    lookahead: int = 1
 
     def __post_init__(self) -> None:
         if self.first < 1 or self.emit < 1 or self.lookahead < 0:

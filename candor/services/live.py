@@ -26,6 +26,7 @@ sequence, read top to bottom here rather than split across modules that only mak
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shutil
@@ -43,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from candor.errors import CandorError, InvalidInput, QuotaExceeded
 from candor.generator.controls import CONTROL_NAMES, DEFAULT_FPS, SAMPLE_RATE, Controls
 from candor.policy import evaluate
-from candor.services.common import EventLog, get_owned
+from candor.services.common import EventLog, Stage, get_owned
 from candor.services.consents import add_audio_asset
 from candor.services.generations import MAX_SEED, GenerationRequest, policy_facts, record_denial
 from candor.services.quota import month_of, quota_limit, quota_used, reserve_quota
@@ -259,6 +260,7 @@ class LiveSession:
             portrait_mime=portrait_mime or media_type(portrait_path, "image/png"),
             audio_path=self._wav_path, audio_rate=SAMPLE_RATE, serial=self.serial,
         )  # fmt: skip
+        self._render = Stage(self._send, name=f"live-render-{self.generation_id}")
         self._thread.start()
         return {
             "type": "ready", "generation_id": self.generation_id, "watermark_serial": self.serial, "fps": FPS,
@@ -331,6 +333,8 @@ class LiveSession:
                     self.emit({"type": "controls", "from_frame": self.motion.frames_out, "controls": value.as_dict()})
             self._finish(ending)
         except BaseException as exc:  # reported to the client as a close; the recording is dropped
+            with contextlib.suppress(Exception):
+                self._render.close()
             if self._recording is not None:
                 self._recording.abort()
             self._cleanup()
@@ -347,7 +351,7 @@ class LiveSession:
         y = self._resampler.resample_chunk(x) if self._resampler is not None else x
         self._wav.write(y)
         for vector in self.motion.push(y):
-            self._send(vector)
+            self._render.put(vector)
 
     def _extend(self, seconds: float) -> bool:
         """Reserve quota up to ``seconds`` (whole blocks) after re-checking the gate; False (and the
@@ -369,6 +373,7 @@ class LiveSession:
         return self._stop is None
 
     def _send(self, vector: np.ndarray) -> None:
+        """Render, mark, encode and send one frame on the render stage (beside the motion)."""
         import cv2
 
         assert self._recording is not None
@@ -385,7 +390,8 @@ class LiveSession:
             self._wav.write(tail)
         if self._seconds:
             for vector in self.motion.finish():
-                self._send(vector)
+                self._render.put(vector)
+        self._render.close()
         self._wav.close()
         if self._frames == 0:  # nothing left the building: nothing to record, no quota spent
             self._recording.abort()

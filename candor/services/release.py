@@ -15,6 +15,7 @@ operator as the actor.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ import numpy as np
 
 from candor.errors import InvalidInput
 from candor.files import atomic_output, file_sha256, temp_path_beside
+from candor.services.common import Stage
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -351,6 +353,8 @@ class LiveRecording:
         self._unsigned = temp_path_beside(out_path)
         self._writer = VideoWriter(self._unsigned, fps=fps, audio_path=audio_path, audio_rate=audio_rate)
         self._writer.__enter__()
+        # x264 runs beside the caller (which is streaming the same frames meanwhile).
+        self._encoder = Stage(self._writer.write, name=f"live-x264-{serial}")
         self._open = True
 
     @property
@@ -360,13 +364,18 @@ class LiveRecording:
     def mark(self, frame: np.ndarray) -> np.ndarray:
         """Watermark one (512, 512, 3) uint8 RGB frame, encode it, and return the marked frame."""
         marked = self._embedder.embed(frame)
-        self._writer.write(marked)
+        self._encoder.put(marked)
         return marked
 
     def finish(self) -> ReleaseResult:
         """Close the file with its audio (trimmed to the frames), sign, store the manifest, publish."""
         self._open = False
         try:
+            try:
+                self._encoder.close()
+            except BaseException as exc:
+                self._writer.__exit__(type(exc), exc, None)
+                raise
             self._writer.__exit__(None, None, None)
             manifest_id = self.releaser._sign_and_publish(
                 self._unsigned, self.out_path, claim=self.claim, serial=self.serial, portrait=self.portrait,
@@ -382,6 +391,8 @@ class LiveRecording:
         if self._open:
             self._open = False
             try:
+                with contextlib.suppress(Exception):  # the recording is dropped whatever went wrong
+                    self._encoder.close()
                 self._writer.__exit__(RuntimeError, RuntimeError("aborted"), None)
             finally:
                 self._unsigned.unlink(missing_ok=True)
