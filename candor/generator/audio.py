@@ -378,13 +378,9 @@ class FeatureStream:
         self._prev_base = base[-1] if final else base[-2]
         return out
 
-    def peek(self) -> np.ndarray:
-        """The (0 or 1, FEATURE_DIM) features of the frame held back for its right neighbour, its
-        delta taken one-sided; nothing is consumed (a later ``push`` still emits that frame with
-        its centred delta). Streaming reads it to start a window one frame (40 ms) sooner."""
-        if self._pending is None:
-            return np.zeros((0, FEATURE_DIM), np.float32)
-        return _with_deltas(self._pending[None], self._prev_base, None)
+    def peek(self) -> np.ndarray | None:
+        """The held-back newest frame (1, FEATURE_DIM), one-sided delta, not consumed; None if none."""
+        return None if self._pending is None else _with_deltas(self._pending[None], self._prev_base)
 
     def _update_stats(self, pooled: np.ndarray) -> None:
         self._energy_hist.extend(pooled[:, N_MELS].tolist())

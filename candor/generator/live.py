@@ -94,8 +94,8 @@ class MotionStream:
         s = self.schedule
         while True:
             # The newest frame, read early (unless it was already emitted from an earlier peek).
-            peek = self._features.peek() if self._received >= self._out else np.zeros((0, FEATURE_DIM), np.float32)
-            avail = np.concatenate([self._feats, peek])
+            peek = self._features.peek() if self._received >= self._out else None
+            avail = self._feats if peek is None else np.concatenate([self._feats, peek])
             emit = s.first if self._out == 0 else s.emit
             lookahead = 0 if self._out == 0 else s.lookahead
             if len(avail) < emit + lookahead:
