@@ -19,9 +19,12 @@ The order of things, as for a generation job, only continuous:
    is given back. A recording whose gate fell during the session is not kept (status ``failed``);
    its manifest stays in the repository so the frames already streamed still resolve.
 
-One worker thread per session does steps 2-4 in order; the route only moves messages. Over 400
-lines: the protocol's messages, the session's policy and quota checks and its recording are one
-sequence, read top to bottom here rather than split across modules that only make sense together.
+One worker thread per session does steps 2-4 in order (frames are rendered and encoded on stages
+beside it); the route only moves messages.
+
+Why over 400 lines: the protocol's messages, the session's policy and quota checks and its
+recording are one sequence, read top to bottom here rather than split into modules that only make
+sense together.
 """
 
 from __future__ import annotations
