@@ -348,7 +348,7 @@ class LiveSession:
     def _on_audio(self, pcm: np.ndarray) -> None:
         x = pcm.astype(np.float32) / 32768.0
         seconds = self._seconds + len(x) / self.start.sample_rate
-        if seconds > self._reserved and not self._extend(seconds):
+        if seconds > self._reserved + 1e-6 and not self._extend(seconds):  # (sums of chunk lengths round)
             return
         self._seconds = seconds
         y = self._resampler.resample_chunk(x) if self._resampler is not None else x
