@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "worker",
     "audit",
     "detector",
+    "live",
 )
 
 

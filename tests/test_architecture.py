@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "candor"
 
-FRONT_DOORS = {"api", "cli", "commands"}
+FRONT_DOORS = {"api", "cli", "commands", "client"}  # client: the live API client (candor/client.py)
 LIBRARIES = {"generator", "provenance", "policy", "detector"}
 GROUND = {"config", "errors", "files"}
 
@@ -42,14 +42,16 @@ for area in ("generator", "provenance", "policy", "detector", "store", "services
     FORBIDDEN[(area, "api")] = "nothing imports a front door"
     FORBIDDEN[(area, "cli")] = "nothing imports a front door"
     FORBIDDEN[(area, "commands")] = "nothing imports a front door"
+    FORBIDDEN[(area, "client")] = "nothing imports a front door"
 FORBIDDEN[("api", "commands")] = "the front doors are independent"
+FORBIDDEN[("api", "client")] = "the front doors are independent"
 FORBIDDEN[("api", "cli")] = "the front doors are independent"
 for ground in GROUND:
     for upper in LIBRARIES | {"store", "services", "training"}:
         FORBIDDEN[(ground, upper)] = "the ground imports nothing above it"
 
 # Who may build Settings into objects: the front doors and the container.
-SETTINGS_READERS = {"api", "cli", "commands", "config"}
+SETTINGS_READERS = {"api", "cli", "commands", "client", "config"}
 SETTINGS_MODULES = {"candor.services.container"}
 
 

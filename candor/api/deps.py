@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from candor.api.errors import RateLimited
 from candor.config import Settings
@@ -85,7 +86,7 @@ class Caller:
         return self.partner.id if self.partner is not None else None
 
 
-def _client(request: Request) -> str:
+def _client(request: HTTPConnection) -> str:
     # The socket peer (the server runs with proxy_headers off, so a header cannot forge it).
     return request.client.host if request.client is not None else "unknown"
 
@@ -97,8 +98,15 @@ def _authenticate(
     header_key: str | None,
     scopes: tuple[Scope, ...],
 ) -> ApiKey:
-    """The key, checked: the client's failure bucket first (no lookup once it is empty), then the
-    key and one of ``scopes``, then the key's own rate limit."""
+    return authenticate_token(request, session, lambda: _token(bearer, header_key), scopes)
+
+
+def authenticate_token(
+    request: HTTPConnection, session: Session, token: Callable[[], str], scopes: tuple[Scope, ...]
+) -> ApiKey:
+    """The key ``token()`` names (it raises Unauthorized when there is none), checked: the client's
+    failure bucket first (no lookup once it is empty), then the key and one of ``scopes``, then the
+    key's own rate limit. ``request``: an HTTP request or a WebSocket."""
     clients = request.app.state.client_limiter
     client = _client(request)
     blocked = clients.peek(client)
@@ -108,7 +116,7 @@ def _authenticate(
             retry_after_s=blocked.retry_after_s,
         )
     try:
-        key = authenticate_api_key(session=session, token=_token(bearer, header_key))
+        key = authenticate_api_key(session=session, token=token())
     except Unauthorized:
         clients.hit(client)  # only failures spend the client's bucket: valid keys behind one NAT pass
         raise

@@ -378,6 +378,10 @@ class FeatureStream:
         self._prev_base = base[-1] if final else base[-2]
         return out
 
+    def peek(self) -> np.ndarray | None:
+        """The held-back newest frame (1, FEATURE_DIM), one-sided delta, not consumed; None if none."""
+        return None if self._pending is None else _with_deltas(self._pending[None], self._prev_base)
+
     def _update_stats(self, pooled: np.ndarray) -> None:
         self._energy_hist.extend(pooled[:, N_MELS].tolist())
         hist = np.fromiter(self._energy_hist, np.float32)

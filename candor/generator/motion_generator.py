@@ -249,14 +249,22 @@ class _StreamState:
         self.prev_audio = silence_features(K)  # before the clip starts there is silence
         self.last = np.zeros((0, DIM), np.float32)  # the last two emitted frames (raw units)
 
-    def next_window(self, feats: np.ndarray) -> np.ndarray:
-        """(n, A) features -> (n, DIM) relative motion; n may be anything from 1 to the window."""
-        n = len(feats)
+    def set_controls(self, controls: Controls) -> None:
+        """New controls for the windows to come (the join eases the change in)."""
+        self.controls = controls.to_vector()
+        self.scale_target = 1.0 / controls.distance
+
+    def next_window(self, feats: np.ndarray, keep: int | None = None) -> np.ndarray:
+        """(n, A) features -> (keep, DIM) relative motion; n may be anything from 1 to the window.
+        ``keep`` (default n): how many leading frames to emit; the rest is look-ahead, sampled so
+        the kept frames see the audio that follows them, then dropped."""
+        n = len(feats) if keep is None else keep
         K = self.gen.config.prev_frames
-        if n < MIN_WINDOW:  # too short to sample well: pad with the silence that follows
-            feats = np.concatenate([feats, silence_features(MIN_WINDOW - n)])
+        if len(feats) < MIN_WINDOW:  # too short to sample well: pad with the silence that follows
+            feats = np.concatenate([feats, silence_features(MIN_WINDOW - len(feats))])
         noise = torch.randn(len(feats), DIM, generator=self.rng)
-        x = self.gen.sample_window(feats, self.prev_motion, self.prev_audio, self.controls, noise, self.settings)[:n]
+        x = self.gen.sample_window(feats, self.prev_motion, self.prev_audio, self.controls, noise, self.settings)
+        x = x[:n]
         out = self.gen.denormalize(x)
         # Head distance is a control: the model's scale wanders about 5x more within a clip than the
         # corpus's (std 0.029 vs 0.006), so keep 30% of its deviation from the requested 1/distance.

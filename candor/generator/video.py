@@ -39,9 +39,13 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "veryfast",
         size: tuple[int, int] = (512, 512),
+        audio_rate: int | None = None,
     ) -> None:
+        """``audio_rate``: the sample rate (Hz) of mono audio at ``audio_path`` that is still being
+        written while frames stream in (a live recording); it is read when the writer closes."""
         check_fps(fps)
-        if audio_path is not None and not Path(audio_path).is_file():
+        self.audio_rate = audio_rate
+        if audio_path is not None and audio_rate is None and not Path(audio_path).is_file():
             raise InvalidAudio(f"audio file not found: {audio_path}")
         self.path = Path(path)
         self.fps = fps
@@ -72,6 +76,10 @@ class VideoWriter:
         """The AAC stream must exist before the first packet is muxed (the header is written then)."""
         import av
 
+        if self.audio_rate is not None:  # mono audio that will exist when the writer closes
+            out = self._container.add_stream("aac", rate=self.audio_rate)
+            out.layout = "mono"
+            return out
         try:
             with av.open(str(self.audio_path)) as source:
                 if not source.streams.audio:

@@ -138,7 +138,7 @@ def _replay(
     return GenerationOutcome(session.get(Generation, record.generation_id), replayed=True)  # type: ignore[arg-type]
 
 
-def _facts(
+def policy_facts(
     partner: Partner,
     consent: Consent,
     portrait: Portrait,
@@ -241,7 +241,7 @@ def _decide_and_enqueue(
     month = month_of(now)
     limit_s = quota_limit(partner, policy)
     used_s = quota_used(session=session, partner_id=partner.id, month=month)
-    facts = _facts(partner, consent, portrait, request, duration_s, used_s, limit_s, now)
+    facts = policy_facts(partner, consent, portrait, request, duration_s, used_s, limit_s, now)
     decision = evaluate(facts, policy)
     summary = {
         "consent": consent.id,
@@ -254,10 +254,10 @@ def _decide_and_enqueue(
     if decision.allowed and not reserve_quota(session, partner.id, month, duration_s, limit_s):
         # Lost a race with a concurrent request between reading usage and reserving it.
         session.rollback()
-        _deny(session, log, partner, summary, decision.as_dict(), "quota.remaining")
+        record_denial(session, log, partner, summary, decision.as_dict(), "quota.remaining")
         raise QuotaExceeded(f"denied by policy rule quota.remaining: monthly quota of {limit_s:.0f} s used up")
     if not decision.allowed:
-        _deny(session, log, partner, summary, decision.as_dict(), decision.rule_id)
+        record_denial(session, log, partner, summary, decision.as_dict(), decision.rule_id)
         decision.raise_if_denied()
     if audio is not None:
         asset = add_audio_asset(session=session, files=audio.files, partner=partner, data=audio.data,
@@ -315,7 +315,7 @@ def _decide_and_enqueue(
     return GenerationOutcome(generation, replayed=False, decision=decision.as_dict())
 
 
-def _deny(
+def record_denial(
     session: Session,
     log: EventLog,
     partner: Partner,

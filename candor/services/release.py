@@ -15,6 +15,7 @@ operator as the actor.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ import numpy as np
 
 from candor.errors import InvalidInput
 from candor.files import atomic_output, file_sha256, temp_path_beside
+from candor.services.common import Stage
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -251,6 +253,25 @@ class Releaser:
             on_frame=(lambda n: progress(min(1.0, n / n_frames))) if progress else None,
         )
 
+    def open_live(
+        self,
+        *,
+        out_path: str | Path,
+        fps: int,
+        claim: GenerationClaim,
+        portrait: bytes,
+        portrait_mime: str,
+        audio_path: Path,
+        audio_rate: int,
+        serial: int,
+    ) -> LiveRecording:
+        """A live session's recording: :meth:`LiveRecording.mark` watermarks each frame once (the
+        caller streams that frame and the recording encodes it); :meth:`LiveRecording.finish`
+        muxes the mono PCM audio written meanwhile to ``audio_path`` (``audio_rate`` Hz), signs
+        and stores the manifest, and publishes ``out_path``, like :meth:`release_frames`."""
+        return LiveRecording(self, Path(out_path), fps, replace(claim, title=Path(out_path).name),
+                             portrait, portrait_mime, Path(audio_path), audio_rate, serial)  # fmt: skip
+
     # -- recording ---------------------------------------------------------------------------------
 
     def record(self, result: ReleaseResult, *, actor: str = LOCAL_OPERATOR) -> None:
@@ -305,3 +326,73 @@ class Releaser:
             duration_s=frames / fps if fps else 0.0,
             sha256=file_sha256(out_path),
         )
+
+
+class LiveRecording:
+    """Frames in as a live session makes them, one watermarked H.264 file out (see
+    :meth:`Releaser.open_live`); memory stays flat in the session's length."""
+
+    def __init__(
+        self,
+        releaser: Releaser,
+        out_path: Path,
+        fps: int,
+        claim: GenerationClaim,
+        portrait: bytes,
+        portrait_mime: str,
+        audio_path: Path,
+        audio_rate: int,
+        serial: int,
+    ) -> None:
+        from candor.generator.video import VideoWriter
+        from candor.provenance.watermark import WatermarkEmbedder
+
+        self.releaser, self.out_path, self.fps, self.claim, self.serial = releaser, out_path, fps, claim, serial
+        self.portrait, self.portrait_mime, self.audio_path = portrait, portrait_mime, audio_path
+        self._embedder = WatermarkEmbedder(releaser.watermark_key, serial)
+        self._unsigned = temp_path_beside(out_path)
+        self._writer = VideoWriter(self._unsigned, fps=fps, audio_path=audio_path, audio_rate=audio_rate)
+        self._writer.__enter__()
+        # x264 runs beside the caller (which is streaming the same frames meanwhile).
+        self._encoder = Stage(self._writer.write, name=f"live-x264-{serial}")
+        self._open = True
+
+    @property
+    def frames(self) -> int:
+        return self._writer.frames_written
+
+    def mark(self, frame: np.ndarray) -> np.ndarray:
+        """Watermark one (512, 512, 3) uint8 RGB frame, encode it, and return the marked frame."""
+        marked = self._embedder.embed(frame)
+        self._encoder.put(marked)
+        return marked
+
+    def finish(self) -> ReleaseResult:
+        """Close the file with its audio (trimmed to the frames), sign, store the manifest, publish."""
+        self._open = False
+        try:
+            try:
+                self._encoder.close()
+            except BaseException as exc:
+                self._writer.__exit__(type(exc), exc, None)
+                raise
+            self._writer.__exit__(None, None, None)
+            manifest_id = self.releaser._sign_and_publish(
+                self._unsigned, self.out_path, claim=self.claim, serial=self.serial, portrait=self.portrait,
+                portrait_mime=self.portrait_mime, audio=_read_input(self.audio_path, "audio"), audio_mime="audio/wav",
+            )  # fmt: skip
+            n = self._writer.frames_written
+        finally:
+            self._unsigned.unlink(missing_ok=True)
+        return self.releaser._result(self.out_path, self.claim, manifest_id, self.serial, n, self.fps)
+
+    def abort(self) -> None:
+        """Drop the recording (nothing is signed or published)."""
+        if self._open:
+            self._open = False
+            try:
+                with contextlib.suppress(Exception):  # the recording is dropped whatever went wrong
+                    self._encoder.close()
+                self._writer.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            finally:
+                self._unsigned.unlink(missing_ok=True)

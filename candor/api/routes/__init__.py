@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from candor.api.routes import account, admin, assets, audit, consents, detections, generations, health, manifests
+from candor.api.routes import (
+    account,
+    admin,
+    assets,
+    audit,
+    consents,
+    detections,
+    generations,
+    health,
+    live,
+    manifests,
+)
 
 # Included one by one on the app (not nested in a parent router): each request is matched
 # against one flat route list, which is measurably cheaper per request than nested routers.
@@ -18,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     detections.router,  # the companion detector's scans
     admin.router,
     account.router,  # the partner's own usage and webhook secret
+    live.router,  # the /v1/live WebSocket (not in the OpenAPI document)
 )

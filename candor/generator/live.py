@@ -1,0 +1,130 @@
+"""Live motion: audio pushed in as it arrives, motion frames out after a short, fixed look-ahead.
+
+:meth:`MotionGenerator.stream` waits for 8 frames (320 ms) of audio before its first window and
+then samples whatever has arrived, so a frame can trail its audio by up to a window. A live
+session needs a bound instead, which the window schedule gives:
+
+- the first window emits ``first`` frame(s) as soon as their audio is heard, reading the newest
+  frame's features before its right neighbour exists (:meth:`FeatureStream.peek`, a one-sided
+  delta): the first frame needs 72 ms of audio (its 40 ms plus the 32 ms analysis half-window);
+- every later window emits ``emit`` frames and is sampled over ``lookahead`` more frames of the
+  audio that follows them (then dropped), so each emitted frame sees what is said next, as the
+  offline path's long windows do; a frame waits for at most ``(emit - 1 + lookahead) * 40 ms +
+  32 ms`` of audio after its own (the newest look-ahead frame is read early too), plus compute.
+
+The default (1, 2, 1) waits at most 112 ms: with 2 frames of look-ahead (152 ms) frames trailed
+their audio by 200 ms at the median on this 2-core machine (`benchmarks/live.py`), with 1 by 169.
+
+Every window is conditioned on the previous frames actually emitted, like the offline windows,
+and controls may change between windows (the join eases them in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from candor.errors import InvalidAudio, InvalidInput
+from candor.generator.audio import FEATURE_DIM, FeatureStream
+from candor.generator.controls import Controls
+from candor.generator.motion import DIM
+from candor.generator.motion_generator import MotionGenerator, _StreamState
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Window schedule in video frames (40 ms at 25 fps): ``first`` frames in the first window,
+    ``emit`` per later window, each later window sampled over ``lookahead`` frames beyond them."""
+
+    first: int = 1
+    emit: int = 2
+    lookahead: int = 1
+
+    def __post_init__(self) -> None:
+        if self.first < 1 or self.emit < 1 or self.lookahead < 0:
+            raise InvalidInput("a schedule emits at least one frame per window and looks ahead >= 0 frames")
+
+    def max_audio_lag_s(self, fps: float) -> float:
+        """Audio (seconds) a frame can wait for beyond its own end, before compute."""
+        return (self.emit - 1 + self.lookahead) / fps + 0.032
+
+
+class MotionStream:
+    """``s = MotionStream(gen, controls); s.push(samples_16k) -> (n, DIM); s.finish() -> (m, DIM)``.
+
+    Relative motion at the model's frame rate, frame i describing audio [i, i + 1) / fps; all the
+    frames together number ``frame_count(samples)``, as offline. Not thread-safe: one caller.
+    """
+
+    def __init__(
+        self,
+        generator: MotionGenerator,
+        controls: Controls | None = None,
+        seed: int = 0,
+        *,
+        schedule: Schedule | None = None,
+        steps: int | None = None,
+        cfg_audio: float | None = None,
+        cfg_control: float | None = None,
+    ) -> None:
+        self.generator = generator
+        self.schedule = schedule or Schedule()
+        self._state = _StreamState(generator, controls, seed, generator._settings(cfg_audio, cfg_control, steps))
+        self._features = FeatureStream(generator.fps)
+        self._feats = np.zeros((0, FEATURE_DIM), np.float32)  # complete features of frames >= _out
+        self._received = 0  # complete feature frames received from the feature stream
+        self._out = 0  # motion frames emitted
+        self._finished = False
+
+    @property
+    def frames_out(self) -> int:
+        return self._out
+
+    def set_controls(self, controls: Controls) -> None:
+        """Controls for the windows sampled from now on."""
+        self._state.set_controls(controls)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """16 kHz mono float32 samples -> the (n, DIM) motion frames this audio completes (n >= 0)."""
+        if self._finished:
+            raise InvalidInput("the stream has finished")
+        self._take(self._features.push(samples))
+        frames = []
+        s = self.schedule
+        while True:
+            # The newest frame, read early (unless it was already emitted from an earlier peek).
+            peek = self._features.peek() if self._received >= self._out else None
+            avail = self._feats if peek is None else np.concatenate([self._feats, peek])
+            emit = s.first if self._out == 0 else s.emit
+            lookahead = 0 if self._out == 0 else s.lookahead
+            if len(avail) < emit + lookahead:
+                break
+            frames.append(self._emit(avail[: emit + lookahead], emit))
+        return np.concatenate(frames) if frames else np.zeros((0, DIM), np.float32)
+
+    def finish(self) -> np.ndarray:
+        """The remaining motion frames, once the audio has ended (InvalidAudio if there was none)."""
+        if self._finished:
+            return np.zeros((0, DIM), np.float32)
+        self._finished = True
+        if self._features.samples_seen == 0:
+            raise InvalidAudio("the audio stream contained no samples")
+        self._take(self._features.push(np.zeros(0, np.float32), final=True))
+        frames = []
+        window = self.generator.config.window
+        while len(self._feats):
+            frames.append(self._emit(self._feats[:window], min(window, len(self._feats))))
+        return np.concatenate(frames) if frames else np.zeros((0, DIM), np.float32)
+
+    def _take(self, new: np.ndarray) -> None:
+        # Frames already emitted from a peek arrive again, complete: skip them.
+        skip = max(0, self._out - self._received)
+        self._received += len(new)
+        self._feats = np.concatenate([self._feats, new[skip:]])
+
+    def _emit(self, window: np.ndarray, keep: int) -> np.ndarray:
+        out = self._state.next_window(window, keep=keep)
+        self._feats = self._feats[keep:]
+        self._out += keep
+        return out

@@ -1,0 +1,85 @@
+"""The live motion stream: as many frames as offline, the first one after 72 ms of audio, a bounded
+wait for every later one, and controls that change between windows. No timing is asserted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from candor.errors import InvalidAudio, InvalidInput
+from candor.generator.audio import frame_count, iter_chunks, load_audio
+from candor.generator.controls import Controls
+from candor.generator.live import MotionStream, Schedule
+from candor.generator.motion import DIM, GAZE_SLICE, index
+from candor.generator.motion_generator import MotionGenerator
+
+
+@pytest.fixture(scope="module")
+def generator() -> MotionGenerator:
+    return MotionGenerator.from_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory, speech_wav) -> np.ndarray:
+    path = tmp_path_factory.mktemp("live") / "speech.wav"
+    path.write_bytes(speech_wav)
+    return load_audio(path, None)
+
+
+def run(stream: MotionStream, samples: np.ndarray, chunk_s: float = 0.02) -> tuple[np.ndarray, list[int]]:
+    """All frames, and for each frame the audio samples pushed when it came out."""
+    frames, heard_at, heard = [], [], 0
+    for chunk in iter_chunks(samples, chunk_s):
+        heard += len(chunk)
+        out = stream.push(chunk)
+        frames.append(out)
+        heard_at += [heard] * len(out)
+    tail = stream.finish()
+    return np.concatenate([*frames, tail]), heard_at + [heard] * len(tail)
+
+
+@pytest.mark.parametrize("schedule", [Schedule(), Schedule(1, 2, 2), Schedule(2, 3, 0)])
+def test_as_many_frames_as_offline_and_each_after_a_bounded_wait(generator, speech, schedule):
+    frames, heard_at = run(MotionStream(generator, schedule=schedule), speech)
+    assert frames.shape == (frame_count(len(speech), 25), DIM)
+    assert np.isfinite(frames).all()
+    # The first frame comes once its 40 ms and the 32 ms analysis half-window are heard (20 ms chunks).
+    if schedule.first == 1:
+        assert heard_at[0] <= 16000 * 0.08
+    # No frame before the stream's end waits longer than the schedule allows (plus one chunk).
+    bound = schedule.max_audio_lag_s(25) + 0.02
+    for i, heard in enumerate(heard_at[: -schedule.emit - schedule.lookahead - 2]):
+        assert heard / 16000 <= (i + 1) / 25 + bound + 1e-9, i
+
+
+def test_the_mouth_follows_the_speech(generator, speech):
+    frames, _ = run(MotionStream(generator), speech)
+    jaw = frames[:, index("jawOpen")]
+    from candor.generator.audio import audio_features
+
+    energy = audio_features(speech)[:, 40]
+    assert np.corrcoef(jaw, energy)[0, 1] > 0.3
+
+
+def test_controls_change_between_windows(generator, speech):
+    half = len(speech) // 2
+    plain = MotionStream(generator, seed=3)
+    changed = MotionStream(generator, seed=3)
+    a = np.concatenate([plain.push(speech[:half]), plain.push(speech[half:]), plain.finish()])
+    first = changed.push(speech[:half])
+    changed.set_controls(Controls(gaze_yaw=25.0))
+    b = np.concatenate([first, changed.push(speech[half:]), changed.finish()])
+    n = len(first)
+    np.testing.assert_array_equal(a[:n], b[:n])  # nothing before the change moves
+    yaw = GAZE_SLICE.start  # gaze yaw (degrees), then pitch
+    assert b[n + 10 :, yaw].mean() > a[n + 10 :, yaw].mean() + 5.0
+
+
+def test_bad_use_is_refused(generator):
+    with pytest.raises(InvalidInput):
+        Schedule(first=0)
+    stream = MotionStream(generator)
+    with pytest.raises(InvalidAudio):
+        stream.finish()
+    with pytest.raises(InvalidInput):
+        stream.push(np.zeros(160, np.float32))
