@@ -51,7 +51,7 @@ from candor.services.common import EventLog, Stage, get_owned
 from candor.services.consents import add_audio_asset
 from candor.services.generations import MAX_SEED, GenerationRequest, policy_facts, record_denial
 from candor.services.quota import month_of, quota_limit, quota_used, reserve_quota
-from candor.services.release import media_type, record_release
+from candor.services.release import record_release
 from candor.services.worker import gate_refusal
 from candor.store.models import Consent, Generation, Partner, Portrait, QuotaUsage, new_id, utcnow
 
@@ -245,10 +245,9 @@ class LiveSession:
                                details={**summary, "seed": start.seed, "controls": start.controls.as_dict(),
                                         "checks": [c.rule_id for c in decision.checks]})  # fmt: skip
             session.commit()
-            portrait_path = self.files.path(portrait.image_sha256)
-            portrait_mime = portrait.media_type
+            portrait_sha256, portrait_mime = portrait.image_sha256, portrait.media_type
         self.serial = self.releaser.manifests.allocate_serial(generation_id=self.generation_id)
-        portrait_bytes = portrait_path.read_bytes()
+        portrait_bytes = self.files.read_bytes(portrait_sha256)  # any backend: local disk or object store
         analysis = analyze_image(portrait_bytes, max_megapixels=self.max_image_megapixels)
         self.pipeline = TalkingFacePipeline.for_portrait(analysis)
         self.motion = MotionStream(self.pipeline.generator, start.controls, start.seed)
@@ -260,7 +259,7 @@ class LiveSession:
         )  # fmt: skip
         self._recording = self.releaser.open_live(
             out_path=self._work / "recording.mp4", fps=FPS, claim=claim, portrait=portrait_bytes,
-            portrait_mime=portrait_mime or media_type(portrait_path, "image/png"),
+            portrait_mime=portrait_mime,
             audio_path=self._wav_path, audio_rate=SAMPLE_RATE, serial=self.serial,
         )  # fmt: skip
         self._render = Stage(self._send, name=f"live-render-{self.generation_id}")
