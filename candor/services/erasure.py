@@ -35,6 +35,7 @@ from candor.store.filestore import FileStore
 from candor.store.models import (
     Asset,
     Consent,
+    ErasedSubject,
     Generation,
     IdempotencyRecord,
     Partner,
@@ -135,6 +136,9 @@ def erase_consent(
         delete(Consent).where(Consent.id == consent.id),
     ):
         session.execute(statement.execution_options(synchronize_session=False))
+    # The removed ids stay attributable to their partner (its audit view joins through them).
+    removed = {consent.id, *generation_ids, *(p.id for p in portraits), *(a.id for a in assets)}
+    session.add_all(ErasedSubject(subject_id=i, partner_id=partner_id, erased_at=now) for i in sorted(removed))
     session.expunge(consent)
     # The tombstone: ids (random, already in the log) and counts; no name, no file hash.
     entry = log.append_in(

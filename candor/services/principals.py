@@ -25,6 +25,7 @@ from candor.store.models import (
     Asset,
     Consent,
     Detection,
+    ErasedSubject,
     Generation,
     LogEntryRow,
     Portrait,
@@ -101,6 +102,7 @@ def _owned_ids(partner_id: str) -> CompoundSelect:
         select(Asset.id).where(Asset.partner_id == partner_id),
         select(Generation.id).where(Generation.partner_id == partner_id),
         select(Detection.id).where(Detection.partner_id == partner_id),
+        select(ErasedSubject.subject_id).where(ErasedSubject.partner_id == partner_id),
     )
 
 

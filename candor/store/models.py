@@ -288,6 +288,18 @@ class QuotaUsage(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ErasedSubject(Base):
+    """A row an erasure removed (a consent, its portraits, audio and generations), by id with its
+    partner, so the partner can still read its own log entries that name it. Ids are random and
+    already in the log: nothing of the person is kept."""
+
+    __tablename__ = "erased_subjects"
+
+    subject_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Detection(Base):
     """One scan of an uploaded video by a partner: the verdict and its evidence (``report``, as the
     API shows it), the upload's digest and size (never its bytes)."""

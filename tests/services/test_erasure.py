@@ -301,3 +301,24 @@ def test_a_watermark_of_an_erased_output_resolves_to_erased(factory, log, files,
     report = VerificationReport("clip.webm", ManifestState.ABSENT, [], [], None, mark, None, None, erased=erased)
     assert report.outcome is Outcome.PROVEN and "erased" in report.verdict
     assert report.exit_code == 0 and report.to_dict()["erased"]["manifest_id"] == shared["manifest"]
+
+
+def test_the_partner_still_reads_its_own_log_entries_about_an_erased_subject(
+    factory, log, files, world, shared
+) -> None:  # type: ignore[no-untyped-def]
+    from candor.services.principals import partner_entries
+
+    def visible() -> dict[int, str | None]:
+        with factory() as session:
+            size = log.tree_size()
+            entries = partner_entries(session=session, partner_id=world.partner.id, start=0, limit=1000, below=size)
+            return {e.index: e.subject for e in entries}
+
+    before = visible()
+    assert {world.consent.id, world.portrait.id, shared["done"], shared["queued"]} <= set(before.values())
+    assert any(e.actor == "worker" for e in log.entries(0, 1000) if e.index in before)  # not only its own acts
+    with factory() as session:
+        erase_consent(session=session, log=log, files=files, consent_id=world.consent.id, actor="operator-1")
+    after = visible()
+    assert before.items() <= after.items()  # nothing it saw before is hidden by the erasure
+    assert world.consent.id in after.values()  # the tombstone (the operator's entry) names the partner's consent
