@@ -52,13 +52,18 @@ def _usage(session: Any, state: Any, partner: Any) -> dict[str, float]:
     return {"month": month, "used_s": used, "limit_s": limit, "fraction": min(1.0, used / limit) if limit else 1.0}
 
 
+def active_subjects(consents: list[ConsentPublic]) -> list[tuple[ConsentPublic, Any]]:
+    """(consent, portrait) pairs a generation or a live session may use: active consents only."""
+    return [(c, p) for c in consents if c.status == "active" for p in c.portraits]
+
+
 @router.get("")
 def studio(request: Request, session: SessionDep, state: StateDep, viewer: ViewerDep) -> Response:
     partner = viewer.tenant("generate")
     now = datetime.now(UTC)
     consents = [ConsentPublic.of(c, now) for c in services.list_consents(session=session, partner=partner, limit=100)]
     generations = [GenerationPublic.of(g) for g in services.list_generations(session=session, partner=partner)]
-    subjects = [(c, p) for c in consents if c.status == "active" for p in c.portraits]
+    subjects = active_subjects(consents)
     return render(
         request, "studio.html", viewer, consents=consents, generations=generations, subjects=subjects,
         usage=_usage(session, state, partner), controls=CONTROL_FIELDS, emotions=C.EMOTIONS, fps=C.FPS,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -33,6 +34,7 @@ from candor.services.live import (
     close_for,
     parse_text,
 )
+from candor.store.models import ApiKey
 
 router = APIRouter(tags=["live"])
 SUBPROTOCOL = "candor.live.v1"
@@ -66,19 +68,23 @@ async def _close(websocket: WebSocket, close: Close) -> None:
         await websocket.close(close.code, close.reason.encode()[:123].decode(errors="ignore"))
 
 
-async def _open(websocket: WebSocket) -> tuple[LiveSession, asyncio.Queue, dict[str, Any]]:
+Authenticate = Callable[[WebSocket, dict[str, Any]], ApiKey]  # (socket, start message) -> a checked key
+
+
+def _api_key(websocket: WebSocket, start_message: dict[str, Any]) -> ApiKey:
+    """The API's way: the key from a header, a subprotocol or the start message (``generate``)."""
+    with websocket.app.state.service.session_factory() as db:
+        return authenticate_token(websocket, db, lambda: _token(websocket, start_message), ("generate",))
+
+
+async def _open(websocket: WebSocket, authenticate: Authenticate) -> tuple[LiveSession, asyncio.Queue, dict[str, Any]]:
     """Start message, key, session: everything before the first frame."""
     message = await _receive(websocket, START_TIMEOUT_S)
     if message.get("text") is None:
         raise ProtocolError(CLOSE_UNSUPPORTED, "the first message must be a JSON start message, not binary")
     start_message = parse_text(message["text"])
     state = websocket.app.state.service
-
-    def authenticate() -> Any:
-        with state.session_factory() as db:
-            return authenticate_token(websocket, db, lambda: _token(websocket, start_message), ("generate",))
-
-    key = await run_in_threadpool(authenticate)
+    key = await run_in_threadpool(authenticate, websocket, start_message)
     if key.partner is None:
         raise Unauthorized("live sessions are for partner keys")
     start = LiveStart.parse(start_message)
@@ -111,9 +117,15 @@ async def _send_all(websocket: WebSocket, outbox: asyncio.Queue) -> None:
 
 @router.websocket("/live")
 async def live(websocket: WebSocket) -> None:
+    await serve_live(websocket, _api_key)
+
+
+async def serve_live(websocket: WebSocket, authenticate: Authenticate) -> None:
+    """Run one live session on an accepted-to-be socket; ``authenticate`` turns the start message
+    (and the handshake) into a checked partner key. The console's socket passes its own."""
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in websocket.scope.get("subprotocols", []) else None)
     try:
-        session, outbox, ready = await _open(websocket)
+        session, outbox, ready = await _open(websocket, authenticate)
     except (CandorError, ProtocolError) as exc:
         await _close(websocket, close_for(exc))
         return
