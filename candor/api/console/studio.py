@@ -63,6 +63,7 @@ def studio(request: Request, session: SessionDep, state: StateDep, viewer: Viewe
         request, "studio.html", viewer, consents=consents, generations=generations, subjects=subjects,
         **_usage(session, state, partner), controls=CONTROL_FIELDS, emotions=C.EMOTIONS, fps=C.FPS,
         default_fps=C.DEFAULT_FPS, audio_types=",".join(AUDIO_TYPES),
+        max_audio_seconds=state.settings.max_audio_seconds,
     )  # fmt: skip
 
 
