@@ -82,3 +82,103 @@ def test_partner_records_speech_in_the_browser_and_generates_from_it(page, serve
     # Stop the render: this flow is about the upload, and the CPU is shared.
     headers = {"Authorization": f"Bearer {partner.token}"}
     httpx.post(f"{server[0]}/v1/generations/{generation_id}/cancel", headers=headers, timeout=60)
+
+
+def test_auditor_checks_a_saved_checkpoint_and_catches_a_fork(page, admin, server, tmp_path):
+    from datetime import UTC, datetime
+
+    from candor.provenance.checkpoint import TreeHead
+
+    auditor = admin.principal("Browser Checkpoint Auditor", "auditor")
+    sign_in(page, auditor.token)
+    page.get_by_role("link", name="Save a checkpoint or check a saved one").click()
+    page.wait_for_url(re.compile(r"/console/audit/checkpoints$"))
+    check_accessibility(page)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the signed checkpoint (JSON)").click()
+    saved_path = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved_path)
+    saved = json.loads(saved_path.read_text())
+    assert saved["note"].startswith("candor/generation-log\n") and "BEGIN PUBLIC KEY" in saved["public_key_pem"]
+
+    admin.partner("Browser Log Grows Co")  # the log moves on: new entries, a new checkpoint
+    page.reload()
+    assert int(page.locator("#current-checkpoint dd").nth(1).inner_text()) > saved["tree_size"]
+    page.get_by_label("Saved checkpoint file").set_input_files(str(saved_path))
+    page.wait_for_function("() => document.getElementById('saved-checkpoint').value.includes('generation-log')")
+    page.get_by_role("button", name="Check consistency").click()
+    page.locator("#consistency-result.ok").wait_for()
+    assert f"extends your saved checkpoint of {saved['tree_size']}" in page.locator("#consistency-result").inner_text()
+    check_accessibility(page)
+    shot(page, "auditor-3-consistent")
+
+    # Edited after saving: the size line no longer matches the signature.
+    edited = dict(saved, note=saved["note"].replace(f"\n{saved['tree_size']}\n", f"\n{saved['tree_size'] - 1}\n"))
+    page.get_by_label("or paste its JSON").fill(json.dumps(edited))
+    page.get_by_role("button", name="Check consistency").click()
+    page.locator("#consistency-result.error").wait_for()
+    assert "signature does not verify" in page.locator("#consistency-result").inner_text()
+
+    # A fork: the log's own key signed another root for the saved size (a split view). The
+    # signature checks out; only the consistency proof can tell.
+    ledger = server[1].state.service.ledger
+    fork = ledger.signer.sign_head(TreeHead(ledger.origin, saved["tree_size"], bytes(range(32)), datetime.now(UTC)))
+    page.get_by_label("or paste its JSON").fill(json.dumps(dict(saved, note=fork.note)))
+    page.get_by_role("button", name="Check consistency").click()
+    page.locator("#consistency-result.error").wait_for()
+    text = page.locator("#consistency-result").inner_text()
+    assert "do not hash to your saved root" in text, text
+    assert "Saved checkpoint signature verified" in page.locator("#consistency-steps").inner_text()
+    shot(page, "auditor-4-forked")
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962 section 2.1 Merkle tree hash, written out here as the oracle."""
+    import hashlib
+
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def test_the_browsers_consistency_check_agrees_with_rfc_9162_for_every_small_pair(page, admin):
+    """checkpoints.js's fold against proofs of every pair of sizes up to 20: each honest proof
+    passes, and each with one hash flipped or the old root swapped fails."""
+    import base64
+
+    from candor.provenance.merkle import consistency_ranges
+
+    def b64(h: bytes) -> str:
+        return base64.b64encode(h).decode()
+
+    leaves = [f"entry {i}".encode() for i in range(20)]
+    cases = []
+    for old in range(1, 21):
+        for new in range(old, 21):
+            proof = [b64(_mth(leaves[a:b])) for a, b in consistency_ranges(old, new)]
+            cases.append([old, new, b64(_mth(leaves[:old])), b64(_mth(leaves[:new])), proof])
+    sign_in(page, admin.principal("Browser Consistency Oracle", "auditor").token)
+    page.goto("/console/audit/checkpoints")
+    outcome = page.evaluate(
+        """async (cases) => {
+            const out = {honest: [], flipped: [], swapped: []};
+            for (const [m, n, oldRoot, newRoot, proof] of cases) {
+                const p = proof.map(b64decode), a = b64decode(oldRoot), b = b64decode(newRoot);
+                const passes = async (...args) => verifyConsistency(...args).then(() => true, () => false);
+                if (!(await passes(m, n, a, b, p))) out.honest.push([m, n]);
+                if (p.length) {
+                    const bad = p.map((h) => h.slice()); bad[bad.length - 1][0] ^= 1;
+                    if (await passes(m, n, a, b, bad)) out.flipped.push([m, n]);
+                }
+                const other = a.slice(); other[31] ^= 1;
+                if (await passes(m, n, other, b, p)) out.swapped.push([m, n]);
+            }
+            return out;
+        }""",
+        cases,
+    )
+    assert outcome == {"honest": [], "flipped": [], "swapped": []}, outcome
+    assert len(cases) == 210
