@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from candor.errors import Conflict, Forbidden, Unauthorized
+from candor.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from candor.provenance.verify import Verifier
 from candor.services.common import EventLog, get_owned
 from candor.services.generations import get_generation
@@ -181,3 +182,22 @@ def own_keys(*, session: Session, partner: Partner) -> list[ApiKey]:
     use are what the console shows; never a secret)."""
     query = select(ApiKey).where(ApiKey.partner_id == partner.id).order_by(ApiKey.created_at.desc(), ApiKey.id)
     return list(session.scalars(query))
+
+
+_GENERATION_ID = re.compile(r"\bgen_[a-z2-7]{8,}\b")
+
+
+def stored_generation_video(
+    *, session: Session, files: FileStore, partner: Partner, reference: str
+) -> tuple[str, bytes]:
+    """(generation id, MP4 bytes) of one of ``partner``'s succeeded generations, named by its id or
+    any URL that holds it (the console's page, ``/v1/generations/{id}/video``): a video already in
+    the store, scanned without uploading it again. InvalidInput when ``reference`` names no
+    generation, NotFound for another partner's, Conflict before success or after retention."""
+    found = _GENERATION_ID.search(reference or "")
+    if found is None:
+        raise InvalidInput("name one of your generations: its id (gen_…) or a URL of it")
+    generation = get_generation(session=session, partner=partner, generation_id=found.group(0))
+    if generation.status != "succeeded" or generation.output_sha256 is None:
+        raise Conflict(f"generation {generation.id} is {generation.status}; it has no video to scan")
+    return generation.id, files.read_bytes(generation.output_sha256)

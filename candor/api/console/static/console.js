@@ -34,8 +34,9 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const panel = document.getElementById("progress-panel");
   if (panel && (panel.dataset.status === "queued" || panel.dataset.status === "running")) pollProgress(panel);
-  const scan = document.getElementById("scan-form");
-  if (scan) scan.addEventListener("submit", () => {
-    document.getElementById("scan-wait").textContent = "Scanning: this takes a few seconds per second of video…";
-  });
+  for (const scan of document.querySelectorAll("form.scan-form")) {
+    scan.addEventListener("submit", () => {
+      document.getElementById("scan-wait").textContent = "Scanning: this takes a few seconds per second of video…";
+    });
+  }
 });
