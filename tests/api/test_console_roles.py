@@ -132,3 +132,45 @@ def test_scan_a_stored_generation_by_its_url(
     cue_rows = re.findall(r"<tr><td>([^<]+)</td><td>[+-]\d\.\d\d</td></tr>", report)
     assert cue_rows and set(cue_rows) <= set(CUE_WORDS.values())
     assert 'id="segments"' in report
+
+
+def test_operator_adds_an_auditor_issues_and_revokes_its_keys(client: TestClient, admin):
+    ops = sign_in(client, admin.principal("Console Principal Desk", "operator").token)
+    page = ops.get("/console/operator")
+    assert 'id="principals"' in page.text and "Console Principal Desk" in page.text
+    token = _csrf(page.text)
+    assert ops.post("/console/operator/principals", data={"name": "Nobody", "role": "auditor"}).status_code == 403
+    bad_role = ops.post("/console/operator/principals", data={"name": "Root", "role": "partner", "csrf_token": token})
+    assert bad_role.status_code == 422
+    added = ops.post(
+        "/console/operator/principals",
+        data={"name": "Console New Auditor", "role": "auditor", "expires_in_days": "7", "csrf_token": token},
+    )
+    assert added.status_code == 201 and "Key issued for Console New Auditor (auditor)" in added.text
+    first = re.search(r'value="(cnd_[^"]+)"', added.text).group(1)
+    assert re.search(r'id="key-scopes">audit:read<', added.text)
+    assert client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+    again = ops.post(
+        "/console/operator/principals", data={"name": "Console New Auditor", "role": "auditor", "csrf_token": token}
+    )
+    assert again.status_code == 409
+
+    listing = ops.get("/console/operator").text
+    principal_id = re.search(r"Console New Auditor<br><span class=\"hint\">(prn_\w+)</span>", listing).group(1)
+    second = ops.post(f"/console/operator/principals/{principal_id}/keys", data={"csrf_token": token})
+    assert second.status_code == 201
+    second_token = re.search(r'value="(cnd_[^"]+)"', second.text).group(1)
+    prefix = first.rsplit("_", 1)[0]
+    key_id = re.search(
+        rf'action="/console/operator/keys/(key_\w+)/revoke"[^<]*<input[^>]*>\s*<button[^>]*{prefix}', listing
+    )
+    assert key_id, "a revoke button for the first key"
+    revoked = ops.post(f"/console/operator/keys/{key_id.group(1)}/revoke", data={"csrf_token": token})
+    assert revoked.status_code == 200 and f"key {prefix} revoked" in revoked.text
+    assert client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    assert client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {second_token}"}).status_code == 200
+    assert ops.post("/console/operator/keys/key_nonexistent/revoke", data={"csrf_token": token}).status_code == 404
+
+    auditor = sign_in(client, second_token)
+    assert auditor.post("/console/operator/principals", data={"name": "X", "role": "operator"}).status_code == 403
+    assert auditor.get("/console/operator").status_code == 403
