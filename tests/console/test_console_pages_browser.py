@@ -182,3 +182,105 @@ def test_the_browsers_consistency_check_agrees_with_rfc_9162_for_every_small_pai
     )
     assert outcome == {"honest": [], "flipped": [], "swapped": []}, outcome
     assert len(cases) == 210
+
+
+def test_partner_reads_keys_rotates_the_webhook_secret_and_erases_a_subject(page, server, admin, files):
+    caller = admin.key(admin.partner("Browser Account School"), "generate,detect")
+    consent_id, _ = _subject(server, caller, files)
+    sign_in(page, caller.token)
+    page.get_by_role("link", name="Account").click()
+    page.wait_for_url(re.compile(r"/console/studio/account$"))
+    assert caller.prefix in page.locator("#keys").inner_text()
+    check_accessibility(page)
+    page.get_by_label(re.compile(r"^Keep the old secret signing for")).fill("12")
+    page.get_by_role("button", name="Rotate webhook secret").click()
+    secret = page.get_by_label("Webhook secret").input_value()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    assert page.locator("#old-secret-until").inner_text().startswith("co-signs until")
+    check_accessibility(page)
+    shot(page, "partner-5-secret")
+    page.get_by_role("link", name="← Account").click()
+    assert secret not in page.content()
+    assert "still co-signs every delivery until" in page.locator("#overlap-state").inner_text()
+    shot(page, "partner-6-account")
+
+    page.goto(f"/console/studio/consents/{consent_id}")
+    page.get_by_role("link", name=re.compile(r"^Erase Mae Jemison's data")).click()
+    items = page.locator("#erase-list").inner_text()
+    assert "1 enrolled portrait(s)" in items and "0 generation(s)" in items
+    check_accessibility(page)
+    shot(page, "partner-7-erase")
+    page.get_by_label(re.compile(r"I understand")).check()
+    page.get_by_role("button", name="Erase Mae Jemison").click()
+    page.get_by_text(re.compile(rf"consent {consent_id} erased: 0 generation\(s\), 1 portrait\(s\)")).wait_for()
+    assert "Mae Jemison" not in page.locator("main").inner_text().replace(page.locator(".flash").inner_text(), "")
+    headers = {"Authorization": f"Bearer {caller.token}"}
+    assert httpx.get(f"{server[0]}/v1/consents/{consent_id}", headers=headers).status_code == 404
+
+
+def test_analyst_scans_a_stored_generation_and_reads_cues(page, server, admin, files):
+    from candor.store.models import Generation
+
+    caller = admin.key(admin.partner("Browser Stored Scan Co"), "generate,detect")
+    consent_id, portrait_id = _subject(server, caller, files)
+    headers = {"Authorization": f"Bearer {caller.token}"}
+    with files["hello.wav"].open("rb") as wav:
+        job = httpx.post(
+            f"{server[0]}/v1/generations", headers=headers, timeout=60,
+            data={"consent_id": consent_id, "portrait_id": portrait_id},
+            files={"audio": ("hello.wav", wav, "audio/wav")},
+        ).json()  # fmt: skip
+    httpx.post(f"{server[0]}/v1/generations/{job['id']}/cancel", headers=headers, timeout=60)
+    # Its output in the store: a plain real video (the partner flow's render takes minutes here).
+    state = server[1].state.service
+    stored = state.files.put_bytes(files["plain.mp4"].read_bytes())
+    with state.session_factory() as db:
+        row = db.get(Generation, job["id"])
+        row.status, row.output_sha256, row.progress, row.error = "succeeded", stored.sha256, 1.0, None
+        db.commit()
+    sign_in(page, caller.token)
+    page.goto("/console/detect")
+    check_accessibility(page)
+    page.get_by_label(re.compile(r"^Generation id or URL")).fill(f"{server[0]}/v1/generations/{job['id']}/video")
+    page.get_by_role("button", name="Scan stored video").click()
+    page.wait_for_url(re.compile(r"/console/detect/det_"), timeout=300_000)
+    assert page.locator("h1").inner_text() == f"Scan of {job['id']}.mp4"
+    assert page.locator("#cues tbody tr").count() >= 1
+    assert page.locator("#segments").count() == 1
+    check_accessibility(page)
+    shot(page, "analyst-3-stored")
+
+
+def test_operator_adds_an_auditor_and_revokes_its_key(page, admin, server):
+    operator = admin.principal("Browser Principal Desk", "operator")
+    sign_in(page, operator.token)
+    page.locator("#principal_name").fill("Browser Second Auditor")
+    page.get_by_label("Role").select_option("auditor")
+    page.get_by_role("button", name="Add and issue a key").click()
+    token = page.get_by_label("API key").input_value()
+    assert token.startswith("cnd_") and page.locator("#key-scopes").inner_text() == "audit:read"
+    check_accessibility(page)
+    shot(page, "operator-2-auditor")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{server[0]}/v1/audit/checkpoint", headers=headers).status_code == 200
+    page.get_by_role("link", name=re.compile(r"^← Partners")).click()
+    prefix = "_".join(token.split("_")[:2])  # cnd_<visible>; the secret may hold "_" too
+    page.get_by_role("button", name=f"Revoke key {prefix}").click()
+    page.get_by_text(f"key {prefix} revoked").wait_for()
+    assert httpx.get(f"{server[0]}/v1/audit/checkpoint", headers=headers).status_code == 401
+    check_accessibility(page)
+    shot(page, "operator-3-principals")
+
+
+@pytest.mark.parametrize("path", ["/console/studio/account", "/console/audit/checkpoints", "/console/detect"])
+def test_new_pages_read_at_a_phone_width(browser, server, admin, path):
+    caller = admin.key(admin.partner(f"Browser Phone {path.rsplit('/', 1)[1].title()}"), "generate,detect,audit:read")
+    context = browser.new_context(base_url=server[0], viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, caller.token)
+    page.goto(path)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"{path} scrolls sideways at a phone width ({width} px)"
+    check_accessibility(page)
+    shot(page, f"phone-{path.rsplit('/', 1)[1]}")
+    context.close()
