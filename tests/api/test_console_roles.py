@@ -99,7 +99,7 @@ def test_scan_a_stored_generation_by_its_url(
     ).json()  # fmt: skip
     browser = sign_in(client, caller.token)
     page = browser.get("/console/detect")
-    assert "Scan stored video" in page.text
+    assert "Check a stored video" in page.text
     token = _csrf(page.text)
     queued = browser.post("/console/detect/stored", data={"source": job["id"], "csrf_token": token})
     assert queued.status_code == 409 and "no video to scan" in queued.text
@@ -111,7 +111,7 @@ def test_scan_a_stored_generation_by_its_url(
     )
     detect_only = sign_in(client, admin.key(admin.partner("Console Stored Detect Only"), "detect").token)
     detect_page = detect_only.get("/console/detect").text
-    assert "Scan stored video" not in detect_page
+    assert "Check a stored video" not in detect_page
     refused = detect_only.post("/console/detect/stored", data={"source": job["id"], "csrf_token": _csrf(detect_page)})
     assert refused.status_code == 403
 

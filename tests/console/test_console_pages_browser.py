@@ -242,7 +242,7 @@ def test_analyst_scans_a_stored_generation_and_reads_cues(page, server, admin, f
     page.goto("/console/detect")
     check_accessibility(page)
     page.get_by_label(re.compile(r"^Generation id or URL")).fill(f"{server[0]}/v1/generations/{job['id']}/video")
-    page.get_by_role("button", name="Scan stored video").click()
+    page.get_by_role("button", name="Check a stored video").click()
     page.wait_for_url(re.compile(r"/console/detect/det_"), timeout=300_000)
     assert page.locator("h1").inner_text() == f"Scan of {job['id']}.mp4"
     assert page.locator("#cues tbody tr").count() >= 1
