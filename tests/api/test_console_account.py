@@ -98,7 +98,7 @@ def test_account_lists_own_keys_and_rotates_the_webhook_secret_once(client: Test
     browser = sign_in(client, caller.token)
     page = browser.get("/console/studio/account")
     assert page.status_code == 200
-    rows = re.findall(r"<tr><td><code>(cnd_\w+)</code>(.*?)</tr>", page.text, re.S)
+    rows = re.findall(r'<tr><td data-label="Prefix"><code>(cnd_\w+)</code>(.*?)</tr>', page.text, re.S)
     shown = {prefix: rest for prefix, rest in rows}
     assert set(shown) == {caller.prefix, retired.prefix}  # the rival's key is not listed
     assert "(this session)" in shown[caller.prefix] and "detect, generate" in shown[caller.prefix]
