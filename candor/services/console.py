@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from candor.errors import Conflict, Forbidden, Unauthorized
+from candor.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from candor.provenance.verify import Verifier
-from candor.services.common import EventLog
+from candor.services.common import EventLog, get_owned
 from candor.services.generations import get_generation
 from candor.services.partners import authenticate_api_key, check_key_usable
 from candor.store.filestore import FileStore
-from candor.store.models import ConsoleSession, Partner, StoredManifest, utcnow
+from candor.store.models import ApiKey, Consent, ConsoleSession, Generation, Partner, Portrait, StoredManifest, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)  # a signed-in browser is asked for its key again after this
 
@@ -135,3 +136,68 @@ def generation_credentials(
         "ingredients": summary.ingredients if summary else [],
         "generation": summary.generation if summary else None,
     }
+
+
+@dataclass(frozen=True)
+class ErasurePreview:
+    """What erasing a consent would delete, for the confirmation step (counts as of now; the
+    erasure itself recounts inside its transaction)."""
+
+    consent: Consent
+    portraits: int
+    generations_by_status: dict[str, int]
+    evidence_files: int  # the signed document and recording on file
+    has_reference: bool
+
+    @property
+    def generations(self) -> int:
+        return sum(self.generations_by_status.values())
+
+    @property
+    def stopping(self) -> int:
+        """Queued or running generations that erasure stops first."""
+        return self.generations_by_status.get("queued", 0) + self.generations_by_status.get("running", 0)
+
+
+def erasure_preview(*, session: Session, partner: Partner, consent_id: str) -> ErasurePreview:
+    """What :func:`candor.services.erasure.erase_consent` would remove of ``partner``'s consent
+    (another partner's is NotFound)."""
+    consent = get_owned(session, Consent, partner, consent_id, "consent")
+    portraits = session.scalar(select(func.count()).where(Portrait.consent_id == consent.id)) or 0
+    rows = session.execute(
+        select(Generation.status, func.count()).where(Generation.consent_id == consent.id).group_by(Generation.status)
+    )
+    evidence = [consent.evidence_document_sha256, consent.evidence_recording_sha256]
+    return ErasurePreview(
+        consent=consent,
+        portraits=int(portraits),
+        generations_by_status={status: int(count) for status, count in rows},
+        evidence_files=sum(e is not None for e in evidence),
+        has_reference=consent.reference_sha256 is not None,
+    )
+
+
+def own_keys(*, session: Session, partner: Partner) -> list[ApiKey]:
+    """``partner``'s API keys, newest first, revoked ones included (prefix, scopes, expiry and last
+    use are what the console shows; never a secret)."""
+    query = select(ApiKey).where(ApiKey.partner_id == partner.id).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    return list(session.scalars(query))
+
+
+_GENERATION_ID = re.compile(r"\bgen_[a-z2-7]{8,}\b")
+
+
+def stored_generation_video(
+    *, session: Session, files: FileStore, partner: Partner, reference: str
+) -> tuple[str, bytes]:
+    """(generation id, MP4 bytes) of one of ``partner``'s succeeded generations, named by its id or
+    any URL that holds it (the console's page, ``/v1/generations/{id}/video``): a video already in
+    the store, scanned without uploading it again. InvalidInput when ``reference`` names no
+    generation, NotFound for another partner's, Conflict before success or after retention."""
+    found = _GENERATION_ID.search(reference or "")
+    if found is None:
+        raise InvalidInput("name one of your generations: its id (gen_…) or a URL of it")
+    generation = get_generation(session=session, partner=partner, generation_id=found.group(0))
+    if generation.status != "succeeded" or generation.output_sha256 is None:
+        raise Conflict(f"generation {generation.id} is {generation.status}; it has no video to scan")
+    return generation.id, files.read_bytes(generation.output_sha256)

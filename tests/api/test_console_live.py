@@ -41,7 +41,7 @@ def test_the_live_page_offers_the_enrolled_portraits_and_ships_its_scripts(brows
     assert page.status_code == 200
     assert f"{subject['consent_id']}/{subject['portrait_id']}" in page.text
     assert "/console/static/live.js" in page.text and "<script>" not in page.text
-    assert browser.get("/console/static/live-capture.js").status_code == 200
+    assert browser.get("/console/static/recorder-worklet.js").status_code == 200
 
 
 def test_a_signed_in_session_streams_frames_and_records(browser, subject, pcm):  # noqa: F811

@@ -60,7 +60,9 @@ def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.fail("chromium is required (make install puts Debian's chromium in place)")
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        # A fake microphone (a beeping tone) that needs no permission prompt: the recording flow.
+        fake_media = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", *fake_media])
         yield instance
         instance.close()
 

@@ -1,5 +1,6 @@
 """The operator's page (scope ``admin``: operator principals only): partners with their vetting
-state and quota use, register, approve or suspend a partner, issue a partner key with scopes.
+state and quota use, register, approve or suspend a partner, issue a partner key with scopes;
+auditors and operators (add one with a first key, issue another key), and revoking any listed key.
 
 Each decision is logged with the signed-in operator as its actor; a new key's token is shown once
 in the response to the form and never again (only its hash is stored).
@@ -17,6 +18,7 @@ from candor import services
 from candor.api.console.web import PREFIX, PageError, PostingViewer, Viewer, ViewerDep, page_error, redirect, render
 from candor.api.deps import SessionDep, StateDep
 from candor.errors import CandorError
+from candor.services import principals
 from candor.store.models import PARTNER_STATES, ROLE_SCOPES
 
 router = APIRouter(prefix="/operator")
@@ -43,7 +45,15 @@ def operator_page(request: Request, session: SessionDep, state: StateDep, viewer
         }
         for p in services.list_partners(session=session)
     ]
-    return render(request, "operator.html", viewer, partners=partners, scopes=PARTNER_SCOPES, month=month)
+    keys = services.list_api_keys(session=session)
+    people = [
+        {"p": p, "keys": [k for k in keys if k.principal_id == p.id and k.revoked_at is None]}
+        for p in principals.list_principals(session=session)
+    ]
+    return render(
+        request, "operator.html", viewer, partners=partners, scopes=PARTNER_SCOPES, month=month, people=people,
+        roles=principals.PRINCIPAL_ROLES,
+    )  # fmt: skip
 
 
 @router.post("/partners")
@@ -105,8 +115,72 @@ async def issue_key(request: Request, session: SessionDep, state: StateDep, view
         except CandorError as exc:
             raise page_error(exc) from None
         partner = services.get_partner(session=session, partner_id=partner_id)
-        return render(request, "key_issued.html", viewer, status=201, issued=issued, partner=partner)
+        return render(request, "key_issued.html", viewer, status=201, issued=issued, owner=partner.name)
 
     from fastapi.concurrency import run_in_threadpool
 
     return await run_in_threadpool(issue)
+
+
+def _lifetime(days: str) -> float:
+    try:
+        return float(days or "90")
+    except ValueError:
+        raise PageError(422, f"the key lifetime must be a number of days, got {days!r}") from None
+
+
+@router.post("/principals")
+def add_principal(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    viewer: PostingViewer,
+    name: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=16)],
+    expires_in_days: Annotated[str, Form(max_length=12)] = "90",
+) -> Response:
+    """A new auditor or operator and its first key (its role's scope), the key shown once."""
+    actor = _operator(viewer)
+    lifetime = _lifetime(expires_in_days)
+    try:
+        principal = principals.create_principal(session=session, log=state.ledger, name=name, role=role, actor=actor)
+        issued = principals.issue_principal_key(
+            session=session, log=state.ledger, principal_id=principal.id, expires_in_days=lifetime, actor=actor
+        )
+    except CandorError as exc:
+        raise page_error(exc) from None
+    owner = f"{principal.name} ({principal.role})"
+    return render(request, "key_issued.html", viewer, status=201, issued=issued, owner=owner)
+
+
+@router.post("/principals/{principal_id}/keys")
+def issue_principal_key(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    viewer: PostingViewer,
+    principal_id: str,
+    expires_in_days: Annotated[str, Form(max_length=12)] = "90",
+) -> Response:
+    actor = _operator(viewer)
+    lifetime = _lifetime(expires_in_days)
+    try:
+        issued = principals.issue_principal_key(
+            session=session, log=state.ledger, principal_id=principal_id, expires_in_days=lifetime, actor=actor
+        )
+        principal = principals.get_principal(session=session, principal_id=principal_id)
+    except CandorError as exc:
+        raise page_error(exc) from None
+    owner = f"{principal.name} ({principal.role})"
+    return render(request, "key_issued.html", viewer, status=201, issued=issued, owner=owner)
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(session: SessionDep, state: StateDep, viewer: PostingViewer, key_id: str) -> Response:
+    """Revoke a partner's, an auditor's or an operator's key at once (its sessions end with it)."""
+    actor = _operator(viewer)
+    try:
+        key = services.revoke_api_key(session=session, log=state.ledger, key_id=key_id, actor=actor)
+    except CandorError as exc:
+        raise page_error(exc) from None
+    return redirect(f"{PREFIX}/operator", f"key {key.prefix} revoked")

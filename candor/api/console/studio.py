@@ -1,6 +1,6 @@
 """The partner studio: consents (record, enrol portraits, revoke), generations (create, progress,
-player, download, credentials) and usage against quota. Scope ``generate``, the partner's own rows
-only: every read goes through the same partner-scoped services as ``/v1``."""
+player, download, credentials) and usage (quota, generations by status, scans). Scope ``generate``,
+the partner's own rows only: every read goes through the same partner-scoped services as ``/v1``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from candor.errors import CandorError, Conflict
 from candor.generator import controls as C
 from candor.generator.identity import MATCH_THRESHOLD
 from candor.services import console as console_services
+from candor.services.usage import partner_usage
 
 router = APIRouter(prefix="/studio")
 # The numeric controls' form inputs: names, bounds, units and defaults from generator.controls.
@@ -45,11 +46,10 @@ def _guard(work: Any) -> Any:
         raise page_error(exc) from None
 
 
-def _usage(session: Any, state: Any, partner: Any) -> dict[str, float]:
-    month = services.month_of(datetime.now(UTC))
-    used = services.quota_used(session=session, partner_id=partner.id, month=month)
-    limit = services.quota_limit(partner, state.policy)
-    return {"month": month, "used_s": used, "limit_s": limit, "fraction": min(1.0, used / limit) if limit else 1.0}
+def _usage(session: Any, state: Any, partner: Any) -> dict[str, Any]:
+    usage = partner_usage(session=session, partner=partner, policy=state.policy)
+    limit = usage.quota_limit_s
+    return {"usage": usage, "usage_fraction": min(1.0, usage.quota_used_s / limit) if limit else 1.0}
 
 
 def active_subjects(consents: list[ConsentPublic]) -> list[tuple[ConsentPublic, Any]]:
@@ -66,8 +66,9 @@ def studio(request: Request, session: SessionDep, state: StateDep, viewer: Viewe
     subjects = active_subjects(consents)
     return render(
         request, "studio.html", viewer, consents=consents, generations=generations, subjects=subjects,
-        usage=_usage(session, state, partner), controls=CONTROL_FIELDS, emotions=C.EMOTIONS, fps=C.FPS,
+        **_usage(session, state, partner), controls=CONTROL_FIELDS, emotions=C.EMOTIONS, fps=C.FPS,
         default_fps=C.DEFAULT_FPS, audio_types=",".join(AUDIO_TYPES),
+        max_audio_seconds=state.settings.max_audio_seconds,
     )  # fmt: skip
 
 

@@ -44,7 +44,7 @@
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
       audio = new AudioContext();
-      await audio.audioWorklet.addModule("/console/static/live-capture.js");
+      await audio.audioWorklet.addModule("/console/static/recorder-worklet.js");
     } catch (err) {
       say("The microphone is not available: " + err.message);
       startButton.disabled = false;
@@ -73,9 +73,22 @@
       const note = JSON.parse(message.data);
       if (note.type === "ready") {
         const source = audio.createMediaStreamSource(stream);
-        const capture = new AudioWorkletNode(audio, "candor-capture");
+        // The worklet hands over 128-sample blocks; send about 40 ms at a time.
+        const pending = new Float32Array(Math.round(audio.sampleRate * 0.04));
+        let filled = 0;
+        const capture = new AudioWorkletNode(audio, "pcm-capture");
         capture.port.onmessage = (block) => {
-          if (socket && socket.readyState === WebSocket.OPEN) socket.send(toPcm16(block.data));
+          let offset = 0;
+          while (offset < block.data.length) {
+            const n = Math.min(block.data.length - offset, pending.length - filled);
+            pending.set(block.data.subarray(offset, offset + n), filled);
+            filled += n;
+            offset += n;
+            if (filled === pending.length) {
+              if (socket && socket.readyState === WebSocket.OPEN) socket.send(toPcm16(pending));
+              filled = 0;
+            }
+          }
         };
         source.connect(capture);
         stopButton.disabled = false;
