@@ -1,56 +1,26 @@
-"""The live page in a real browser: Chromium's fake microphone plays espeak-ng speech into the
+"""The live page in a real browser: Chromium's fake microphone (its test tone) plays into the
 page, which streams it over the console's live socket; the face appears on the canvas frame by
 frame, and stopping leaves a signed recording among the partner's generations. axe-core clean."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 
 import httpx
 import pytest
 from api_helpers import create_consent, enroll
 from browser_helpers import check_accessibility, shot, sign_in
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's, as in conftest
-
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("live-mic") / "speech.wav"
-    text = "Good morning. This face speaks as I do, live, and every frame carries a watermark."
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def mic_browser(speech):
-    """Chromium whose microphone is the speech file (Chromium's fake capture device)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={speech}",
-            ],
-        )
-        yield instance
-        instance.close()
-
-
-def test_live_page_streams_the_microphone_and_records(mic_browser, server, admin, files):
+def test_live_page_streams_the_microphone_and_records(browser, server, admin, files):
     base, _app = server
     caller = admin.key(admin.partner("Browser Live School"), "generate")
     with httpx.Client(base_url=base, timeout=120) as api:
         consent = create_consent(api, caller, files["consent.pdf"].read_bytes())
         enroll(api, caller, consent["id"], files["astronaut.png"].read_bytes())
-    context = mic_browser.new_context(base_url=base, viewport={"width": 1100, "height": 900})
+    context = browser.new_context(base_url=base, viewport={"width": 1100, "height": 900})
     context.grant_permissions(["microphone"], origin=base)
     page = context.new_page()
     violations: list[str] = []
