@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "candor"
 
 FRONT_DOORS = {"api", "cli", "commands", "client"}  # client: the live API client (candor/client.py)
 LIBRARIES = {"generator", "provenance", "policy", "detector"}
-GROUND = {"config", "errors", "files"}
+GROUND = {"config", "errors", "executors", "files"}  # executors: serial, process pool or Ray
 
 # (importing area, imported area) pairs that must never appear, with the reason.
 FORBIDDEN: dict[tuple[str, str], str] = {}

@@ -18,17 +18,31 @@ def build(
     hours: float = typer.Option(1.0, "--hours", help="Hours of audio the corpus should hold."),
     seed: int = typer.Option(0, "--seed", help="Build seed: the same seed gives the same corpus."),
     workers: int = typer.Option(2, "--workers", help="Worker processes (1-2; the machine is shared)."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Fan out on Ray: auto (the cluster `ray start` runs here), HOST:PORT, or local (--workers CPUs); "
+        "every node must see --out (a shared folder).",
+    ),
 ) -> None:
     """Synthesise random multilingual speech with espeak-ng, flite and festival and label its motion."""
+    from candor.executors import executor_for
     from candor.training.corpus.build import build_corpus, read_manifest
 
-    with progress_bar(f"building {out}", hours * 3600) as advance:
-        advance(sum(e["duration_s"] for e in read_manifest(out)))  # a resumed build starts part-way
-        info = build_corpus(out, hours, seed=seed, workers=workers, on_progress=lambda s, _e: advance(s))
+    executor = executor_for(ray=ray, workers=workers) if ray is not None else None
+    try:
+        with progress_bar(f"building {out}", hours * 3600) as advance:
+            advance(sum(e["duration_s"] for e in read_manifest(out)))  # a resumed build starts part-way
+            info = build_corpus(
+                out, hours, seed=seed, workers=workers, on_progress=lambda s, _e: advance(s), executor=executor
+            )
+    finally:
+        if executor is not None:
+            executor.close()
     console.print(
         f"{info['utterances']} utterances, {info['hours']:.2f} h "
         f"(train {info['hours_per_split'].get('train', 0):.2f} h, val {info['hours_per_split'].get('val', 0):.2f} h), "
-        f"{info['voices']} voices; this run {info['speed_x_realtime'] or '-'}x real time -> {out}"
+        f"{info['voices']} voices; this run {info['speed_x_realtime'] or '-'}x real time on {info['executor']} -> {out}"
     )
 
 

@@ -1,4 +1,4 @@
-"""Detector commands: `detect VIDEO` and `detector dataset|train|eval`.
+"""Detector commands: `detect VIDEO`, `detect-batch DIR|s3://...` and `detector dataset|train|eval`.
 
 `candor detect` exit codes, for scripts:
   0  no evidence of synthesis (not proof of authenticity)
@@ -51,6 +51,45 @@ def detect(
         if report is not None:
             err_console.print(f"report written to {report}")
     raise typer.Exit(result.exit_code)
+
+
+def detect_batch(
+    source: str = typer.Argument(
+        ..., help="A folder of videos (searched recursively) or s3://bucket/prefix[?endpoint=URL&region=R]."
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Fan out on Ray: auto (the cluster `ray start` runs here), HOST:PORT, or local."
+    ),
+    jsonl: Path | None = typer.Option(None, "--jsonl", help="Write the rows here (default: standard output)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Local worker processes (or CPUs of --ray local)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Classifier checkpoint (default: shipped)."),
+) -> None:
+    """Scan every video under SOURCE: one JSON line per video (path, verdict, reason, seconds, error),
+    a progress bar and a summary (counts by verdict, videos per minute). Serial by default;
+    --workers N runs N local processes, --ray runs on a Ray cluster. A bad file is a row, not a failure."""
+    from candor.commands._common import container
+    from candor.executors import executor_for
+    from candor.services.batch import ScanRecipe, list_videos, scan_videos
+
+    recipe = ScanRecipe.from_container(container(), checkpoint=checkpoint, source=source)
+    videos = list_videos(source, endpoint=recipe.s3_endpoint, region=recipe.s3_region)
+    with executor_for(ray=ray, workers=workers) as executor:
+        err_console.print(f"scanning {len(videos)} videos on {executor.describe()}", highlight=False)
+        with progress_bar("scanning", len(videos)) as advance:
+
+            def on_row(row: dict) -> None:
+                if jsonl is None:
+                    typer.echo(json.dumps(row, ensure_ascii=False))
+                advance(1)
+
+            summary = scan_videos(videos, recipe=recipe, executor=executor, jsonl=jsonl, on_row=on_row)
+    counts = ", ".join(f"{name} {n}" for name, n in summary.by_verdict.items())
+    err_console.print(
+        f"{summary.videos} videos: {counts}; {summary.errors} could not be analysed; "
+        f"{summary.videos_per_minute:g} videos/minute ({summary.wall_s:g} s on {summary.executor})"
+        + (f" -> {jsonl}" if jsonl is not None else ""),
+        highlight=False,
+    )
 
 
 def _print_classifier(c) -> None:
@@ -184,6 +223,7 @@ def evaluate(
 
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     app.command("detect")(cli_errors(detect))
+    app.command("detect-batch")(cli_errors(detect_batch))
     detector_app.command("dataset")(cli_errors(dataset))
     detector_app.command("train")(cli_errors(train))
     detector_app.command("eval")(cli_errors(evaluate))

@@ -356,3 +356,21 @@ def test_nonverbal_motion_follows_prosody(espeak):
         apexes += nonverbal.blinks(times, pro, style, Controls(), np.random.default_rng(seed))[1]
     in_pause = np.mean([any(s <= a < e for s, e, p in speech.phonemes if p == tts.SILENCE) for a in apexes])
     assert in_pause > 1.5 * (1 - pro.speaking.mean())
+
+
+@pytest.mark.slow
+def test_ray_builds_the_same_utterances_as_one_process(tmp_path):
+    from candor.executors import RayExecutor
+
+    build_corpus(tmp_path / "one", 1.0, seed=9, workers=1, max_utterances=3)
+    with RayExecutor("local", num_cpus=2) as ray:
+        info = build_corpus(tmp_path / "ray", 1.0, seed=9, max_utterances=3, executor=ray)
+    assert info["executor"] == "Ray (2 CPUs)" and info["utterances"] == 3
+    one = {e["id"]: e for e in read_manifest(tmp_path / "one")}
+    on_ray = {e["id"]: e for e in read_manifest(tmp_path / "ray")}
+    assert set(one) == set(on_ray) and len(one) == 3
+    for uid, entry in one.items():
+        assert on_ray[uid] == entry
+        with np.load(tmp_path / "one" / entry["file"]) as za, np.load(tmp_path / "ray" / entry["file"]) as zb:
+            for key in ("audio", "motion", "controls", "mouth_open"):
+                np.testing.assert_array_equal(za[key], zb[key])

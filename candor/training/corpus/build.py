@@ -1,27 +1,27 @@
 """Build a TTS-bootstrapped motion corpus: plan, synthesise, label, write (resumable, atomic).
 
 Utterance ``i`` of a build is fully determined by ``(seed, i)``, so an interrupted build resumes
-by skipping the ids already in the manifest and going on with the next indices. Workers (at most
-two processes) synthesise and label; only the parent writes the manifest, one line per finished
+by skipping the ids already in the manifest and going on with the next indices. Workers (an
+:class:`~candor.executors.Executor`: serial, at most two local processes, or Ray tasks) synthesise,
+label and write each ``.npz``; only the parent writes the manifest, one line per finished
 utterance, after its ``.npz`` is in place.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from candor.errors import InvalidInput
+from candor.executors import Executor, executor_for
 from candor.files import atomic_output, atomic_write_text
 from candor.generator.controls import EMOTIONS, Controls
 from candor.training.corpus import labels, text, tts
@@ -212,17 +212,9 @@ class ManifestWriter:
         self._file.close()
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Worker initializer: exit when the builder process is gone (killed), instead of lingering;
-    espeak-ng runs inside this single-purpose worker."""
+def _worker_setup() -> None:
+    """Worker initializer (pool or Ray): espeak-ng runs in-process inside this single-purpose worker."""
     tts.use_in_process_engine()
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _work(spec: UtteranceSpec, out_dir: str) -> dict:
@@ -241,8 +233,13 @@ def build_corpus(
     workers: int = MAX_WORKERS,
     max_utterances: int | None = None,
     on_progress: Callable[[float, dict], None] | None = None,
+    executor: Executor | None = None,
 ) -> dict:
     """Build (or resume) a corpus in ``out`` until it holds ``hours`` of audio.
+
+    Utterances are made by ``executor`` (default: serial for ``workers`` 1, else a pool of
+    ``workers`` processes; a Ray executor fans them out on a cluster, whose workers write into
+    ``out``: a folder every node sees). Only this process writes the manifest.
 
     ``on_progress(seconds_added, entry)`` is called per finished utterance. Returns the summary
     also written to ``build.json``: utterances, hours, per-split/engine counts, wall seconds and
@@ -250,7 +247,7 @@ def build_corpus(
     """
     if hours <= 0:
         raise InvalidInput("--hours must be positive")
-    if not 1 <= workers <= MAX_WORKERS:
+    if executor is None and not 1 <= workers <= MAX_WORKERS:
         raise InvalidInput(f"--workers must be 1-{MAX_WORKERS} (the machine is shared)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -275,10 +272,19 @@ def build_corpus(
     writer = ManifestWriter(out, entries)
     started, made_seconds = time.perf_counter(), 0.0
 
+    budget = max_utterances if max_utterances is not None else 10**9
+    submitted, resumed = 0, len(entries)
+    avg = 4.0  # seconds per utterance, refined as results come in
+
     def specs() -> Iterator[UtteranceSpec]:
+        """The next utterances to make, while the finished ones plus those in flight (at their
+        average length) fall short of the target."""
+        nonlocal budget, submitted
         index = 0
-        while True:
+        while budget > 0 and have + avg * (submitted - (len(entries) - resumed) - len(failures)) < target:
             if f"u{index:06d}" not in done_ids:
+                budget -= 1
+                submitted += 1
                 yield plan_utterance(seed, index, festival_voices)
             index += 1
 
@@ -299,30 +305,17 @@ def build_corpus(
         if on_progress:
             on_progress(entry["duration_s"], entry)
 
-    budget = max_utterances if max_utterances is not None else 10**9
+    own = executor is None
+    executor = executor or executor_for(workers=workers)
     try:
-        todo = specs()
-        if workers == 1:
-            while have < target and budget > 0:
-                finish(_work(next(todo), str(out)))
-                budget -= 1
-        else:
-            avg = 4.0  # seconds per utterance, refined as results come in
-            pool_args = {"mp_context": get_context("spawn"), "initializer": _watch_parent, "initargs": (os.getpid(),)}
-            with ProcessPoolExecutor(workers, **pool_args) as pool:
-                pending: set[Future] = set()
-                while True:
-                    while len(pending) < 2 * workers and have + avg * len(pending) < target and budget > 0:
-                        pending.add(pool.submit(_work, next(todo), str(out)))
-                        budget -= 1
-                    if not pending:
-                        break
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        finish(fut.result())
-                    avg = have / max(1, len(entries))
+        work = functools.partial(_work, out_dir=str(out))
+        for done in executor.map_unordered(work, specs(), initializer=_worker_setup):
+            finish(done.value if done.error is None else {"failed": done.item.id, "reason": done.error})
+            avg = have / max(1, len(entries))
     finally:
         writer.close()
+        if own:
+            executor.close()
     wall = time.perf_counter() - started
     summary = summarize(entries)
     summary.update(
@@ -330,7 +323,8 @@ def build_corpus(
         target_hours=hours,
         wall_s=round(wall, 1),
         speed_x_realtime=round(made_seconds / wall, 1) if wall > 0 and made_seconds else None,
-        workers=workers,
+        workers=executor.workers,
+        executor=executor.describe(),
         failed=len(failures),
         festival_voices=festival_voices,
     )
