@@ -96,3 +96,24 @@ def test_cli_refuses_a_folder_without_videos(tmp_path):
     assert result.exit_code == 2 and "no videos" in result.output
     result = CliRunner().invoke(app, ["detect-batch", str(tmp_path / "absent")])
     assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def test_a_bucket_prefix_scans_like_the_folder(folder, container, serial_rows, s3_server):
+    client = s3_server.client()
+    client.create_bucket(Bucket="uploads")
+    for path in folder.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), "uploads", f"incoming/{path.relative_to(folder)}")
+    client.put_object(Bucket="uploads", Key="elsewhere/other.mp4", Body=b"outside the prefix")
+    source = f"s3://uploads/incoming/?endpoint={s3_server.endpoint}"
+    recipe = ScanRecipe.from_container(container, source=source)
+    videos = list_videos(source.split("?", 1)[0], endpoint=s3_server.endpoint)
+    assert sorted(v.location for v in videos) == [
+        "s3://uploads/incoming/broken.mp4",
+        "s3://uploads/incoming/candor.mp4",
+        "s3://uploads/incoming/nested/filmed.mp4",
+    ]
+    summary = scan_videos(videos, recipe=recipe, executor=SerialExecutor(), keep_rows=True)
+    rows = _by_name(summary.rows)
+    assert {name: row["verdict"] for name, row in rows.items()} == EXPECTED
+    assert rows["candor.mp4"]["generation_id"] == "gen_detectortest"
