@@ -134,6 +134,7 @@ def dataset(
 def _product_dataset(out: Path, workers: int, limit: int | None) -> None:
     from candor.training.detector_product import (
         ProductConfig,
+        add_calibration_reals,
         build_product_dataset,
         build_real_video_tests,
         portraits,
@@ -144,6 +145,7 @@ def _product_dataset(out: Path, workers: int, limit: int | None) -> None:
     with progress_bar("rendering and filming portraits", total) as advance:
         index = build_product_dataset(out, cfg, workers=workers, limit=limit, on_portrait=lambda _: advance(1))
     reals = build_real_video_tests(out, cfg)
+    add_calibration_reals(out, cfg, per_portrait=1 if limit is not None else 5)
     skipped = [s["portrait"] for s in index["summaries"] if "skipped" in s]
     console.print(
         f"product dataset in {out}: {len(index['summaries']) - len(skipped)} portraits"
@@ -159,6 +161,9 @@ def train(
     epochs: int = typer.Option(8, min=1),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     calibrate_only: bool = typer.Option(False, "--calibrate-only", help="Only refit OUT's calibration on DATA/val."),
+    drop_cue: list[str] = typer.Option(
+        [], "--drop-cue", help="Leave a cue group out of the model (repeatable), e.g. 'expression motion'."
+    ),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
     from candor.training.detector_trainer import TrainConfig, recalibrate
@@ -180,7 +185,9 @@ def train(
             advance(1)
             err_console.print(f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}")
 
-        classifier = run(data, out, TrainConfig(epochs=epochs), device=device, on_epoch=on_epoch)
+        classifier = run(
+            data, out, TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue)), device=device, on_epoch=on_epoch
+        )
     m = classifier.metrics
     console.print(
         f"checkpoint {out}: validation AUC {m['val_auc']:.4f}, TPR {m['val_tpr_at_threshold']:.3f} / "

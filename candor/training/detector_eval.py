@@ -147,7 +147,12 @@ def evaluate_product(
     """Scan ``data_dir/test/{real,fake}/*`` of a product dataset; per channel variant: ROC AUC of the
     video score, the share of synthetic clips flagged at the shipped threshold (video mean, or a
     decisive segment as ``candor detect`` rules), the real clips flagged (named) and their rate."""
-    from candor.detector.timeline import decisive_segments, per_second_timeline, segments_over_threshold
+    from candor.detector.timeline import (
+        MIN_FACE_SAMPLES,
+        decisive_segments,
+        per_second_timeline,
+        segments_over_threshold,
+    )
     from candor.training.detector_trainer import roc_auc
 
     threshold = classifier.calibration.threshold
@@ -166,11 +171,12 @@ def evaluate_product(
                 duration = f.frames_decoded / f.fps if f.fps else float(f.times[-1] + 1)
                 timeline = per_second_timeline(f.times, logits, classifier, duration)
                 segments = segments_over_threshold(timeline, f.times, logits, {}, classifier)
+                whole = prob >= threshold and f.n >= MIN_FACE_SAMPLES  # as candor detect rules
                 row.update(
                     logit=float(logits.mean()),
                     prob=prob,
                     segment_flag=bool(decisive_segments(segments, threshold)),
-                    flagged=bool(prob >= threshold or decisive_segments(segments, threshold)),
+                    flagged=bool(whole or decisive_segments(segments, threshold)),
                 )
             rows.append(row)
             if on_video:

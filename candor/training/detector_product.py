@@ -466,3 +466,28 @@ def featurise(out_dir: str | Path, *, sample_fps: float = 4.0, splits: tuple[str
                 save_features(features, npz, label=LABELS[label], identity=portrait, meta=meta)
                 done += 1
     return done
+
+
+def add_calibration_reals(out_dir: str | Path, cfg: ProductConfig | None = None, *, per_portrait: int = 5) -> int:
+    """Extra filmed-still clips (``val/real/<portrait>-cal<k>_0``) for every validation portrait: the
+    verdict threshold is set on the validation real clips, and a 1 % false-positive target needs
+    about a hundred of them. Cheap: nothing is rendered. Returns how many clips were written."""
+    from candor.generator.face import analyze_image
+    from candor.training.detector_dataset import augment, camera_frames
+
+    cfg = cfg or ProductConfig()
+    out = Path(out_dir)
+    written = 0
+    for portrait in (p for p in portraits(cfg) if p.split == "val"):
+        try:
+            still = analyze_image(portrait_image(portrait)).image
+        except CandorError:
+            continue
+        rng = np.random.default_rng(_seed(cfg.seed, portrait.name, "calibration"))
+        for k in range(per_portrait):
+            seconds = float(rng.uniform(2.5, 5.0))
+            frames = augment(camera_frames(still, rng, seconds, cfg.fps), rng, handheld_p=0.6)
+            random_channel(frames, rng, out / "val" / "real" / f"{portrait.name}-cal{k}_0.mp4", cfg.fps)
+            written += 1
+    featurise(out, sample_fps=cfg.sample_fps, splits=("val",))
+    return written
