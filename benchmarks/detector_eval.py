@@ -42,6 +42,9 @@ def print_product(results: dict) -> None:
         f"{len(results['real_false_positives'])} of {results['real_videos']} "
         f"({results['real_false_positive_rate']:.4f}): {', '.join(results['real_false_positives']) or 'none'}"
     )
+    print("which cues carry the score (mean logit share; appearance: the crop alone against the boundary):")
+    for label, shares in results["cue_shares"].items():
+        print(f"  {label}: " + ", ".join(f"{cue} {v:+.2f}" for cue, v in sorted(shares.items(), key=lambda kv: -kv[1])))
 
 
 def main() -> None:

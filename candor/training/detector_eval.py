@@ -149,6 +149,7 @@ def evaluate_product(
     decisive segment as ``candor detect`` rules), the real clips flagged (named) and their rate."""
     from candor.detector.timeline import (
         MIN_FACE_SAMPLES,
+        cue_shares,
         decisive_segments,
         per_second_timeline,
         segments_over_threshold,
@@ -166,8 +167,9 @@ def evaluate_product(
             if f.n == 0:
                 row.update(logit=float("nan"), prob=float("nan"), flagged=False, segment_flag=False)
             else:
-                logits = classifier.sample_logits(f)
+                logits, ablated = classifier.explain(f)
                 prob = classifier.video_probability(logits)
+                row["cues"] = cue_shares(logits, ablated, classifier.boundary_logit(), np.ones(f.n, bool))
                 duration = f.frames_decoded / f.fps if f.fps else float(f.times[-1] + 1)
                 timeline = per_second_timeline(f.times, logits, classifier, duration)
                 segments = segments_over_threshold(timeline, f.times, logits, {}, classifier)
@@ -205,6 +207,18 @@ def evaluate_product(
     out["real_videos"] = len(real_all)
     out["real_false_positives"] = flagged_real
     out["real_false_positive_rate"] = len(flagged_real) / len(real_all) if real_all else float("nan")
+    # which cues carry the scores: each cue's mean share (logits) over the synthetic and the real clips
+    out["cue_shares"] = {
+        name: {
+            cue: float(np.mean([r["cues"][cue] for r in group]))
+            for cue in sorted({c for r in group for c in r["cues"]})
+        }
+        for name, group in (
+            ("fake", [r for r in rows if r["label"] == 1 and "cues" in r]),
+            ("real", [r for r in rows if r["label"] == 0 and "cues" in r]),
+        )
+        if group
+    }
     fake_all = [r for r in rows if r["label"] == 1]
     out["fake_flagged_all"] = float(np.mean([r["flagged"] for r in fake_all])) if fake_all else float("nan")
     return out

@@ -59,7 +59,8 @@ VOICES = {
         ("espeak", "en-us", "en"), ("espeak", "en-us+m3", "en"), ("espeak", "en-gb-scotland+f2", "en"),
         ("espeak", "de+m2", "de"), ("espeak", "fr-fr+f3", "fr"), ("espeak", "es+m1", "es"),
         ("espeak", "it+f4", "it"), ("espeak", "ru", "ru"), ("flite", "kal", "en"), ("flite", "awb", "en"),
-        ("flite", "rms", "en"),
+        ("flite", "rms", "en"), ("espeak", "en-us+f2", "en"), ("espeak", "en-gb-x-rp+m1", "en"),
+        ("espeak", "de+f4", "de"),
     ),
     "val": (("espeak", "nl+f2", "nl"), ("espeak", "en-029+m4", "en"), ("flite", "kal16", "en")),
     "test": (
@@ -139,6 +140,16 @@ def _makers() -> dict[str, tuple[str, str, Callable[[], np.ndarray]]]:
         "astronaut-yaw-20": ("train", "rendered at yaw -20", lambda: P.rerendered(a(), yaw=-20.0)),
         "astronaut-smile": ("train", "rendered smiling", lambda: P.rerendered(a(), mouthSmileLeft=0.7,
                                                                              mouthSmileRight=0.7)),
+        "astronaut-mirror-cartoon": ("train", "mirror, cartoon", lambda: P.cartoon(P.mirrored(a()))),
+        "astronaut-crop-right": ("train", "75 % crop, off centre", lambda: P.off_centre_crop(a(), 0.75, 0.7, 0.2)),
+        "astronaut-poster3": ("train", "posterized, 3 levels", lambda: P.posterize(a(), 3)),
+        "astronaut-glasses-stylized": ("train", "frames drawn on, stylized", lambda: P.stylized(P.eyeglasses(a()))),
+        "astronaut-mirror-beard": ("train", "mirror, beard drawn on", lambda: P.beard(P.mirrored(a()))),
+        "astronaut-jaw": ("train", "rendered with the jaw open", lambda: P.rerendered(a(), jawOpen=0.3)),
+        "astronaut-pitch-mirror": ("train", "rendered at pitch +10, mirror",
+                                   lambda: P.mirrored(P.rerendered(a(), pitch=10.0))),
+        "astronaut-stylized-crop": ("train", "stylized, 85 % crop",
+                                    lambda: P.off_centre_crop(P.stylized(a()), 0.85, -0.3, 0.5)),
         "astronaut-mirror-stylized": ("val", "mirror, stylized", lambda: P.stylized(P.mirrored(a()))),
         "astronaut-mirror-glasses-crop": ("val", "mirror, glasses, 85 % crop",
                                           lambda: P.off_centre_crop(P.eyeglasses(P.mirrored(a())), 0.85, 0.6, 0.3)),
@@ -299,8 +310,9 @@ def _seed(*parts: object) -> int:
     return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
-def build_portrait(portrait: Portrait, cfg: ProductConfig, out_dir: Path) -> dict:
-    """Render the synthetic clips and film the real ones of one portrait; returns a summary."""
+def build_portrait(portrait: Portrait, cfg: ProductConfig, out_dir: Path, first_clip: int = 0) -> dict:
+    """Render the synthetic clips and film the real ones of one portrait; returns a summary.
+    ``first_clip`` > 0 adds clips numbered from there to an existing build (new seeds and voices)."""
     import cv2
 
     from candor.generator.face import analyze_image
@@ -316,7 +328,7 @@ def build_portrait(portrait: Portrait, cfg: ProductConfig, out_dir: Path) -> dic
     except CandorError as exc:
         return {"portrait": portrait.name, "skipped": exc.detail}
     pipeline = TalkingFacePipeline.for_portrait(source)
-    rng = np.random.default_rng(_seed(cfg.seed, portrait.name))
+    rng = np.random.default_rng(_seed(cfg.seed, portrait.name, *([first_clip] if first_clip else [])))
     voices = VOICES[portrait.split]
     n = {"train": cfg.train_clips, "val": cfg.val_clips, "test": 1}[portrait.split]
     if portrait.name.startswith("lfw"):
@@ -324,7 +336,7 @@ def build_portrait(portrait: Portrait, cfg: ProductConfig, out_dir: Path) -> dic
     written: list[str] = []
     clips: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="candor-product-") as tmp:
-        for k in range(n):
+        for k in range(first_clip, first_clip + n):
             engine, voice, lang = voices[int(rng.integers(len(voices)))]
             text = SENTENCES[lang][int(rng.integers(len(SENTENCES[lang])))]
             seed = _SEED_BASE[portrait.split] + _seed(portrait.name, k) % 90_000
