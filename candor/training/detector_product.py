@@ -18,6 +18,10 @@ cues change; train and validation clips get a ``.npz`` beside them (:func:`featu
 ``candor detector train`` reads. Training clips go through a random channel (crop, resize, grain,
 H.264 CRF 18-35 or VP9). Test clips come in the channel variants an analyst meets
 (:data:`PRODUCT_VARIANTS`), made from the as-released file by decoding and re-encoding it.
+
+(Over 400 lines on purpose: the portrait, voice and seed splits, the channel both classes go through
+and the held-out variants must stay side by side, or a split leaks or the classes meet different
+channels.)
 """
 
 from __future__ import annotations
