@@ -128,8 +128,17 @@ def dataset(
     audio_training: bool = typer.Option(
         False, help="Also add one audio-driven synthetic clip per train/validation identity (see the model card)."
     ),
+    product: bool = typer.Option(
+        False,
+        "--product",
+        help="Build the product dataset instead: the audio-driven pipeline over many portraits and voices, "
+        "split by portrait, voice and seed, with held-out channel variants (default --out data/product).",
+    ),
 ) -> None:
     """Build training features and held-out test videos (Candor renders vs filmed stills)."""
+    if product:
+        _product_dataset(Path("data/product") if out == Path("data/detector") else out, workers, limit)
+        return
     from candor.training.detector_dataset import (
         DatasetConfig,
         build_audio_driven_tests,
@@ -161,12 +170,39 @@ def dataset(
     )
 
 
+def _product_dataset(out: Path, workers: int, limit: int | None) -> None:
+    from candor.training.detector_product import (
+        ProductConfig,
+        add_calibration_reals,
+        build_product_dataset,
+        build_real_video_tests,
+        portraits,
+    )
+
+    cfg = ProductConfig()
+    total = len(portraits(cfg)) if limit is None else 3 * limit
+    with progress_bar("rendering and filming portraits", total) as advance:
+        index = build_product_dataset(out, cfg, workers=workers, limit=limit, on_portrait=lambda _: advance(1))
+    reals = build_real_video_tests(out, cfg)
+    add_calibration_reals(out, cfg, per_portrait=1 if limit is not None else 5)
+    skipped = [s["portrait"] for s in index["summaries"] if "skipped" in s]
+    console.print(
+        f"product dataset in {out}: {len(index['summaries']) - len(skipped)} portraits"
+        + (f" ({len(skipped)} without a face: {', '.join(skipped)})" if skipped else "")
+        + f", {len(reals)} test clips of real videos that ship here",
+        highlight=False,
+    )
+
+
 def train(
     data: Path = typer.Option(Path("data/detector"), "--data", help="Dataset directory."),
     out: Path = typer.Option(Path("candor/detector/checkpoints/detector.pt"), "--out", help="Checkpoint to write."),
     epochs: int = typer.Option(8, min=1),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     calibrate_only: bool = typer.Option(False, "--calibrate-only", help="Only refit OUT's calibration on DATA/val."),
+    drop_cue: list[str] = typer.Option(
+        [], "--drop-cue", help="Leave a cue group out of the model (repeatable), e.g. 'expression motion'."
+    ),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
     from candor.training.detector_trainer import TrainConfig, recalibrate
@@ -188,7 +224,9 @@ def train(
             advance(1)
             err_console.print(f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}")
 
-        classifier = run(data, out, TrainConfig(epochs=epochs), device=device, on_epoch=on_epoch)
+        classifier = run(
+            data, out, TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue)), device=device, on_epoch=on_epoch
+        )
     m = classifier.metrics
     console.print(
         f"checkpoint {out}: validation AUC {m['val_auc']:.4f}, TPR {m['val_tpr_at_threshold']:.3f} / "
@@ -201,12 +239,29 @@ def evaluate(
     data: Path = typer.Option(Path("data/detector"), "--data", help="Dataset directory (its test/ videos)."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint"),
     as_json: bool = typer.Option(False, "--json"),
+    product: bool = typer.Option(False, "--product", help="DATA is a product dataset (--product of `dataset`)."),
 ) -> None:
     """Video-level AUC and TPR at 1 % FPR on the held-out test videos, per variant."""
     from candor.detector.model import load_classifier
     from candor.training.detector_eval import evaluate as run
 
     classifier = load_classifier(checkpoint)
+    if product:
+        from candor.training.detector_eval import evaluate_product
+
+        with progress_bar("scanning test videos", None) as advance:
+            results = evaluate_product(data, classifier, on_video=lambda _: advance(1))
+        if as_json:
+            typer.echo(json.dumps(results, indent=2))
+            return
+        for name, row in results["variants"].items():
+            console.print(
+                f"{name:10s} AUC {row['auc']:.4f}  flagged fake {row['fake_flagged']:.3f}  "
+                f"real flagged: {', '.join(row['real_flagged']) or 'none'} of {row['real_videos']}",
+                highlight=False,
+            )
+        console.print(f"false-positive rate on real clips: {results['real_false_positive_rate']:.4f}")
+        return
     with progress_bar("scanning test videos", None) as advance:
         results = run(data, classifier, on_video=lambda _: advance(1))
     if as_json:

@@ -8,7 +8,11 @@ mesh on it and returns a :class:`ClipFeatures`:
 - ``temporal`` (N, D) float32, :data:`TEMPORAL_NAMES`: landmark motion between consecutive samples
   split into rigid (head) and non-rigid (expression) parts, mouth and eye apertures and their changes,
   and the frame-difference energy of adjacent frames in the mouth, eyes, rest of the face and the
-  background (a warped still renders a background that does not change; a camera sees noise).
+  background (a warped still renders a background that does not change; a camera sees noise), the
+  share of background pixels that did not change at all, the neck-and-shoulder band's change against
+  the face's (a portrait animator moves the head, not the body), and how well the fine grain of a frame
+  (the frame minus its blur) matches the next frame's in the face and in the background (a still
+  photo's grain is carried along by the warp; a camera's sensor noise is drawn afresh every frame).
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ TEMPORAL_NAMES = (
     "log_ratio_mouth_face",
     "log_ratio_eyes_face",
     "log_ratio_face_background",
+    # What a portrait animator cannot hide (added with the product dataset, issue 16):
+    "static_background",  # share of background pixels unchanged (|difference| < 1 grey level)
+    "log_ratio_below_face",  # neck/shoulder band below the chin vs face difference energy (log)
+    "grain_corr_face",  # correlation of the fine grain (frame minus its blur) of adjacent frames, face
+    "grain_corr_background",  # the same in the background: a camera's noise is new every frame
 )
 TEMPORAL_DIM = len(TEMPORAL_NAMES)
 _EPS = 0.05  # grey levels: keeps log-ratios finite on perfectly still (rendered) regions
@@ -133,6 +142,36 @@ def _masked_mean(diff: np.ndarray, mask: np.ndarray) -> float:
     return float(diff[mask].mean()) if mask.any() else 0.0
 
 
+def _below_face(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+    """The band under the chin (neck and shoulders): one face height tall, 1.6 face widths wide."""
+    h, w = shape
+    x0, y0 = pts[:, :2].min(0)
+    x1, y1 = pts[:, :2].max(0)
+    fw, fh = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2
+    mask = np.zeros((h, w), bool)
+    top, bottom = int(min(max(y1 + 0.1 * fh, 0), h)), int(min(max(y1 + fh, 0), h))
+    left, right = int(min(max(cx - 0.8 * fw, 0), w)), int(min(max(cx + 0.8 * fw, 0), w))
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+def _grain(gray: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return gray - cv2.GaussianBlur(gray, (0, 0), 1.2)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Pearson correlation of ``a`` and ``b`` over ``mask`` (1.0 when both are flat there)."""
+    x, y = a[mask], b[mask]
+    if len(x) < 16:
+        return 0.0
+    x, y = x - x.mean(), y - y.mean()
+    den = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
+    return float(np.dot(x, y) / den) if den > 1e-6 else 1.0
+
+
 class _Sequence:
     """Accumulates samples; each needs the previous sample's landmarks for its motion cues."""
 
@@ -172,6 +211,18 @@ class _Sequence:
         f[14] = np.log((f[10] + _EPS) / (f[12] + _EPS))
         f[15] = np.log((f[11] + _EPS) / (f[12] + _EPS))
         f[16] = np.log((f[12] + _EPS) / (f[13] + _EPS))
+        # The four cues below read every second pixel of every second row: a quarter of the cost, and
+        # still tens of thousands of pixels per estimate (the 60 s scan must stay within 10 s).
+        diff_s, rest_s, background_s = diff[::2, ::2], rest[::2, ::2], background[::2, ::2]
+        f[17] = float((diff_s[background_s] < 1.0).mean()) if background_s.any() else 0.0
+        below = _below_face(diff.shape, pts)[::2, ::2] & background_s
+        f[18] = np.log((_masked_mean(diff_s, below) + _EPS) / (f[12] + _EPS))
+        if following is frame and self.temporal:  # the last frame has no successor: borrow the previous sample's
+            f[17:21] = self.temporal[-1][17:21]
+        else:
+            grain0, grain1 = _grain(g0)[::2, ::2], _grain(g1)[::2, ::2]
+            f[19] = _correlation(grain0, grain1, rest_s)
+            f[20] = _correlation(grain0, grain1, background_s)
         self.temporal.append(f)
         self.crops.append(align_crop(frame, pts))
         self.times.append(t)

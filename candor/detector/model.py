@@ -34,6 +34,8 @@ CUE_GROUPS: dict[str, tuple[str, ...]] = {
         "diff_mouth", "diff_eyes", "diff_face", "diff_background",
         "log_ratio_mouth_face", "log_ratio_eyes_face", "log_ratio_face_background",
     ),
+    "still background and body": ("static_background", "log_ratio_below_face"),
+    "grain carried by the face": ("grain_corr_face", "grain_corr_background"),
 }  # fmt: skip
 APPEARANCE_CUE = "face appearance"  # the aligned crop alone, every temporal cue at its training mean
 
@@ -120,6 +122,13 @@ class Classifier:
     metrics: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     device: str = "cpu"
+    # the cues this checkpoint was trained on, in its order (older checkpoints know fewer of them)
+    temporal_names: tuple[str, ...] = TEMPORAL_NAMES
+
+    @property
+    def columns(self) -> list[int]:
+        """Where this checkpoint's cues sit in :data:`TEMPORAL_NAMES` (the order features are made in)."""
+        return [TEMPORAL_NAMES.index(n) for n in self.temporal_names]
 
     def sample_logits(self, features: ClipFeatures, batch: int = 128) -> np.ndarray:
         """(N,) logits, one per sample of ``features``."""
@@ -131,8 +140,13 @@ class Classifier:
         """(N,) logits and, per cue (:data:`CUE_GROUPS` and :data:`APPEARANCE_CUE`), (N,) logits of
         the same samples with that cue taken away: a temporal group set to its training mean, or for
         appearance every temporal cue at its mean (what the crop says alone). The crop is encoded once."""
-        temporal = (features.temporal - self.temporal_mean) / self.temporal_std
-        groups = {name: [TEMPORAL_NAMES.index(n) for n in names] for name, names in CUE_GROUPS.items()}
+        temporal = (features.temporal[:, self.columns] - self.temporal_mean) / self.temporal_std
+        known = self.temporal_names
+        groups = {
+            name: [known.index(n) for n in names if n in known]
+            for name, names in CUE_GROUPS.items()
+            if any(n in known for n in names)
+        }
         logits: list[np.ndarray] = []
         ablated: dict[str, list[np.ndarray]] = {name: [] for name in (*groups, APPEARANCE_CUE)} if cues else {}
         model = self.model
@@ -182,7 +196,7 @@ def save_checkpoint(path: str | Path, classifier: Classifier, *, step: int) -> P
         "model": state,
         "step": step,
         "metrics": classifier.metrics,
-        "temporal_names": list(TEMPORAL_NAMES),
+        "temporal_names": list(classifier.temporal_names),
         "temporal_mean": classifier.temporal_mean.tolist(),
         "temporal_std": classifier.temporal_std.tolist(),
         "calibration": asdict(classifier.calibration),
@@ -199,8 +213,9 @@ def load_classifier(path: str | Path | None = None, *, device: str = "cpu") -> C
     if not path.is_file():
         raise CandorError(f"detector checkpoint not found: {path} (train one with `candor detector train`)")
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if list(blob["temporal_names"]) != list(TEMPORAL_NAMES):
-        raise CandorError(f"{path} was trained on other temporal features; retrain it")
+    names = tuple(blob["temporal_names"])
+    if not set(names) <= set(TEMPORAL_NAMES):
+        raise CandorError(f"{path} was trained on temporal features this version does not make; retrain it")
     cfg = DetectorConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
     model = SyntheticFaceClassifier(cfg)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["model"].items()})
@@ -215,4 +230,5 @@ def load_classifier(path: str | Path | None = None, *, device: str = "cpu") -> C
         metrics={"steps": int(blob.get("step", 0)), **blob.get("metrics", {})},
         path=str(path),
         device=device,
+        temporal_names=names,
     )

@@ -11,11 +11,21 @@ import numpy as np
 # many samples as the 2.4 s clips the calibration was fitted on, so its probability means the same;
 # shorter runs are reported as leads. (A whole-video mean hides 3 synthetic seconds in 9.)
 MIN_SEGMENT_S = 3
+# Fewer face samples than this (2 s of face at 4 samples a second) never flag, as a whole video or as a
+# segment: the calibration was fitted on clips with at least this much face, and a mean over a handful
+# of samples (a cartoon's face found in 4 of 21 sampled frames) is not a probability it can stand behind.
+MIN_FACE_SAMPLES = 8
 
 
 def decisive_segments(segments: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
-    """The segments long enough, and over the threshold as a whole, to flag the video."""
-    return [g for g in segments if g["seconds"] >= MIN_SEGMENT_S and g["probability"] >= threshold]
+    """The segments long enough, with enough face samples, and over the threshold as a whole, to flag the video."""
+    return [
+        g
+        for g in segments
+        if g["seconds"] >= MIN_SEGMENT_S
+        and g.get("samples", MIN_FACE_SAMPLES) >= MIN_FACE_SAMPLES
+        and g["probability"] >= threshold
+    ]
 
 
 def cue_shares(
@@ -65,6 +75,7 @@ def segments_over_threshold(
                 "start_s": run[0],
                 "end_s": run[-1] + 1,
                 "seconds": len(run),
+                "samples": int(sel.sum()),
                 "probability": round(float(classifier.calibration.probability(float(logits[sel].mean()))), 4),
                 "peak_probability": max(p["probability"] for p in timeline if run[0] <= p["second"] <= run[-1]),
                 "cue": next(iter(cues), None),

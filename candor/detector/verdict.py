@@ -34,6 +34,7 @@ import numpy as np
 
 from candor.detector.timeline import (
     CUE_WORDS,
+    MIN_FACE_SAMPLES,
     cue_shares,
     decisive_segments,
     face_coverage_words,
@@ -240,7 +241,7 @@ def _classify(
     result = ClassifierResult(
         probability=round(probability, 4),
         threshold=classifier.calibration.threshold,
-        flagged=probability >= classifier.calibration.threshold,
+        flagged=probability >= classifier.calibration.threshold and features.n >= MIN_FACE_SAMPLES,
         timeline=timeline,
         samples=features.n,
         sampled_frames=max(sampled, features.n),
@@ -317,10 +318,12 @@ def detect_video(
 
     if result is not None:
         strength = "statistical" if result.flagged or decisive_segments(result.segments, result.threshold) else "none"
+        few = result.samples < MIN_FACE_SAMPLES and result.probability >= result.threshold
+        side = "over" if result.probability >= result.threshold else "under"
         finding = (
-            f"P(synthetic) = {result.probability:.3f} "
-            f"({'over' if result.flagged else 'under'} the calibrated threshold {result.threshold:.3f}) "
+            f"P(synthetic) = {result.probability:.3f} ({side} the calibrated threshold {result.threshold:.3f}) "
             f"over {result.samples} face samples"
+            + (f", too few to flag (at least {MIN_FACE_SAMPLES} needed)" if few else "")
         )
         finding += (
             f"; {face_coverage_words(result.samples, result.sampled_frames, result.face_track, video['duration_s'])}"
@@ -366,6 +369,11 @@ def detect_video(
         verdict, reason = Verdict.SYNTHETIC_CLASSIFIER, f"flagged by {why}"
     else:
         verdict, reason = Verdict.NO_EVIDENCE, f"P(synthetic) = {result.probability:.3f} under {result.threshold:.3f}"
+        if result.samples < MIN_FACE_SAMPLES and result.probability >= result.threshold:
+            reason = (
+                f"P(synthetic) = {result.probability:.3f} from only {result.samples} face samples "
+                f"(at least {MIN_FACE_SAMPLES} needed to flag)"
+            )
         if result.segments:
             reason += (
                 f", but {result.flagged_seconds} s over the threshold in {len(result.segments)} short segment(s): "

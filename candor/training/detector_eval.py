@@ -105,3 +105,120 @@ def evaluate(
     )
     out["real_videos"] = len(real_all)
     return out
+
+
+# --- the held-out product set (``candor detector dataset --product``) ------------------------------
+
+
+def cached_features(video: Path, sample_fps: float):
+    """:func:`extract_video` of ``video``, cached beside it (``<video>.features.npz``) and recomputed
+    when the cues or the sampling rate change. Returns a ClipFeatures (no thumbnails or boxes)."""
+    import json
+
+    from candor.detector.features import TEMPORAL_NAMES, ClipFeatures
+    from candor.files import atomic_output
+
+    cache = video.with_name(video.name + ".features.npz")
+    stamp = json.dumps({"cues": list(TEMPORAL_NAMES), "sample_fps": sample_fps})
+    if cache.is_file():
+        with np.load(cache) as data:
+            if str(data["stamp"]) == stamp:
+                return ClipFeatures(
+                    data["crops"], data["temporal"], data["times"], np.zeros((0, 4)), np.zeros(0),
+                    int(data["frames"]), float(data["fps"]), 0, 0,
+                )  # fmt: skip
+    f = extract_video(video, sample_fps=sample_fps)
+    with atomic_output(cache) as tmp:
+        np.savez_compressed(
+            tmp, crops=f.crops, temporal=f.temporal, times=f.times, frames=f.frames_decoded, fps=f.fps, stamp=stamp
+        )
+    return f
+
+
+def product_clip_name(path: Path) -> tuple[str, str]:
+    """``<portrait>_<k>__<variant>.<ext>`` -> (``<portrait>_<k>``, variant)."""
+    stem, _, variant = path.stem.partition("__")
+    return stem, variant or "released"
+
+
+def evaluate_product(
+    data_dir: str | Path, classifier, *, on_video: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Scan ``data_dir/test/{real,fake}/*`` of a product dataset; per channel variant: ROC AUC of the
+    video score, the share of synthetic clips flagged at the shipped threshold (video mean, or a
+    decisive segment as ``candor detect`` rules), the real clips flagged (named) and their rate."""
+    from candor.detector.timeline import (
+        MIN_FACE_SAMPLES,
+        cue_shares,
+        decisive_segments,
+        per_second_timeline,
+        segments_over_threshold,
+    )
+    from candor.training.detector_trainer import roc_auc
+
+    threshold = classifier.calibration.threshold
+    rows = []
+    for label_name, label in (("real", 0), ("fake", 1)):
+        folder = Path(data_dir, "test", label_name)
+        for path in sorted(p for p in folder.glob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
+            clip, variant = product_clip_name(path)
+            f = cached_features(path, classifier.sample_fps)
+            row = {"clip": clip, "variant": variant, "label": label, "samples": int(f.n)}
+            if f.n == 0:
+                row.update(logit=float("nan"), prob=float("nan"), flagged=False, segment_flag=False)
+            else:
+                logits, ablated = classifier.explain(f)
+                prob = classifier.video_probability(logits)
+                row["cues"] = cue_shares(logits, ablated, classifier.boundary_logit(), np.ones(f.n, bool))
+                duration = f.frames_decoded / f.fps if f.fps else float(f.times[-1] + 1)
+                timeline = per_second_timeline(f.times, logits, classifier, duration)
+                segments = segments_over_threshold(timeline, f.times, logits, {}, classifier)
+                whole = prob >= threshold and f.n >= MIN_FACE_SAMPLES  # as candor detect rules
+                row.update(
+                    logit=float(logits.mean()),
+                    prob=prob,
+                    segment_flag=bool(decisive_segments(segments, threshold)),
+                    flagged=bool(whole or decisive_segments(segments, threshold)),
+                )
+            rows.append(row)
+            if on_video:
+                on_video(str(path))
+    if not rows:
+        raise InvalidInput(f"no test videos under {data_dir}/test (`candor detector dataset --product` makes them)")
+    out: dict[str, Any] = {"threshold": threshold, "checkpoint": classifier.path, "variants": {}, "videos": rows}
+    variants = sorted({r["variant"] for r in rows})
+    for variant in variants:
+        sel = [r for r in rows if r["variant"] == variant]
+        scored = [r for r in sel if not np.isnan(r["logit"])]
+        labels = np.array([r["label"] for r in scored])
+        fake = [r for r in sel if r["label"] == 1]
+        real = [r for r in sel if r["label"] == 0]
+        out["variants"][variant] = {
+            "fake_videos": len(fake),
+            "real_videos": len(real),
+            "no_face": [r["clip"] for r in sel if np.isnan(r["logit"])],
+            "auc": roc_auc(labels, np.array([r["logit"] for r in scored])),
+            "fake_flagged": float(np.mean([r["flagged"] for r in fake])) if fake else float("nan"),
+            "fake_flagged_mean_only": float(np.mean([r["prob"] >= threshold for r in fake])) if fake else float("nan"),
+            "real_flagged": [r["clip"] for r in real if r["flagged"]],
+        }
+    real_all = [r for r in rows if r["label"] == 0 and not np.isnan(r["logit"])]
+    flagged_real = [f"{r['clip']}__{r['variant']}" for r in real_all if r["flagged"]]
+    out["real_videos"] = len(real_all)
+    out["real_false_positives"] = flagged_real
+    out["real_false_positive_rate"] = len(flagged_real) / len(real_all) if real_all else float("nan")
+    # which cues carry the scores: each cue's mean share (logits) over the synthetic and the real clips
+    out["cue_shares"] = {
+        name: {
+            cue: float(np.mean([r["cues"][cue] for r in group]))
+            for cue in sorted({c for r in group for c in r["cues"]})
+        }
+        for name, group in (
+            ("fake", [r for r in rows if r["label"] == 1 and "cues" in r]),
+            ("real", [r for r in rows if r["label"] == 0 and "cues" in r]),
+        )
+        if group
+    }
+    fake_all = [r for r in rows if r["label"] == 1]
+    out["fake_flagged_all"] = float(np.mean([r["flagged"] for r in fake_all])) if fake_all else float("nan")
+    return out

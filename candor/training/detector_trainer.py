@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from candor.detector.features import TEMPORAL_DIM
+from candor.detector.features import TEMPORAL_DIM, TEMPORAL_NAMES
 from candor.detector.model import (
     Calibration,
     Classifier,
@@ -37,6 +37,9 @@ class TrainConfig:
     weight_decay: float = 1e-3
     seed: int = 0
     max_fpr: float = 0.01  # the verdict threshold keeps validation false positives at or under this
+    # cue groups (candor.detector.model.CUE_GROUPS) left out of the model: with no real talking video
+    # in the real class, motion itself separates the classes in training and nowhere else
+    drop_cues: tuple[str, ...] = ()
 
 
 @dataclass
@@ -133,12 +136,15 @@ def train(
     torch.manual_seed(cfg.seed)
     rng = torch.Generator().manual_seed(cfg.seed)
 
-    # 1. Data: temporal features normalised with the training split's statistics.
+    # 1. Data: the kept cues, normalised with the training split's statistics.
     train_set, val_set = load_split(data_dir, "train"), load_split(data_dir, "val")
-    mean = train_set.temporal.mean(0)
-    std = train_set.temporal.std(0) + 1e-6
+    names = kept_cues(cfg.drop_cues)
+    columns = [TEMPORAL_NAMES.index(n) for n in names]
+    model_cfg = DetectorConfig(**{**asdict(model_cfg), "temporal_dim": len(names)})
+    mean = train_set.temporal[:, columns].mean(0)
+    std = train_set.temporal[:, columns].std(0) + 1e-6
     crops = crops_to_tensor(train_set.crops)
-    temporal = torch.from_numpy((train_set.temporal - mean) / std).float()
+    temporal = torch.from_numpy((train_set.temporal[:, columns] - mean) / std).float()
     targets = torch.from_numpy(train_set.sample_labels).float()
     # Balance the classes per sample (clip counts may differ after faces were missed).
     pos = float(targets.mean())
@@ -150,7 +156,9 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
-    classifier = Classifier(model, model_cfg, mean, std, Calibration(), sample_fps=0.0, device=device)
+    classifier = Classifier(
+        model, model_cfg, mean, std, Calibration(), sample_fps=0.0, device=device, temporal_names=names
+    )
 
     # 3. Loop; the weights of the best validation epoch are kept (early stopping on held-out identities).
     step = 0
@@ -193,11 +201,23 @@ def train(
     classifier.metrics = _metrics(cfg, model_cfg, train_set, val_set, val_logits, flagged, history, started, device)
     classifier.metrics["best_epoch"] = best_epoch
     classifier.metrics["trained_on"] = describe_training_data(data_dir, train_set)
+    classifier.metrics["dropped_cues"] = list(cfg.drop_cues)
 
     # 5. Checkpoint.
     save_checkpoint(out_path, classifier, step=step)
     classifier.path = str(out_path)
     return classifier
+
+
+def kept_cues(drop: tuple[str, ...]) -> tuple[str, ...]:
+    """:data:`TEMPORAL_NAMES` less the cues of the named groups. Raises InvalidInput for an unknown group."""
+    from candor.detector.model import CUE_GROUPS
+
+    unknown = [g for g in drop if g not in CUE_GROUPS]
+    if unknown:
+        raise InvalidInput(f"unknown cue group(s) {', '.join(unknown)}; choose from {', '.join(CUE_GROUPS)}")
+    dropped = {n for g in drop for n in CUE_GROUPS[g]}
+    return tuple(n for n in TEMPORAL_NAMES if n not in dropped)
 
 
 def describe_training_data(data_dir: str | Path, train_set: ClipSet) -> str:
@@ -206,12 +226,15 @@ def describe_training_data(data_dir: str | Path, train_set: ClipSet) -> str:
     import json
 
     labels = train_set.labels
-    audio = sum(1 for name, label in zip(train_set.names, labels, strict=True) if label == 1 and "_audio" in name)
+    index = Path(data_dir, "index.json")
+    product = index.is_file() and "variants" in json.loads(index.read_text())  # every synthetic clip audio-driven
+    audio = sum(
+        1 for name, label in zip(train_set.names, labels, strict=True) if label == 1 and (product or "_audio" in name)
+    )
     counts = (
         f"{int((labels == 0).sum())} real and {int((labels == 1).sum())} synthetic clips "
         f"({audio} from the audio-driven pipeline) of {len(set(train_set.identities))} identities"
     )
-    index = Path(data_dir, "index.json")
     contents = json.loads(index.read_text()).get("contents") if index.is_file() else None
     return f"{counts}; {contents}" if contents else f"{counts} from {Path(data_dir).name}/ (contents not described)"
 

@@ -38,3 +38,19 @@ def test_augment_yields_even_square_frames():
     rng = np.random.default_rng(0)
     frames = augment([np.full((512, 512, 3), 128, np.uint8)] * 5, rng, handheld_p=1.0)
     assert len(frames) == 5 and frames[0].shape[0] == frames[0].shape[1] and frames[0].shape[0] % 2 == 0
+
+
+def test_camera_grain_is_new_every_frame_but_a_render_carries_its_grain(astronaut_frames):
+    """A filmed still's sensor noise is drawn afresh every frame, so its fine grain barely matches the
+    next frame's; Candor's render of a still portrait keeps the background pixels it had."""
+    col = {name: i for i, name in enumerate(TEMPORAL_NAMES)}
+    rng = np.random.default_rng(0)
+    still = astronaut_frames[0].astype(np.float32)
+    filmed = [np.clip(still + rng.normal(0, 3.0, still.shape), 0, 255).astype(np.uint8) for _ in range(25)]
+    camera = extract_frames(filmed, fps=25)
+    render = extract_frames(astronaut_frames[:25], fps=25)
+    assert camera.n == render.n == 4
+    grain = col["grain_corr_background"]
+    assert camera.temporal[:, grain].max() < 0.8 < render.temporal[:, grain].min()  # ~0.73 vs >= 0.9
+    static = col["static_background"]
+    assert camera.temporal[:, static].max() < 0.5 < render.temporal[:, static].min()  # ~0.15 vs >= 0.83

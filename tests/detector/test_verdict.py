@@ -131,3 +131,14 @@ def test_a_synthetic_segment_is_found_named_and_flags_the_video(spliced, verifie
     finding = next(e.finding for e in report.evidence if e.kind == "classifier")
     assert "3-6 s" in finding and "sampled frames" in finding
     assert "LFW" in c.trained_on  # the shipped checkpoint says what it was trained on
+
+
+def test_a_segment_with_too_few_face_samples_is_only_a_lead():
+    """A cartoon's face found in a handful of sampled frames scores what it scores, but a mean over so
+    few samples is not the calibrated probability: it is listed, never decisive."""
+    from candor.detector.timeline import MIN_FACE_SAMPLES, MIN_SEGMENT_S, decisive_segments
+
+    base = {"start_s": 0.0, "end_s": 3.0, "seconds": MIN_SEGMENT_S, "probability": 0.99}
+    assert decisive_segments([{**base, "samples": MIN_FACE_SAMPLES}], 0.5)
+    assert not decisive_segments([{**base, "samples": MIN_FACE_SAMPLES - 1}], 0.5)
+    assert not decisive_segments([{**base, "samples": 12, "seconds": MIN_SEGMENT_S - 1}], 0.5)
