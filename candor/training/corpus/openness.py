@@ -43,7 +43,7 @@ HH = "hh"
 def _value(phone: str) -> float | tuple[float, float] | None:
     """A phone's table entry; None for silence, /h/ and phones the table does not know."""
     p = phone.lower().rstrip("012")
-    return None if p == SILENCE or p == HH else OPENING.get(p)
+    return None if p in (SILENCE, HH) else OPENING.get(p)
 
 
 def opening_truth(phonemes: list[tuple[float, float, str]], times: np.ndarray) -> np.ndarray:
