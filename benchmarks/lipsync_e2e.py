@@ -6,16 +6,20 @@ never trained on), one clip is rendered three ways through the same renderer:
 - ``model``: the motion model (``--checkpoint``, the shipped one by default);
 - ``still``: the portrait's own pose and expression on every frame;
 - ``loud``: a trivial baseline, jaw opening = the audio's loudness and nothing else moves;
-- ``labels`` (aligned clips only): the training labels themselves, made from the alignment: what
-  a model that learned its labels perfectly would show (the ceiling of the label rules).
+- ``labels`` (aligned clips only): the training labels themselves (the current rules,
+  ``visemes.DEFAULT_RULES``), made from the alignment: what a model that learned its labels
+  perfectly would show (the ceiling of the label rules; ``label_ceiling.py`` computes it without
+  rendering, for every rule set).
 
 An independent tracker (mediapipe FaceMesh on the output pixels, tracking mode) measures the
 inner-lip gap over face height and the eyes' opening. Per pair and method it prints:
 
 - ``r_E``: Pearson r of the measured opening with the audio's log RMS energy per frame, at the
   best lag within +-5 frames, and ``lag`` (> 0: the mouth moves after the sound);
-- ``r_ph``: r with the aligned phoneme-opening truth (the corpus's viseme lip aperture from the
-  forced alignment), where an alignment exists (English), at the same lag search;
+- ``r_ph``: r with the aligned phoneme-opening truth, where an alignment exists (English), at the
+  same lag search. The truth is ``openness.opening_truth``: a fixed phonetic table per phone held
+  for its aligned interval, no coarticulation; it used to be the label rules' own lip aperture,
+  which graded the labels (and a model trained on them) against themselves;
 - ``bil``: the share of aligned /p b m/ on which the lips visibly close (the gap at some frame of
   the bilabial +-1 frame falls to within ``CLOSED_MARGIN`` face heights of the portrait's rest);
 - ``blink/min``: eye closures seen by the tracker (both eyes under half their open height).
@@ -327,7 +331,7 @@ def main() -> None:
     from candor.generator.motion_generator import MotionGenerator
     from candor.generator.pipeline import TalkingFacePipeline
     from candor.generator.render import FaceRenderer
-    from candor.training.corpus.visemes import lip_aperture
+    from candor.training.corpus.openness import opening_truth
 
     started = time.perf_counter()
     clips = held_out_clips(args.corpus, args.seconds)
@@ -358,7 +362,8 @@ def main() -> None:
         for clip in clips:
             energy = log_energy(clip.audio, clip.frames)
             labels = truth_motion(clip)
-            truth = None if labels is None else lip_aperture(labels)
+            times = (np.arange(clip.frames) + 0.5) / FPS
+            truth = None if clip.phonemes is None else opening_truth(clip.phonemes, times)
             methods = {
                 "model": motions[clip.speaker],
                 "still": np.tile(neutral_vector(), (clip.frames, 1)),
