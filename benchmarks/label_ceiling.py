@@ -14,8 +14,11 @@ joins them (utterances in order, 0.3 s gaps, ~12 s), it prints for each method:
 
 Methods: every articulatory model in ``visemes.RULES`` (v1: the rules the shipped model was
 trained on; v2: the syllable-frame rules), ``truth`` (the table itself, as a label) and ``loud``
-(jaw opening = loudness, the e2e baseline). ``lipsync_e2e`` used to grade against the labels of
-the rules in use; its truth is now the same independent table as here.
+(jaw opening = loudness, the e2e baseline), and ``oracle``, a bound rather than a label: every
+phone held at its mean log energy on the train split's aligned English, with silence and /p b m/
+closed (how far any per-phone table could follow energy while the lips close on bilabials).
+``lipsync_e2e`` used to grade against the labels of the rules in use; its truth is now the same
+independent table as here.
 
 Speakers: the real corpus's aligned English (``asterisk-Allison``, train split, and
 ``librivox-austen``, held out from training; the v2 rules were chosen on sweeps that printed
@@ -155,6 +158,31 @@ def loud_method(u: Utt, n: int) -> np.ndarray:
     return lip_aperture(loudness_motion(u.audio, n))
 
 
+def energy_oracle(utts: list[Utt]) -> Method:
+    """A diagnostic bound, not a label: each phone held at its mean log energy over ``utts`` (the
+    train split's aligned English), silence and /p b m/ at the floor (closed lips). The best a
+    per-phone table can follow energy while still closing the lips on bilabials."""
+    sums: dict[str, list[float]] = {}
+    for u in utts:
+        n = -(-len(u.audio) * FPS // 16000)
+        energy, t = log_energy(u.audio, n), (np.arange(n) + 0.5) / FPS
+        for s, e, p in u.phonemes:
+            inside = (t >= s) & (t < e)
+            if inside.any():
+                sums.setdefault(p, []).append(float(energy[inside].mean()))
+    floor = np.mean(sums.get("_", [np.log(1e-5)]))
+    table = {p: max(0.0, np.mean(v) - floor) for p, v in sums.items()}
+    table |= dict.fromkeys(("_", "p", "b", "m"), 0.0)
+
+    def run(u: Utt, n: int) -> np.ndarray:
+        out, t = np.zeros(n), (np.arange(n) + 0.5) / FPS
+        for s, e, p in u.phonemes:
+            out[(t >= s) & (t < e)] = table.get(p, 0.0)
+        return out
+
+    return run
+
+
 def bilabials_closed(aperture: np.ndarray, phonemes: list[tuple[float, float, str]]) -> float:
     """Share of /p b m/ (ARPAbet) whose aperture reaches CLOSED_MARGIN within the segment +-1 frame."""
     hits = []
@@ -200,6 +228,13 @@ def main() -> None:
         raise SystemExit(f"nothing to score in {args.corpus}: build it with `candor corpus real`")
     methods: dict[str, Method] = {name: rules_method(r) for name, r in RULES.items()}
     methods |= {"truth": truth_method, "loud": loud_method}
+    from candor.training.corpus.real import HELD_OUT
+
+    train = [
+        u for u in utts if u.aligned and u.alphabet == "arpa" and u.speaker not in HELD_OUT and ":" not in u.speaker
+    ]
+    if train:
+        methods["oracle"] = energy_oracle(train)
     joined = clips(utts, args.gaps)
     rows = []
     print(f"clips of ~{CLIP_S:.0f} s, gaps: {args.gaps}; mean [min] over clips; utt r_E: mean over utterances >= "
@@ -210,6 +245,8 @@ def main() -> None:
         singles = [u for u in utts if u.speaker == speaker and len(u.audio) >= MIN_UTT_S * 16000][:40]
         for name, method in methods.items():
             if name == "truth" and not (cs[0].aligned and cs[0].alphabet == "arpa"):
+                continue
+            if name == "oracle" and cs[0].alphabet != "arpa":  # its table is of ARPAbet phones
                 continue
             s = [score(c, method) for c in cs]
             utt_r = np.nanmean([score(u, method)["r_E"] for u in singles]) if singles else np.nan
