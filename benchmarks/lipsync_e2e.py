@@ -6,16 +6,20 @@ never trained on), one clip is rendered three ways through the same renderer:
 - ``model``: the motion model (``--checkpoint``, the shipped one by default);
 - ``still``: the portrait's own pose and expression on every frame;
 - ``loud``: a trivial baseline, jaw opening = the audio's loudness and nothing else moves;
-- ``labels`` (aligned clips only): the training labels themselves, made from the alignment: what
-  a model that learned its labels perfectly would show (the ceiling of the label rules).
+- ``labels`` (aligned clips only): the training labels themselves (the current rules,
+  ``visemes.DEFAULT_RULES``), made from the alignment: what a model that learned its labels
+  perfectly would show (the ceiling of the label rules; ``label_ceiling.py`` computes it without
+  rendering, for every rule set).
 
 An independent tracker (mediapipe FaceMesh on the output pixels, tracking mode) measures the
 inner-lip gap over face height and the eyes' opening. Per pair and method it prints:
 
 - ``r_E``: Pearson r of the measured opening with the audio's log RMS energy per frame, at the
   best lag within +-5 frames, and ``lag`` (> 0: the mouth moves after the sound);
-- ``r_ph``: r with the aligned phoneme-opening truth (the corpus's viseme lip aperture from the
-  forced alignment), where an alignment exists (English), at the same lag search;
+- ``r_ph``: r with the aligned phoneme-opening truth, where an alignment exists (English), at the
+  same lag search. The truth is ``openness.opening_truth``: a fixed phonetic table per phone held
+  for its aligned interval, no coarticulation; it used to be the label rules' own lip aperture,
+  which graded the labels (and a model trained on them) against themselves;
 - ``bil``: the share of aligned /p b m/ on which the lips visibly close (the gap at some frame of
   the bilabial +-1 frame falls to within ``CLOSED_MARGIN`` face heights of the portrait's rest);
 - ``blink/min``: eye closures seen by the tracker (both eyes under half their open height).
@@ -154,8 +158,11 @@ def loudness_motion(audio: np.ndarray, frames: int) -> np.ndarray:
     return m
 
 
-def truth_motion(clip: Clip) -> np.ndarray | None:
-    """(frames, DIM) the corpus's labels from the aligned phonemes (neutral controls), if aligned."""
+def truth_motion(clip: Clip, rules=None) -> np.ndarray | None:
+    """(frames, DIM) the corpus's labels from the aligned phonemes (neutral controls), if aligned.
+
+    ``rules``: a ``visemes.Rules`` (default: the one the corpus builders use now).
+    """
     if clip.phonemes is None:
         return None
     from candor.generator.controls import Controls
@@ -163,7 +170,7 @@ def truth_motion(clip: Clip) -> np.ndarray | None:
     from candor.training.corpus.nonverbal import Style
 
     motion, _ = motion_labels(clip.audio, clip.phonemes, Controls(), Style.for_speaker(clip.speaker),
-                              np.random.default_rng(0), "arpa")  # fmt: skip
+                              np.random.default_rng(0), "arpa", rules)  # fmt: skip
     return motion[: clip.frames]
 
 
@@ -313,6 +320,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--motion-only", action="store_true", help="score the motion model alone, no rendering")
     parser.add_argument("--max-utts", type=int, default=20, help="utterances per speaker for --motion-only")
+    parser.add_argument(
+        "--label-rules",
+        nargs="*",
+        default=None,
+        help="render the labels of these rule sets (visemes.RULES; default: the current one)",
+    )
+    parser.add_argument("--skip-model", action="store_true", help="no motion model: baselines and labels only")
     args = parser.parse_args()
     if args.motion_only:
         motion_only(args.corpus, args.checkpoint, args.max_utts, args.seed)
@@ -327,20 +341,24 @@ def main() -> None:
     from candor.generator.motion_generator import MotionGenerator
     from candor.generator.pipeline import TalkingFacePipeline
     from candor.generator.render import FaceRenderer
-    from candor.training.corpus.visemes import lip_aperture
+    from candor.training.corpus.openness import opening_truth
 
     started = time.perf_counter()
     clips = held_out_clips(args.corpus, args.seconds)
     if not clips:
         raise SystemExit(f"no held-out speakers in {args.corpus}: build it with `candor corpus real`")
     gen = MotionGenerator.from_checkpoint(args.checkpoint)
-    motions = {c.speaker: gen.generate(c.audio, seed=args.seed).values[: c.frames] for c in clips}
+    motions = {} if args.skip_model else {c.speaker: gen.generate(c.audio, seed=args.seed).values[: c.frames]
+                                          for c in clips}  # fmt: skip
+    from candor.training.corpus.visemes import DEFAULT_RULES, RULES
+
+    label_rules = {name: RULES[name] for name in args.label_rules} if args.label_rules else {"": DEFAULT_RULES}
     print(f"checkpoint {args.checkpoint or 'shipped'}; clips: "
           + ", ".join(f"{c.speaker} ({c.language}, {len(c.audio) / 16000:.1f} s{', aligned' if c.phonemes else ''})"
                       for c in clips))  # fmt: skip
     rows = []
     header = (
-        f"{'portrait':22} {'speaker':22} {'method':6} {'r_E':>6} {'lag':>4} {'r_ph':>6} {'bil':>5} {'blink/min':>9}"
+        f"{'portrait':22} {'speaker':22} {'method':9} {'r_E':>6} {'lag':>4} {'r_ph':>6} {'bil':>5} {'blink/min':>9}"
     )
     print(header)
     used = 0
@@ -357,15 +375,16 @@ def main() -> None:
         rest_gap = float(render_and_track(pipe, np.tile(neutral_vector(), (3, 1)))[0].mean())
         for clip in clips:
             energy = log_energy(clip.audio, clip.frames)
-            labels = truth_motion(clip)
-            truth = None if labels is None else lip_aperture(labels)
+            labels = {name: truth_motion(clip, r) for name, r in label_rules.items()}
+            times = (np.arange(clip.frames) + 0.5) / FPS
+            truth = None if clip.phonemes is None else opening_truth(clip.phonemes, times)
             methods = {
-                "model": motions[clip.speaker],
+                **({"model": motions[clip.speaker]} if motions else {}),
                 "still": np.tile(neutral_vector(), (clip.frames, 1)),
                 "loud": loudness_motion(clip.audio, clip.frames),
             }
-            if labels is not None:
-                methods["labels"] = labels
+            if clip.phonemes is not None:
+                methods |= {f"labels-{name}" if len(labels) > 1 else "labels": m for name, m in labels.items()}
             for method, relative in methods.items():
                 gap, eye = render_and_track(pipe, relative)
                 s = score(gap, eye, energy, truth, clip, rest_gap)
@@ -373,9 +392,9 @@ def main() -> None:
                     {"portrait": pname, "speaker": clip.speaker, "language": clip.language, "method": method, **s}
                 )
                 r_ph, bil = s.get("r_ph", np.nan), s.get("bilabials_closed", np.nan)
-                print(f"{pname:22} {clip.speaker:22} {method:6} {s['r_E']:6.3f} {s['lag']:4d} "
+                print(f"{pname:22} {clip.speaker:22} {method:9} {s['r_E']:6.3f} {s['lag']:4d} "
                       f"{r_ph:6.3f} {bil:5.2f} {s['blinks_per_min']:9.1f}", flush=True)  # fmt: skip
-        if args.long_seconds > 0:
+        if args.long_seconds > 0 and not args.skip_model:
             audio = long_clip(clips, args.long_seconds)
             relative = gen.generate(audio, seed=args.seed).values
             _, eye = render_and_track(pipe, relative)
@@ -393,7 +412,7 @@ def main() -> None:
 def summarize(rows: list[dict]) -> None:
     """Per method: range of r_E, mean r_ph and bilabial share, |lag|, blink range; then the goals."""
     print("\nsummary (mean [min-max] over pairs)")
-    for method in ("model", "still", "loud", "labels"):
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "model-long"):
         sel = [r for r in rows if r["method"] == method]
         if not sel:
             continue
@@ -402,7 +421,7 @@ def summarize(rows: list[dict]) -> None:
             v = np.array([r[key] for r in rs if key in r and np.isfinite(r[key])], float)
             return f"{v.mean():.3f} [{v.min():.3f}-{v.max():.3f}]" if len(v) else "-"
 
-        print(f"  {method:6} r_E {stat('r_E')}  r_ph {stat('r_ph')}  bilabials closed {stat('bilabials_closed')}  "
+        print(f"  {method:9} r_E {stat('r_E')}  r_ph {stat('r_ph')}  bilabials closed {stat('bilabials_closed')}  "
               f"|lag| max {max(abs(r['lag']) for r in sel)}  blinks/min {stat('blinks_per_min')}")  # fmt: skip
     model = [r for r in rows if r["method"] == "model"]
     loud = {(r["portrait"], r["speaker"]): r for r in rows if r["method"] == "loud"}

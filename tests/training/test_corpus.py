@@ -93,12 +93,14 @@ def test_bilabials_close_the_lips_and_vowels_open_them(espeak):
     jaw = curves[:, visemes.CHANNELS.index("jawOpen")]
     closures = [(s + e) / 2 for s, e, p in speech.phonemes if p in BILABIALS]
     assert len(closures) >= 6
-    for t in closures:
-        i = int(np.argmin(np.abs(times - t)))
-        assert closure[i] > 0.8 and jaw[i] < 0.15, (t, closure[i], jaw[i])
+    at = [int(np.argmin(np.abs(times - t))) for t in closures]
+    assert all(closure[i] > 0.8 for i in at), closure[at]
     open_vowels = [(s + e) / 2 for s, e, p in speech.phonemes if visemes.viseme_sequence(p)[0] == "AA"]
     assert open_vowels
-    assert max(jaw[int(np.argmin(np.abs(times - t)))] for t in open_vowels) > 0.35
+    vowel_jaw = max(jaw[int(np.argmin(np.abs(times - t)))] for t in open_vowels)
+    assert vowel_jaw > 0.35
+    # The lips close a bilabial; the jaw only rises part way (it keeps some of the vowels' opening).
+    assert np.median(jaw[at]) < 0.6 * vowel_jaw, (jaw[at], vowel_jaw)
     # On the rig, the final labels shut the lips at every bilabial, whatever the emotion.
     style = nonverbal.Style.for_speaker("espeak:en-us")
     for controls in (

@@ -8,7 +8,7 @@ from candor.generator import motion as M
 from candor.generator.controls import Controls
 from candor.training.corpus import nonverbal as nv
 from candor.training.corpus.tts import SAMPLE_RATE, SILENCE
-from candor.training.corpus.visemes import CHANNELS, Alphabet, close_lips, is_vowel, mouth_curves
+from candor.training.corpus.visemes import CHANNELS, Alphabet, Rules, close_lips, is_vowel, mouth_curves
 
 FPS = 25
 
@@ -92,15 +92,16 @@ def motion_labels(
     style: nv.Style,
     rng: np.random.Generator,
     alphabet: Alphabet = "ipa",
+    rules: Rules | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(motion (T, motion.DIM) float32, mouth_open (T,) float32) for 16 kHz ``audio``.
 
     ``mouth_open`` is the viseme jawOpen curve with the speaker's articulation, before emotion
-    and the other non-verbal additions.
+    and the other non-verbal additions. ``rules``: the articulatory model (default: the current one).
     """
     times = frame_times(len(audio) / SAMPLE_RATE)
     n = len(times)
-    mouth = mouth_curves(phonemes, times, alphabet)
+    mouth = mouth_curves(phonemes, times, alphabet, rules)
     ch = {c: mouth[:, i] for i, c in enumerate(CHANNELS)}
     for c in ("jawOpen", "mouthLowerDown", "mouthUpperUp", "mouthFunnel", "mouthPucker"):
         ch[c] = np.clip(ch[c] * style.articulation, 0, 1)

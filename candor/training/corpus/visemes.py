@@ -21,6 +21,7 @@ from the rig's own lip-gap coefficients, and :func:`lip_aperture` measures the g
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
@@ -55,11 +56,32 @@ _GROUP = {
     "mouthSmile": "spread",
     "mouthStretch": "spread",
 }
-# Dominance decay rate (1/s) before (anticipation) and after (carry-over) a segment.
-_THETA = {"jaw": (28.0, 36.0), "lips": (40.0, 45.0), "round": (11.0, 16.0), "spread": (16.0, 22.0)}
-
 # viseme: (targets, alpha per group (jaw, lips, round, spread)).
-_VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] = {
+VisemeTable = dict[str, tuple[dict[str, float], tuple[float, float, float, float]]]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One articulatory model: viseme targets and dominances, coarticulation rates, phone maps.
+
+    ``theta``: dominance decay rate (1/s) before (anticipation) and after (carry-over) a segment,
+    per channel group; ``min_extent_s``: a viseme's shortest articulation (shorter segments are
+    widened symmetrically); ``ipa``/``arpa``: phone -> viseme(s) ("AA+II" for a diphthong).
+    """
+
+    name: str
+    visemes: VisemeTable
+    theta: dict[str, tuple[float, float]]
+    min_extent_s: dict[str, float]
+    ipa: dict[str, str]
+    arpa: dict[str, str]
+
+
+def _ipa_map(chars_of: dict[str, str]) -> dict[str, str]:
+    return {ch: v for v, chars in chars_of.items() for ch in chars}
+
+
+_V1_VISEMES: VisemeTable = {
     "sil": ({}, (1.0, 1.0, 1.0, 1.0)),
     "PP": ({"jawOpen": 0.05, "lipClosure": 1.0, "mouthPress": 0.5}, (8.0, 8.0, 0.3, 0.5)),
     "FF": ({"jawOpen": 0.1, "lipClosure": 0.4, "mouthUpperUp": 0.25, "mouthPress": 0.1}, (4.0, 4.0, 0.3, 0.5)),
@@ -81,11 +103,9 @@ _VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] 
     "SCHWA": ({"jawOpen": 0.32, "mouthLowerDown": 0.1}, (0.9, 0.8, 0.5, 0.5)),
 }  # fmt: skip
 VOWEL_VISEMES = frozenset({"AA", "EE", "II", "OO", "UU", "YY", "SCHWA"})
-_MIN_EXTENT_S = {"PP": 0.06, "FF": 0.05}
 
 # IPA characters (after diacritics are stripped) -> viseme.
-_IPA = {}
-for _v, _chars in {
+_V1_IPA_CHARS = {
     "PP": "pbmʙ",
     "FF": "fvɱʋ",
     "TH": "θð",
@@ -104,12 +124,10 @@ for _v, _chars in {
     "UU": "uʊʉ",
     "YY": "yʏøœɶ",
     "SCHWA": "əɜɚɝʌɘ",
-}.items():
-    for _ch in _chars:
-        _IPA[_ch] = _v
+}
 
-# flite/festival ("radio" US-English) phones.
-_ARPA = {
+# flite/festival ("radio" US-English) and pocketsphinx phones.
+_V1_ARPA = {
     "aa": "AA", "ae": "AA", "ah": "SCHWA", "ao": "OO", "aw": "AA+UU", "ax": "SCHWA", "axr": "SCHWA+RR",
     "ay": "AA+II", "eh": "EE", "er": "SCHWA+RR", "ey": "EE+II", "ih": "II", "iy": "II", "ow": "OO+UU",
     "oy": "OO+II", "uh": "UU", "uw": "UU", "b": "PP", "p": "PP", "m": "PP", "f": "FF", "v": "FF",
@@ -117,6 +135,70 @@ _ARPA = {
     "s": "SS", "z": "SS", "sh": "CH", "zh": "CH", "ch": "CH", "jh": "CH", "k": "KK", "g": "KK", "ng": "KK",
     "hh": "HH", "r": "RR", "w": "WW", "y": "JJ",
 }  # fmt: skip
+
+V1 = Rules(
+    name="v1",
+    visemes=_V1_VISEMES,
+    theta={"jaw": (28.0, 36.0), "lips": (40.0, 45.0), "round": (11.0, 16.0), "spread": (16.0, 22.0)},
+    min_extent_s={"PP": 0.06, "FF": 0.05},
+    ipa=_ipa_map(_V1_IPA_CHARS),
+    arpa=_V1_ARPA,
+)
+
+# v2, the syllable-frame model. Measured on aligned real English (benchmarks/label_ceiling.py),
+# v1 grades a close vowel as shut as /t/ (II jaw 0.18 = DD), swings the jaw 3x between vowels,
+# and spreads each bilabial closure ~75 ms into the vowels around it. What v2 changes, and why:
+# - The jaw's main motion in speech is the syllable cycle, open on every nucleus and closing for
+#   the consonants (MacNeilage 1998, frame/content); vowel height only modulates it, and less so
+#   in running speech than in isolated vowels (Lindblom 1963, undershoot). Every vowel now opens
+#   the jaw at least 0.36; /a/ 0.50.
+# - Lingual consonants (t d n l k g r y, th) are made by the tongue: the jaw stays near the
+#   vowels around it (Keating et al. 1994 found their jaw height context-dependent, except the
+#   sibilants'), so they have low jaw dominance; sonorants (n l, flap, ng: "NN") the lowest.
+# - Sibilants need the teeth close together (the teeth are the obstacle): a high jaw with high
+#   dominance, but the lips part to show the teeth (mouthUpperUp/LowerDown), so the lip gap
+#   stays open a little, as on /s/ in video.
+# - Bilabials close the lips, not the jaw: the lower lip rises to the upper (jaw height on /b p m/
+#   varies with the vowels, Keating et al. 1994), so PP's jaw dominance is low, its lip dominance
+#   high. The lips are light and fast (closing and release in ~10-20 ms; the release of /p b/
+#   is ballistic), so the lip group's rates are 120/200 per s instead of 40/45, and the closure
+#   holds the aligned segment (at least 50 ms) instead of spreading into the neighbours. Lips
+#   press only a little (0.1): a firm press belongs to /p b/ pressure, not to every /m/.
+_V2_VISEMES: VisemeTable = {
+    "sil": ({}, (1.0, 1.0, 1.0, 1.0)),
+    "PP": ({"jawOpen": 0.1, "lipClosure": 1.0, "mouthPress": 0.1}, (0.5, 8.0, 0.3, 0.5)),
+    "FF": ({"jawOpen": 0.1, "lipClosure": 0.5, "mouthUpperUp": 0.2, "mouthPress": 0.1}, (2.0, 4.0, 0.3, 0.5)),
+    "TH": ({"jawOpen": 0.16, "mouthLowerDown": 0.1}, (0.6, 0.4, 0.2, 0.3)),
+    "DD": ({"jawOpen": 0.14, "mouthLowerDown": 0.05}, (0.8, 0.3, 0.2, 0.3)),
+    "NN": ({"jawOpen": 0.28, "mouthLowerDown": 0.1}, (0.25, 0.3, 0.2, 0.3)),
+    "SS": ({"jawOpen": 0.06, "mouthStretch": 0.3, "mouthSmile": 0.1, "mouthUpperUp": 0.3, "mouthLowerDown": 0.3},
+           (1.5, 0.4, 0.3, 0.8)),
+    "CH": ({"jawOpen": 0.1, "mouthFunnel": 0.55, "mouthPucker": 0.25, "mouthUpperUp": 0.3, "mouthLowerDown": 0.3},
+           (1.2, 0.4, 2.0, 1.0)),
+    "KK": ({"jawOpen": 0.2}, (0.5, 0.3, 0.15, 0.2)),
+    "HH": ({"jawOpen": 0.3}, (0.05, 0.1, 0.05, 0.05)),
+    "RR": ({"jawOpen": 0.25, "mouthPucker": 0.3, "mouthFunnel": 0.2}, (0.4, 0.3, 1.0, 0.5)),
+    "WW": ({"jawOpen": 0.12, "mouthPucker": 0.85, "mouthFunnel": 0.4}, (0.8, 0.5, 2.0, 1.5)),
+    "JJ": ({"jawOpen": 0.25, "mouthStretch": 0.3, "mouthSmile": 0.2}, (0.4, 0.3, 0.5, 1.0)),
+    "AA": ({"jawOpen": 0.50, "mouthLowerDown": 0.25, "mouthUpperUp": 0.1}, (1.0, 1.0, 0.8, 0.8)),
+    "OO": ({"jawOpen": 0.47, "mouthFunnel": 0.5, "mouthPucker": 0.2}, (1.0, 1.0, 1.2, 1.0)),
+    "EE": ({"jawOpen": 0.44, "mouthStretch": 0.35, "mouthSmile": 0.15, "mouthLowerDown": 0.15}, (1.0, 1.0, 0.8, 1.0)),
+    "SCHWA": ({"jawOpen": 0.41, "mouthLowerDown": 0.1}, (0.9, 0.8, 0.5, 0.5)),
+    "II": ({"jawOpen": 0.36, "mouthSmile": 0.35, "mouthStretch": 0.45, "mouthLowerDown": 0.1, "mouthUpperUp": 0.1},
+           (1.0, 1.0, 0.8, 1.2)),
+    "UU": ({"jawOpen": 0.35, "mouthPucker": 0.7, "mouthFunnel": 0.45}, (1.0, 1.0, 1.5, 1.0)),
+    "YY": ({"jawOpen": 0.35, "mouthPucker": 0.6, "mouthFunnel": 0.3, "mouthSmile": 0.05}, (1.0, 1.0, 1.3, 1.0)),
+}  # fmt: skip
+V2 = Rules(
+    name="v2",
+    visemes=_V2_VISEMES,
+    theta={"jaw": (40.0, 50.0), "lips": (120.0, 200.0), "round": (11.0, 16.0), "spread": (16.0, 22.0)},
+    min_extent_s={"PP": 0.05, "FF": 0.04},
+    ipa=_ipa_map({**_V1_IPA_CHARS, "DD": "tdʈɖɗ", "NN": "nlɾɫɭɳɬɮɽ"}),
+    arpa={**_V1_ARPA, **dict.fromkeys(("n", "l", "dx", "el", "en", "ng"), "NN")},
+)
+RULES = {r.name: r for r in (V1, V2)}
+DEFAULT_RULES = V2
 _AFFRICATES = {"tʃ": "CH", "dʒ": "CH", "tɕ": "CH", "dʑ": "CH", "ts": "SS", "dz": "SS", "pf": "FF"}
 
 
@@ -130,20 +212,21 @@ def _strip(symbol: str) -> str:
     return "".join(out)
 
 
-def viseme_sequence(symbol: str, alphabet: Alphabet = "ipa") -> list[str]:
+def viseme_sequence(symbol: str, alphabet: Alphabet = "ipa", rules: Rules | None = None) -> list[str]:
     """The viseme(s) of one phoneme symbol; diphthongs give two (their first and second half).
 
     ``alphabet``: "ipa" (espeak-ng) or "arpa" (flite/festival); they share letters with different
-    meanings ("y", "th"), so the caller says which.
+    meanings ("y", "th"), so the caller says which. ``rules``: the model (default: the labels').
     """
+    rules = rules or DEFAULT_RULES
     if symbol == SILENCE or not symbol:
         return ["sil"]
     if alphabet == "arpa":
-        return _ARPA.get(symbol.lower().rstrip("012"), "HH").split("+")
+        return rules.arpa.get(symbol.lower().rstrip("012"), "HH").split("+")
     s = _strip(symbol)
     if s[:2] in _AFFRICATES:
         return [_AFFRICATES[s[:2]]]
-    visemes = [_IPA[ch] for ch in s if ch in _IPA]
+    visemes = [rules.ipa[ch] for ch in s if ch in rules.ipa]
     if not visemes:
         return ["HH"]  # unknown or modifier-only symbols (e.g. a lone "ʲ") take their neighbours' shape
     vowels = [v for v in visemes if v in VOWEL_VISEMES]
@@ -153,12 +236,12 @@ def viseme_sequence(symbol: str, alphabet: Alphabet = "ipa") -> list[str]:
 
 
 def viseme_segments(
-    phonemes: list[tuple[float, float, str]], alphabet: Alphabet = "ipa"
+    phonemes: list[tuple[float, float, str]], alphabet: Alphabet = "ipa", rules: Rules | None = None
 ) -> list[tuple[float, float, str]]:
     """Phoneme segments -> viseme segments (a diphthong's first viseme takes 60% of its time)."""
     out = []
     for start, end, sym in phonemes:
-        seq = viseme_sequence(sym, alphabet)
+        seq = viseme_sequence(sym, alphabet, rules)
         if len(seq) == 1:
             out.append((start, end, seq[0]))
         else:
@@ -167,9 +250,12 @@ def viseme_segments(
     return out
 
 
-def mouth_curves(phonemes: list[tuple[float, float, str]], times: np.ndarray, alphabet: Alphabet = "ipa") -> np.ndarray:
+def mouth_curves(
+    phonemes: list[tuple[float, float, str]], times: np.ndarray, alphabet: Alphabet = "ipa", rules: Rules | None = None
+) -> np.ndarray:
     """Blendshape curves (len(times), len(CHANNELS)) in 0..1 at ``times`` seconds."""
-    segs = viseme_segments(phonemes, alphabet)
+    rules = rules or DEFAULT_RULES
+    segs = viseme_segments(phonemes, alphabet, rules)
     t = np.asarray(times, np.float64)[:, None]
     if not segs:
         return np.zeros((len(t), len(CHANNELS)), np.float32)
@@ -177,16 +263,16 @@ def mouth_curves(phonemes: list[tuple[float, float, str]], times: np.ndarray, al
     end = np.array([e for _, e, _ in segs])
     names = [v for _, _, v in segs]
     # Short closures are widened (symmetrically) to their minimum articulatory extent.
-    min_ext = np.array([_MIN_EXTENT_S.get(v, 0.0) for v in names])
+    min_ext = np.array([rules.min_extent_s.get(v, 0.0) for v in names])
     grow = np.maximum(0.0, min_ext - (end - start)) / 2
     start, end = start - grow, end + grow
     before = np.maximum(0.0, start[None, :] - t)  # (T, S) distance when t precedes the segment
     after = np.maximum(0.0, t - end[None, :])
-    targets = np.array([[_VISEMES[v][0].get(c, 0.0) for c in CHANNELS] for v in names])  # (S, C)
-    alphas = np.array([_VISEMES[v][1] for v in names])  # (S, 4)
+    targets = np.array([[rules.visemes[v][0].get(c, 0.0) for c in CHANNELS] for v in names])  # (S, C)
+    alphas = np.array([rules.visemes[v][1] for v in names])  # (S, 4)
     out = np.zeros((len(t), len(CHANNELS)))
     for g, group in enumerate(("jaw", "lips", "round", "spread")):
-        theta_before, theta_after = _THETA[group]
+        theta_before, theta_after = rules.theta[group]
         dom = alphas[None, :, g] * np.exp(-theta_before * before - theta_after * after)  # (T, S)
         dom_sum = dom.sum(axis=1, keepdims=True) + 1e-9
         for c, channel in enumerate(CHANNELS):
