@@ -315,6 +315,12 @@ class FeatureStream:
     def samples_seen(self) -> int:
         return self._n_samples
 
+    def next_frame_at(self) -> int:
+        """Samples (from the stream's start) after which :meth:`push` completes another video frame:
+        pushing less than that only buffers (a caller may hold short chunks back until then)."""
+        first_raw_of_next = math.ceil((self._next_video + 1) * SAMPLE_RATE / (HOP * self.fps) - 1e-6)
+        return PAD + (first_raw_of_next - 1) * HOP
+
     def push(self, chunk: np.ndarray, final: bool = False) -> np.ndarray:
         """Add 16 kHz mono samples; return the (n, FEATURE_DIM) features of newly completed frames.
 

@@ -83,6 +83,8 @@ class MotionStream:
         self._state = _StreamState(generator, controls, seed, generator._settings(cfg_audio, cfg_control, steps))
         self._features = FeatureStream(generator.fps)
         self._feats = np.zeros((0, FEATURE_DIM), np.float32)  # complete features of frames >= _out
+        self._held: list[np.ndarray] = []  # audio not yet analysed: it completes no frame yet
+        self._held_n = 0
         self._received = 0  # complete feature frames received from the feature stream
         self._out = 0  # motion frames emitted
         self._finished = False
@@ -99,7 +101,14 @@ class MotionStream:
         """16 kHz mono float32 samples -> the (n, DIM) motion frames this audio completes (n >= 0)."""
         if self._finished:
             raise InvalidInput("the stream has finished")
-        self._take(self._features.push(samples))
+        # The analysis costs ~1 ms a call whatever the chunk's length; 20 ms chunks complete a
+        # frame every other chunk, so the chunks in between are held back (nothing is later).
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self._held.append(samples)
+        self._held_n += samples.size
+        if self._features.samples_seen + self._held_n < self._features.next_frame_at():
+            return np.zeros((0, DIM), np.float32)
+        self._take(self._features.push(self._release_held()))
         frames = []
         s = self.schedule
         while True:
@@ -118,14 +127,20 @@ class MotionStream:
         if self._finished:
             return np.zeros((0, DIM), np.float32)
         self._finished = True
-        if self._features.samples_seen == 0:
+        held = self._release_held()
+        if self._features.samples_seen + held.size == 0:
             raise InvalidAudio("the audio stream contained no samples")
-        self._take(self._features.push(np.zeros(0, np.float32), final=True))
+        self._take(self._features.push(held, final=True))
         frames = []
         window = self.generator.config.window
         while len(self._feats):
             frames.append(self._emit(self._feats[:window], min(window, len(self._feats))))
         return np.concatenate(frames) if frames else np.zeros((0, DIM), np.float32)
+
+    def _release_held(self) -> np.ndarray:
+        held = np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
+        self._held, self._held_n = [], 0
+        return held
 
     def _take(self, new: np.ndarray) -> None:
         # Frames already emitted from a peek arrive again, complete: skip them.
