@@ -54,20 +54,30 @@ def speech_wav(seconds: float, path: Path) -> Path:
     return path
 
 
+# A child's max RSS counts the memory of the process it was forked from (Linux keeps the pre-exec
+# high-water mark), so the command is started by a small Python that reports its child's peak.
+_MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - start
+if code.returncode:
+    sys.exit(code.stderr.decode()[-2000:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, u.ru_utime, u.ru_stime, u.ru_maxrss / 1024)
+"""
+
+
 def run_command(audio: Path, work: Path) -> dict[str, float]:
     """``candor generate`` in a child process: wall s, user s, system s, peak RSS MB."""
     env = {**os.environ, "CANDOR_DATA_DIR": str(work / "data"), "CANDOR_ENVIRONMENT": "development"}
     cmd = [sys.executable, "-m", "candor.cli", "generate", "--image", "bundled:astronaut",
            "--audio", str(audio), "-o", str(work / "cli.mp4")]  # fmt: skip
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"candor generate failed: {child.stderr.read().decode()[-2000:]}")
-    child.stderr.close()
-    return {"wall": wall, "user": usage.ru_utime, "sys": usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"candor generate failed: {done.stderr}")
+    wall, user, system, rss_mb = map(float, done.stdout.split())
+    return {"wall": wall, "user": user, "sys": system, "rss_mb": rss_mb}
 
 
 def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path, keep: int):
