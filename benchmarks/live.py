@@ -16,6 +16,10 @@
    (mediapipe FaceMesh re-tracks the inner-lip gap from the pixels; Pearson r with the audio's log
    energy at the best lag within +-5 frames).
 4. The recording is downloaded and verified (``candor verify``'s checks: credentials + watermark).
+5. CPU time per frame per stage of a live session, in this process, each stage on one thread
+   (user + system from ``getrusage(RUSAGE_THREAD)``; load-independent, unlike the wall clock):
+   features + motion (20 ms chunks through the live motion stream), render, watermark, JPEG, and
+   the recording's x264 (one thread, as the session runs it).
 
 The client, the server and the tracker share the machine's two cores, so the figures are a floor.
 """
@@ -71,6 +75,47 @@ def track(frames) -> np.ndarray:  # frames: an iterable of (512, 512, 3) RGB
     if bad.any() and not bad.all():
         gap[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), gap[~bad])
     return gap
+
+
+def stage_cpu(pipe, audio: np.ndarray, work: Path) -> dict[str, tuple[float, float]]:
+    """ms of (user, system) CPU per frame per live stage, each run on this thread in turn."""
+    import resource
+
+    import cv2
+
+    from candor.generator.live import MotionStream
+    from candor.generator.video import VideoWriter
+    from candor.provenance.watermark import WatermarkEmbedder, WatermarkKey
+    from candor.services.live import JPEG_QUALITY
+
+    def usage(who: int = resource.RUSAGE_THREAD) -> np.ndarray:
+        u = resource.getrusage(who)
+        return np.array([u.ru_utime, u.ru_stime])
+
+    spent = {k: np.zeros(2) for k in ("features + motion", "render", "watermark", "JPEG", "x264 (recording)")}
+    stream = MotionStream(pipe.generator)
+    embedder = WatermarkEmbedder(WatermarkKey.from_bytes(b"benchmark-key-benchmark-key-0000"), 1)
+    frames = 0
+    with VideoWriter(work / "stages.mp4", fps=25, threads=1) as writer:  # as LiveRecording's
+        for i in range(0, len(audio), 320):
+            t = usage()
+            vectors = stream.push(audio[i : i + 320])
+            spent["features + motion"] += usage() - t
+            for v in vectors:
+                t = usage()
+                frame = pipe.render(v)
+                spent["render"] += usage() - t
+                t = usage()
+                marked = embedder.embed(frame)
+                spent["watermark"] += usage() - t
+                t = usage()
+                cv2.imencode(".jpg", marked[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                spent["JPEG"] += usage() - t
+                t = usage(resource.RUSAGE_SELF)
+                writer.write(marked)
+                spent["x264 (recording)"] += usage(resource.RUSAGE_SELF) - t
+                frames += 1
+    return {k: tuple(1000 * v / frames) for k, v in spent.items()}
 
 
 def main() -> None:
@@ -157,6 +202,14 @@ def main() -> None:
         path.write_bytes(video.content)
         report = state.verifier.verify_file(path)
         print(f"recording: {recorded['frames']} frames, {len(video.content) / 1e6:.1f} MB; verify: {report.verdict}")
+
+        stream_s = min(20.0, len(audio) / 16000)
+        stages = stage_cpu(pipe, audio[: int(stream_s * 16000)], work)
+        print(f"CPU per frame per live stage ({stream_s:.0f} s, one stage at a time, this process), ms user + system:")
+        for name, (user, system) in stages.items():
+            print(f"  {name:18s} {user:5.2f} + {system:4.2f}")
+        total = sum(sum(v) for v in stages.values())
+        print(f"  total              {total:5.2f} ms a frame = {total * 25 / 10:.0f}% of one core at 25 fps")
     finally:
         if server is not None:
             stop_server(server)

@@ -15,6 +15,9 @@ same "floor" features as the pauses inside speech and never gets amplified into 
 
 The same primitives run offline (:func:`audio_features`, statistics over the whole utterance)
 and online (:class:`FeatureStream`, running statistics over what has been heard so far).
+
+Why over 400 lines: the offline and the streaming features must stay in step, so they live beside
+the primitives they share.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ SPEECH_BAND_PRIOR = np.array(
 )  # fmt: skip
 PITCH_PRIOR_LOG2 = math.log2(132.0)
 PRIOR_FRAMES = 25  # the prior weighs as much as one second of heard speech
+# A clip is analysed 10 s at a time: yin's frames and their spectra cost ~20 KB per 10 ms frame,
+# so analysing 2 minutes at once peaked ~250 MB higher than one block does (the frames are
+# independent: blocks give the same features).
+RAW_BLOCK = 1000
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +282,8 @@ def audio_features(samples: np.ndarray, fps: float = 25.0) -> np.ndarray:
     padded = np.zeros(2 * PAD + (n_raw - 1) * HOP, np.float32)
     m = min(y.size, padded.size - PAD)
     padded[PAD : PAD + m] = y[:m]
-    pooled = _pool(*_raw_frames(padded, n_raw), 0, fps, 0, T)
+    blocks = [_raw_frames(padded[j * HOP :], min(RAW_BLOCK, n_raw - j)) for j in range(0, n_raw, RAW_BLOCK)]
+    pooled = _pool(*(np.concatenate(part) for part in zip(*blocks, strict=True)), 0, fps, 0, T)
     return _with_deltas(_normalize(pooled, UtteranceStats.from_pooled(pooled)))
 
 
@@ -306,6 +314,12 @@ class FeatureStream:
     @property
     def samples_seen(self) -> int:
         return self._n_samples
+
+    def next_frame_at(self) -> int:
+        """Samples (from the stream's start) after which :meth:`push` completes another video frame:
+        pushing less than that only buffers (a caller may hold short chunks back until then)."""
+        first_raw_of_next = math.ceil((self._next_video + 1) * SAMPLE_RATE / (HOP * self.fps) - 1e-6)
+        return PAD + (first_raw_of_next - 1) * HOP
 
     def push(self, chunk: np.ndarray, final: bool = False) -> np.ndarray:
         """Add 16 kHz mono samples; return the (n, FEATURE_DIM) features of newly completed frames.

@@ -213,9 +213,11 @@ class MotionGenerator:
         keep_control = torch.tensor([p[1] for p in passes], device=dev)
         self.scheduler.set_timesteps(settings.steps)
         x = noise.to(dev)[None]
+        # The audio, previous frames and controls are the same at every step: embed them once.
+        cond = self.model.condition(a, pm, pa, c, keep_audio, keep_control, kp, length=x.shape[1])
         for t in self.scheduler.timesteps:
             tt = torch.full((n,), int(t), device=dev, dtype=torch.long)
-            out = self.model(x.expand(n, -1, -1), tt, a, pm, pa, c, keep_audio, keep_control, kp)
+            out = self.model.denoise(x.expand(n, -1, -1), tt, cond)
             x0 = out[0]
             if settings.cfg_control != 1.0:
                 x0 = out[1] + settings.cfg_control * (out[0] - out[1])

@@ -24,6 +24,7 @@ from candor.generator.face import SourceFace
 from candor.generator.motion import MotionSequence, to_absolute
 from candor.generator.motion_generator import MotionGenerator, resample
 from candor.generator.rig import FaceRig
+from candor.generator.threads import one_thread_per_stage
 
 _DONE = object()
 
@@ -36,6 +37,7 @@ class TalkingFacePipeline:
         self.renderer = renderer  # candor.generator.render.FaceRenderer(analysis) or equivalent
         self.generator = motion_generator
         self.rig = FaceRig(analysis)
+        one_thread_per_stage()  # the stages run on threads of their own (see candor.generator.threads)
 
     @classmethod
     def for_portrait(cls, analysis: SourceFace, checkpoint: str | Path | None = None) -> TalkingFacePipeline:

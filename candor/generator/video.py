@@ -40,6 +40,7 @@ class VideoWriter:
         preset: str = "veryfast",
         size: tuple[int, int] = (512, 512),
         audio_rate: int | None = None,
+        threads: int = 0,
     ) -> None:
         """``audio_rate``: the sample rate (Hz) of mono audio at ``audio_path`` that is still being
         written while frames stream in (a live recording); it is read when the writer closes."""
@@ -53,6 +54,7 @@ class VideoWriter:
         self.crf = crf
         self.preset = preset
         self.size = size
+        self.threads = threads
         self.frames_written = 0
         self._container = None
         self._tmp: Path | None = None
@@ -67,6 +69,8 @@ class VideoWriter:
         stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.threads:
+            stream.codec_context.thread_count = self.threads
         stream.codec_context.time_base = Fraction(1, self.fps)
         self._video = stream
         self._audio = self._add_audio_stream() if self.audio_path is not None else None

@@ -351,7 +351,9 @@ class LiveRecording:
         self.portrait, self.portrait_mime, self.audio_path = portrait, portrait_mime, audio_path
         self._embedder = WatermarkEmbedder(releaser.watermark_key, serial)
         self._unsigned = temp_path_beside(out_path)
-        self._writer = VideoWriter(self._unsigned, fps=fps, audio_path=audio_path, audio_rate=audio_rate)
+        # One x264 thread: the recording only has to keep up, and x264's own pool (3 threads and a
+        # lookahead on 2 cores) competed with the frames the client is waiting for.
+        self._writer = VideoWriter(self._unsigned, fps=fps, audio_path=audio_path, audio_rate=audio_rate, threads=1)
         self._writer.__enter__()
         # x264 runs beside the caller (which is streaming the same frames meanwhile).
         self._encoder = Stage(self._writer.write, name=f"live-x264-{serial}")

@@ -56,6 +56,14 @@ def test_features_ignore_recording_gain(speech):
     assert np.abs(loud - quiet).mean() < 0.02
 
 
+def test_a_clip_analysed_in_blocks_gives_the_features_of_one_analysis(speech, monkeypatch):
+    # Long clips are analysed RAW_BLOCK frames at a time (flat memory); block edges must not show.
+    clip = np.concatenate([speech, 0.5 * speech[::-1]])
+    whole = A.audio_features(clip)
+    monkeypatch.setattr(A, "RAW_BLOCK", 37)  # many blocks, edges inside speech
+    np.testing.assert_allclose(A.audio_features(clip), whole, atol=1e-6)
+
+
 def test_speech_and_pauses_are_told_apart(speech):
     f = A.audio_features(np.concatenate([np.zeros(8000, np.float32), speech]))
     energy = f[:, A.N_MELS]

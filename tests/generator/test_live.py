@@ -52,6 +52,16 @@ def test_as_many_frames_as_offline_and_each_after_a_bounded_wait(generator, spee
         assert heard / 16000 <= (i + 1) / 25 + bound + 1e-9, i
 
 
+def test_short_chunks_held_back_until_they_complete_a_frame_delay_nothing(generator, speech):
+    # The stream analyses audio only once it completes a frame; finer chunks must still give every
+    # frame no later than coarser ones do, and the same motion.
+    fine, fine_at = run(MotionStream(generator, seed=1), speech, chunk_s=0.005)
+    coarse, coarse_at = run(MotionStream(generator, seed=1), speech, chunk_s=0.02)
+    assert len(fine) == len(coarse)
+    assert all(f <= c for f, c in zip(fine_at, coarse_at, strict=True))
+    np.testing.assert_allclose(fine, coarse, atol=1e-3)
+
+
 def test_the_mouth_follows_the_speech(generator, speech):
     frames, _ = run(MotionStream(generator), speech)
     jaw = frames[:, index("jawOpen")]

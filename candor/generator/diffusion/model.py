@@ -119,9 +119,25 @@ class MotionDiT(nn.Module):
         keep_prev: (B,) or (B, K) bool, per sample or per previous frame (a clip's first window,
         or a previous window shorter than K, has missing frames). Returns (B, L, D).
         """
-        B, L, _ = x.shape
-        K = prev_motion.shape[1]
-        ones = torch.ones(B, dtype=torch.bool, device=x.device)
+        return self.denoise(x, t, self.condition(audio, prev_motion, prev_audio, controls, keep_audio,
+                                                  keep_control, keep_prev, length=x.shape[1]))  # fmt: skip
+
+    def condition(
+        self,
+        audio: torch.Tensor,
+        prev_motion: torch.Tensor,
+        prev_audio: torch.Tensor,
+        controls: torch.Tensor,
+        keep_audio: torch.Tensor | None = None,
+        keep_control: torch.Tensor | None = None,
+        keep_prev: torch.Tensor | None = None,
+        *,
+        length: int,
+    ) -> Condition:
+        """What stays fixed while one window is denoised (arguments as :meth:`forward`; ``length``:
+        L, the window's frames), computed once per window instead of once per sampling step."""
+        B, K = audio.shape[0], prev_motion.shape[1]
+        ones = torch.ones(B, dtype=torch.bool, device=audio.device)
         keep_audio = ones if keep_audio is None else keep_audio
         keep_control = ones if keep_control is None else keep_control
         keep_prev = ones if keep_prev is None else keep_prev
@@ -132,14 +148,29 @@ class MotionDiT(nn.Module):
         prev = torch.where(keep_prev[:, :, None], self.prev_in(prev_motion), self.null_prev)
         # Current frames always sit at positions K_max.., so fewer previous frames still line up.
         Kmax = self.cfg.prev_frames
-        tokens = torch.cat([prev + self.is_prev, self.motion_in(x)], dim=1) + a + self.pos[Kmax - K : Kmax + L]
-
+        base = a + self.pos[Kmax - K : Kmax + length]  # (B, K+L, d): audio + position of every token
         ctrl = torch.where(keep_control[:, None], self.control_mlp(controls), self.null_control)
-        c = self.time_mlp(timestep_embedding(t, self.cfg.d_model)) + ctrl  # (B, d)
+        return Condition(prev_tokens=prev + self.is_prev + base[:, :K], tokens=base[:, K:], control=ctrl)
+
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
+        """One sampling step's prediction: x (B, L, D) noisy window, t (B,) -> (B, L, D) clean window."""
+        K = cond.prev_tokens.shape[1]
+        tokens = torch.cat([cond.prev_tokens, self.motion_in(x) + cond.tokens], dim=1)
+        c = self.time_mlp(timestep_embedding(t, self.cfg.d_model)) + cond.control  # (B, d)
         for block in self.blocks:
             tokens = block(tokens, c)
         shift, scale = self.ada_out(F.silu(c)).chunk(2, dim=-1)
         return self.head(modulate(self.norm_out(tokens[:, K:]), shift, scale))
+
+
+@dataclass
+class Condition:
+    """A window's conditioning (see :meth:`MotionDiT.condition`): the previous frames' tokens
+    (B, K, d), the current frames' audio + position (B, L, d) and the control embedding (B, d)."""
+
+    prev_tokens: torch.Tensor
+    tokens: torch.Tensor
+    control: torch.Tensor
 
 
 @dataclass
