@@ -90,6 +90,8 @@ CUE_WORDS = {
     "head motion": "rigid head movement",
     "mouth and eye opening": "how open the mouth and eyes are",
     "frame-to-frame pixel change": "how pixels change between frames in mouth, eyes, face and background",
+    "still background and body": "a background and shoulders that stay still while the face moves",
+    "grain carried by the face": "image grain that moves with the face (a warped photo) instead of staying fresh",
     "face appearance": "the look of the face crop itself (texture, mouth interior), motion aside",
 }
 

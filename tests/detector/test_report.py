@@ -42,3 +42,10 @@ def test_every_field_is_escaped() -> None:
     page = render_html(report)
     assert "<script" not in page.lower()
     assert page.count("&lt;script&gt;") >= 11  # the text is shown, escaped
+
+
+def test_every_cue_has_words_for_an_analyst() -> None:
+    from candor.detector.model import APPEARANCE_CUE, CUE_GROUPS
+    from candor.detector.timeline import CUE_WORDS
+
+    assert set(CUE_WORDS) == {*CUE_GROUPS, APPEARANCE_CUE}
