@@ -20,6 +20,7 @@ set-up it needs built inside the worker process from plain arguments, never a pi
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -128,28 +129,44 @@ class PoolExecutor(Executor):
         return f"{self.workers} process{'es' if self.workers != 1 else ''}"
 
     def map_unordered(self, fn, items, *, initializer=None):
-        todo = iter(items)
         context = get_context("spawn")  # no forked copies of torch/mediapipe state
         with ProcessPoolExecutor(
             self.workers, mp_context=context, initializer=_pool_worker_start, initargs=(os.getpid(), initializer)
         ) as pool:
-            pending: dict[Future, Any] = {}
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < 2 * self.workers:
-                    try:
-                        item = next(todo)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending[pool.submit(fn, item)] = item
-                if not pending:
-                    return
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    item = pending.pop(future)
-                    exc = future.exception()
-                    yield Done(item, error=_describe(exc)) if exc is not None else Done(item, future.result())
+            submit = functools.partial(pool.submit, fn)
+            for future, item in _in_flight(items, 2 * self.workers, submit, _first_futures):
+                exc = future.exception()
+                yield Done(item, error=_describe(exc)) if exc is not None else Done(item, future.result())
+
+
+def _first_futures(pending: list[Future]) -> Iterable[Future]:
+    return wait(pending, return_when=FIRST_COMPLETED)[0]
+
+
+def _in_flight(
+    items: Iterable[Any],
+    limit: int,
+    submit: Callable[[Any], Any],
+    finished: Callable[[list[Any]], Iterable[Any]],
+) -> Iterator[tuple[Any, Any]]:
+    """(handle, item) as each submitted item finishes, with at most ``limit`` in flight and items
+    pulled from ``items`` only as room frees up. ``submit`` starts one item and returns its handle;
+    ``finished`` waits for some of the pending handles and returns those that are done."""
+    todo = iter(items)
+    pending: dict[Any, Any] = {}
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < limit:
+            try:
+                item = next(todo)
+            except StopIteration:
+                exhausted = True
+                break
+            pending[submit(item)] = item
+        if not pending:
+            return
+        for handle in finished(list(pending)):
+            yield handle, pending.pop(handle)
 
 
 _initialized: set[str] = set()  # initializers already run in this (Ray worker) process
@@ -197,33 +214,25 @@ class RayExecutor(Executor):
 
     def map_unordered(self, fn, items, *, initializer=None):
         ray = self._ray
-        todo = iter(items)
         fn_ref = ray.put(fn)  # shipped once, not with every task
         init_ref = ray.put(initializer)
-        pending: dict[Any, Any] = {}
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < 2 * self.workers:
-                try:
-                    item = next(todo)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending[self._remote.remote(fn_ref, item, init_ref)] = item
-            if not pending:
-                return
-            finished, _ = ray.wait(list(pending), num_returns=1)
-            for ref in finished:
-                item = pending.pop(ref)
-                try:
-                    value = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:  # fn raised: report the original error
-                    yield Done(item, error=_describe(exc.cause) if exc.cause is not None else str(exc))
-                    continue
-                except ray.exceptions.RayError as exc:  # the worker died, the task was lost
-                    yield Done(item, error=_describe(exc))
-                    continue
-                yield Done(item, value)
+
+        def submit(item: Any) -> Any:
+            return self._remote.remote(fn_ref, item, init_ref)
+
+        def finished(pending: list[Any]) -> list[Any]:
+            return ray.wait(pending, num_returns=1)[0]
+
+        for ref, item in _in_flight(items, 2 * self.workers, submit, finished):
+            try:
+                value = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:  # fn raised: report the original error
+                yield Done(item, error=_describe(exc.cause) if exc.cause is not None else str(exc))
+                continue
+            except ray.exceptions.RayError as exc:  # the worker died, the task was lost
+                yield Done(item, error=_describe(exc))
+                continue
+            yield Done(item, value)
 
     def close(self) -> None:
         if self._owns_connection and self._ray.is_initialized():
