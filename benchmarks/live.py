@@ -173,6 +173,10 @@ def main() -> None:
             f"p99 {np.percentile(lags_ms, 99):.0f} ms, median {np.median(lags_ms):.0f} ms; "
             f"frames later than 200 ms: {int((lags_ms > 200).sum())}"
         )
+        print(f"  lag by 10 s block (max ms): {[int(b.max()) for b in np.array_split(lags_ms, max(1, len(lags_ms) // 250))]}")
+        late = np.flatnonzero(lags_ms > np.percentile(lags_ms, 98))
+        print(f"  the 2% latest frames: at frames {late.tolist()[:40]}; by frame index mod 25 (the quota second): "
+              f"{np.bincount(late % 25, minlength=25).tolist()}; mod 2 (the live window): {np.bincount(late % 2, minlength=2).tolist()}")  # fmt: skip
 
         # Lip sync: the streamed frames vs the offline path's frames of the same clip and portrait.
         from candor.generator.face import analyze_image
