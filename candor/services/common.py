@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +14,6 @@ from candor.errors import InvalidInput, NotFound
 from candor.store.models import Base, Partner
 
 T = TypeVar("T", bound=Base)
-BACKGROUND_NICE = 10  # how far a background Stage's thread steps back (CFS weight 1024 -> 110)
 
 
 class EventLog(Protocol):
@@ -50,27 +47,18 @@ class Stage:
     """``fn`` run on a thread of its own over the items ``put`` in, in order (a bounded queue), so
     a pipeline's steps overlap on several cores (numpy, OpenCV, torch and x264 release the GIL).
     ``close()`` waits for the items still queued; the first error ``fn`` raised is re-raised by the
-    next ``put`` or by ``close`` (later items are dropped).
-
-    ``background``: on Linux the thread (and the threads it starts, such as x264's) runs at nice
-    +``BACKGROUND_NICE`` relative to the process, so work that only has to keep up within its queue
-    (a live session's recording) gives way to work someone is waiting for (the streamed frames)."""
+    next ``put`` or by ``close`` (later items are dropped)."""
 
     _END = object()
 
-    def __init__(self, fn: Callable[[Any], None], name: str, depth: int = 64, *, background: bool = False) -> None:
+    def __init__(self, fn: Callable[[Any], None], name: str, depth: int = 64) -> None:
         self._fn = fn
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
-        self._background = background
         self._thread = threading.Thread(target=self._run, daemon=True, name=name)
         self._thread.start()
 
     def _run(self) -> None:
-        if self._background and sys.platform == "linux":
-            # On Linux a thread id names one thread; elsewhere this would renice the whole process.
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
         while (item := self._queue.get()) is not Stage._END:
             if self.error is None:
                 try:

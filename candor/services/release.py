@@ -364,10 +364,8 @@ class LiveRecording:
         # lookahead on 2 cores) competed with the frames the client is waiting for.
         self._writer = VideoWriter(self._unsigned, fps=fps, audio_path=audio_path, audio_rate=audio_rate, threads=1)
         self._writer.__enter__()
-        # x264 runs beside the caller, which is streaming the same frames meanwhile, and gives way
-        # to it: an I-frame or a lookahead burst (up to 27 ms of CPU for one frame, 4 ms usually)
-        # waits in the queue (64 frames, 2.6 s) instead of delaying the frames the client awaits.
-        self._encoder = Stage(self._writer.write, name=f"live-x264-{serial}", background=True)
+        # x264 runs beside the caller (which is streaming the same frames meanwhile).
+        self._encoder = Stage(self._writer.write, name=f"live-x264-{serial}")
         self._open = True
 
     @property
