@@ -68,9 +68,11 @@ def setup(data_dir: Path) -> tuple[str, str]:
         return token, outcome.generation.id
 
 
-def start_server(data_dir: Path, port: int, processes: int) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, processes: int, code: Path | None = None) -> subprocess.Popen:
+    """``code``: the checkout whose ``candor`` the server runs (default: whatever Python imports)."""
     env = {
         **os.environ,
+        **({"PYTHONPATH": str(code)} if code is not None else {}),
         "CANDOR_DATA_DIR": str(data_dir),
         "CANDOR_ENVIRONMENT": "development",
         "CANDOR_RUN_JOBS": "false",

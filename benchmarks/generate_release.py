@@ -1,23 +1,31 @@
-"""`candor generate` speed and memory: the issue's offline figures, on this machine.
+"""`candor generate` speed and memory: the issue's offline figures, before and after, on this machine.
 
     .venv/bin/python benchmarks/generate_release.py                  # 60 s and 120 s clips
     .venv/bin/python benchmarks/generate_release.py --seconds 60      # one length
+    .venv/bin/python benchmarks/generate_release.py --before /work/main   # "before" CLI = that checkout
 
 For each clip length (espeak-ng speech, the bundled astronaut portrait), prints:
 
 1. ``candor generate`` run as its own process (as a user runs it: imports, portrait analysis,
    model load, frames, watermark, H.264/AAC, C2PA signing, the log entry): its wall clock, its
    CPU time (user / system) and its **peak memory** (max RSS from ``wait4``), which must stay
-   flat in the clip's length (goal <= 1 GB at 60 s and at 120 s).
-2. The release path in this (warm) process, the same code as the command: frames per second,
-   wall clock, from the first frame asked for to the signed file (goal >= 100), and **libx264
-   alone** encoding the same frames (the first ``--x264-frames`` of them, kept as they were
-   made) with the same settings, in the same run; the ratio of the two (goal >= 0.5).
+   flat in the clip's length (goal <= 1 GB at 60 s and at 120 s). With ``--before DIR`` the
+   same command from another checkout (e.g. the main branch) runs next to it, interleaved.
+2. The release path in this (warm) process, interleaved with the sequential loop it replaced
+   (render, watermark and encode one after another on the caller's thread, motion beside it):
+   frames per second, wall clock, from the first frame asked for to the signed file (goal
+   >= 100), CPU per frame and the cores it got; **libx264 alone** encoding the same frames (the
+   first ``--x264-frames`` of them, kept as they were made) with the release path's settings, in
+   the same run; the ratio of the two (goal >= 0.5). Both videos are decoded and compared frame
+   by frame (the change must not alter a pixel).
 3. CPU time per frame per stage, each stage run alone on this thread (user + system, from
    ``getrusage(RUSAGE_THREAD)``): motion (features + DDIM), render, watermark, x264 (the
    encoder's own threads counted by the process's time around it).
 
-The machine is shared by other engineers: wall clock figures are a floor, the CPU times travel.
+The machine is shared: each figure comes with the load average and with the CPU this process
+could get at that moment (two spinning threads for 2 s: "cores free"). Linux's autogroup
+scheduler shares the CPU between sessions whatever their nice values, so other engineers' niced
+jobs still take their share; the CPU times travel, the wall clocks are a floor.
 """
 
 from __future__ import annotations
@@ -68,9 +76,10 @@ print(wall, u.ru_utime, u.ru_stime, u.ru_maxrss / 1024)
 """
 
 
-def run_command(audio: Path, work: Path) -> dict[str, float]:
-    """``candor generate`` in a child process: wall s, user s, system s, peak RSS MB."""
-    env = {**os.environ, "CANDOR_DATA_DIR": str(work / "data"), "CANDOR_ENVIRONMENT": "development"}
+def run_command(audio: Path, work: Path, code: Path) -> dict[str, float]:
+    """``candor generate`` of the checkout ``code`` in a child process: wall s, user s, system s, peak RSS MB."""
+    env = {**os.environ, "CANDOR_DATA_DIR": str(work / "data"), "CANDOR_ENVIRONMENT": "development",
+           "PYTHONPATH": str(code)}  # fmt: skip
     cmd = [sys.executable, "-m", "candor.cli", "generate", "--image", "bundled:astronaut",
            "--audio", str(audio), "-o", str(work / "cli.mp4")]  # fmt: skip
     done = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], env=env, capture_output=True, text=True)
@@ -80,8 +89,13 @@ def run_command(audio: Path, work: Path) -> dict[str, float]:
     return {"wall": wall, "user": user, "sys": system, "rss_mb": rss_mb}
 
 
-def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path, keep: int):
-    """The release path (as ``candor generate``): (frames, wall s, process CPU s, kept frames)."""
+def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path, keep: int, *,
+                       sequential: bool = False):  # fmt: skip
+    """The release path (as ``candor generate``): (frames, wall s, process CPU s, kept frames, output).
+
+    ``sequential``: the loop the release path ran before, for comparison: each frame rendered,
+    watermarked and encoded in turn on this thread (motion still beside it), then signed alike.
+    Each run takes the next watermark serial of ``state``'s repository."""
     from candor.generator.controls import Controls
 
     kept: list[np.ndarray] = []
@@ -94,20 +108,83 @@ def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path
 
     png = (work / "portrait.png").read_bytes()
     claim = state.releaser.claim(generation_id=f"bench-{uuid.uuid4().hex[:8]}")
+    out = work / ("before.mp4" if sequential else "release.mp4")
     cpu, start = time.process_time(), time.perf_counter()
-    result = state.releaser.release_frames(
-        tap(pipe.frames(samples, Controls(), seed=0)), out_path=work / "release.mp4", fps=25, claim=claim,
-        portrait=png, audio_path=audio,
-    )  # fmt: skip
-    return result.frames, time.perf_counter() - start, time.process_time() - cpu, kept
+    frames = tap(pipe.frames(samples, Controls(), seed=0))
+    serial = state.releaser.manifests.allocate_serial(generation_id=claim.generation_id)
+    if sequential:
+        n = sequential_release(state.releaser, frames, out, claim, png, audio, serial)
+    else:
+        n = state.releaser.release_frames(frames, out_path=out, fps=25, claim=claim, portrait=png,
+                                          audio_path=audio, serial=serial).frames  # fmt: skip
+    return n, time.perf_counter() - start, time.process_time() - cpu, kept, out
 
 
-def x264_alone(frames: list[np.ndarray], work: Path) -> float:
-    """Frames per second of libx264 alone over ``frames``, with the release path's settings."""
+def sequential_release(releaser, frames, out: Path, claim, png: bytes, audio: Path, serial: int) -> int:
+    """The release path's loop before the encoder got its own thread (same watermark, x264 and signing)."""
+    from dataclasses import replace
+
+    from candor.files import temp_path_beside
+    from candor.generator.video import VideoWriter
+    from candor.provenance.watermark import WatermarkEmbedder
+
+    embedder = WatermarkEmbedder(releaser.watermark_key, serial)
+    unsigned = temp_path_beside(out)
+    try:
+        with VideoWriter(unsigned, fps=25, audio_path=audio) as writer:
+            for frame in frames:
+                writer.write(embedder.embed(frame))
+        releaser._sign_and_publish(
+            unsigned, out, claim=replace(claim, title=out.name), serial=serial, portrait=png,
+            portrait_mime="image/png", audio=audio.read_bytes(), audio_mime="audio/wav",
+        )  # fmt: skip
+    finally:
+        unsigned.unlink(missing_ok=True)
+    return writer.frames_written
+
+
+def same_pixels(a: Path, b: Path) -> bool:
+    """True when the two videos decode to the same frames, pixel for pixel."""
+    from candor.generator.video import read_frames
+
+    left, right = read_frames(a), read_frames(b)
+    for x in left:
+        y = next(right, None)
+        if y is None or not np.array_equal(x, y):
+            return False
+    return next(right, None) is None
+
+
+def cores_free(seconds: float = 2.0) -> float:
+    """CPU cores this process gets right now: two threads spinning in numpy for ``seconds``."""
+    import threading
+
+    def spin() -> None:
+        a = np.random.default_rng(0).random((256, 256))
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            a @ a
+
+    threads = [threading.Thread(target=spin) for _ in range(2)]
+    cpu, start = time.process_time(), time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return (time.process_time() - cpu) / (time.perf_counter() - start)
+
+
+def machine() -> str:
+    return f"load average {os.getloadavg()[0]:.1f}, cores free {cores_free():.2f} of {os.cpu_count()}"
+
+
+def x264_alone(frames: list[np.ndarray], work: Path, threads: int = 0) -> float:
+    """Frames per second of libx264 alone over ``frames``, with the release path's settings
+    (``threads``: x264's own, 0 = its default as the release path runs it, 1 = one core)."""
     from candor.generator.video import VideoWriter
 
     start = time.perf_counter()
-    with VideoWriter(work / "x264.mp4", fps=25) as writer:  # the release path's crf, preset, threads
+    with VideoWriter(work / "x264.mp4", fps=25, threads=threads) as writer:  # the release path's crf and preset
         for frame in frames:
             writer.write(frame)
     return len(frames) / (time.perf_counter() - start)
@@ -146,6 +223,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, nargs="+", default=[60.0, 120.0])
     parser.add_argument("--x264-frames", type=int, default=250, help="frames kept for the x264-alone figure")
     parser.add_argument("--stage-frames", type=int, default=500, help="frames for the per-stage CPU times")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved before/after rounds in this process")
+    parser.add_argument("--before", type=Path, help="a checkout whose `candor generate` runs beside this one's")
+    parser.add_argument("--no-cli", action="store_true", help="skip the own-process `candor generate` runs")
     args = parser.parse_args()
 
     import skimage.data
@@ -157,41 +237,67 @@ def main() -> None:
     from candor.generator.pipeline import TalkingFacePipeline
     from candor.services.container import Container
 
+    here = Path(__file__).resolve().parent.parent
     work = Path(tempfile.mkdtemp(prefix="candor-generate-bench-"))
     try:
         Image.fromarray(skimage.data.astronaut()).save(work / "portrait.png")
-        state = Container.build(Settings(data_dir=work / "data", environment="development"))
-        state.migrate()
+        # Two data directories with the same keys: before and after take the same serials in turn,
+        # so their videos carry the same watermark and can be compared pixel for pixel.
+        states = {}
+        for sequential in (True, False):
+            states[sequential] = Container.build(
+                Settings(data_dir=work / "data", database_url=f"sqlite:///{work}/bench-{sequential}.db",
+                         environment="development")
+            )  # fmt: skip
+            states[sequential].migrate()
         pipe = TalkingFacePipeline.for_portrait(analyze_image(work / "portrait.png"))
-        load = os.getloadavg()[0]
-        print(f"machine: {os.cpu_count()} CPU cores, load average {load:.1f} at the start (shared)")
+        print(f"machine: {os.cpu_count()} CPU cores (shared), {machine()} at the start")
         for seconds in args.seconds:
             audio = speech_wav(seconds, work / f"speech{seconds:g}.wav")
             samples = load_audio(audio, None)
-            cli = run_command(audio, work)
+            print(f"{seconds:g} s clip:")
+            codes = [("after", here)] + ([("before", args.before.resolve())] if args.before else [])
+            for name, code in [] if args.no_cli else codes:
+                cli = run_command(audio, work, code)
+                n = int(seconds * 25)
+                print(f"  candor generate, {name} ({code}), own process, start to signed file: {cli['wall']:.1f} s "
+                      f"wall = {n / cli['wall']:.0f} frames/s; CPU user {cli['user']:.1f} s, "
+                      f"system {cli['sys']:.1f} s; "
+                      f"peak memory {cli['rss_mb']:.0f} MB (goal <= 1024); {machine()}")  # fmt: skip
             if seconds == args.seconds[0]:  # warm every stage once (numba, x264, signing)
-                release_in_process(state, pipe, samples[: 2 * 16000], audio, work, 0)
-            n, wall, cpu, kept = release_in_process(state, pipe, samples, audio, work, args.x264_frames)
-            x264_fps = x264_alone(kept, work)
+                for sequential in (True, False):
+                    release_in_process(states[sequential], pipe, samples[: 2 * 16000], audio, work, 0,
+                                       sequential=sequential)  # fmt: skip
+            kept: list[np.ndarray] = []
+            outs = {}
+            for r in range(args.rounds):
+                for sequential in (True, False):
+                    name = "before (sequential loop)" if sequential else "after (release path)   "
+                    load = machine()
+                    n, wall, cpu, frames, outs[sequential] = release_in_process(
+                        states[sequential], pipe, samples, audio, work, args.x264_frames if not kept else 0,
+                        sequential=sequential,
+                    )  # fmt: skip
+                    kept = kept or frames
+                    print(f"  round {r + 1} {name}: {n / wall:5.0f} frames/s wall clock (goal >= 100), "
+                          f"{1000 * cpu / n:.1f} ms CPU per frame, {cpu / wall:.2f} cores used; "
+                          f"before it: {load}")  # fmt: skip
+                    if not sequential:
+                        x264 = x264_alone(kept, work)
+                        print(f"          libx264 alone on the first {len(kept)} of these frames, same settings, "
+                              f"right after: {x264:.0f} frames/s; end to end / x264 alone = "
+                              f"{n / wall / x264:.2f} (goal >= 0.5)")  # fmt: skip
+            x264_one = x264_alone(kept, work, threads=1)
+            print(f"  libx264 alone on one thread (threads=1): {x264_one:.0f} frames/s; {machine()}")
+            print(f"  before and after decode to the same frames: {same_pixels(outs[True], outs[False])}")
             del kept
-            fps = n / wall
-            print(f"{seconds:g} s clip ({n} frames of 512x512):")
-            print(f"  candor generate (own process, start to signed file): {cli['wall']:.1f} s wall = "
-                  f"{n / cli['wall']:.0f} frames/s; CPU user {cli['user']:.1f} s, system {cli['sys']:.1f} s; "
-                  f"peak memory {cli['rss_mb']:.0f} MB (goal <= 1024)")  # fmt: skip
-            print(f"  release path, warm: {fps:.0f} frames/s wall clock (goal >= 100), "
-                  f"{1000 * cpu / n:.1f} ms CPU per frame (all threads)")  # fmt: skip
-            print(f"  libx264 alone, same settings, same run, on the first {args.x264_frames} of these frames: "
-                  f"{x264_fps:.0f} frames/s; "
-                  f"end to end / x264 alone = {fps / x264_fps:.2f} (goal >= 0.5)")  # fmt: skip
-            print(f"  load average now {os.getloadavg()[0]:.1f}")
         stages = stage_cpu(pipe, samples, work, args.stage_frames)
         print(f"CPU per frame per stage, one stage at a time ({args.stage_frames} frames), ms user + system:")
         for name, (user, system) in stages.items():
             print(f"  {name:9s} {user:5.2f} + {system:4.2f}")
         total = sum(sum(v) for v in stages.values())
         print(f"  total     {total:5.2f} ms -> {1000 / total:.0f} frames/s on one free core, "
-              f"{2000 / total:.0f} on two if the stages split evenly")  # fmt: skip
+              f"{2000 / total:.0f} on two if the stages split evenly; {machine()}")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

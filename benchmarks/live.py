@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/live.py                 # 20 s of speech
     .venv/bin/python benchmarks/live.py --seconds 60    # the issue's minute
+    .venv/bin/python benchmarks/live.py --seconds 60 --before /work/main --rounds 2   # before vs after
 
 1. A throw-away data directory (bench_world: an approved partner, a consent, the enrolled
    astronaut portrait) and ``uvicorn candor.api.app:create_app`` on 127.0.0.1 (API only).
@@ -21,7 +22,10 @@
    features + motion (20 ms chunks through the live motion stream), render, watermark, JPEG, and
    the recording's x264 (one thread, as the session runs it).
 
-The client, the server and the tracker share the machine's two cores, so the figures are a floor.
+With ``--before DIR`` a second server runs that checkout's code on the same data directory and
+the sessions alternate (before, after, before, after...), each preceded by the load average and
+the CPU this process could get then ("cores free"). The client, the servers and the tracker share
+the machine's two cores, so the figures are a floor.
 """
 
 from __future__ import annotations
@@ -118,10 +122,58 @@ def stage_cpu(pipe, audio: np.ndarray, work: Path) -> dict[str, tuple[float, flo
     return {k: tuple(1000 * v / frames) for k, v in spent.items()}
 
 
+def report_session(result, audio: np.ndarray) -> None:
+    """First frame, sustained rate and each frame's lag behind its audio, with where the late ones fall."""
+    frames = result.frames
+    print(f"  closed {result.close_code} {result.close_reason}; {len(frames)} frames")
+    first_sent = result.sent[0][0]
+    print(f"  first audio chunk sent -> first frame received: {1000 * (frames[0].received_at - first_sent):.0f} ms")
+    span = frames[-1].received_at - frames[0].received_at
+    print(f"  sustained: {(len(frames) - 1) / span:.1f} frames/s over {span:.1f} s (the audio runs at 25)")
+    lags = []
+    for f in frames:
+        sent_at = result.audio_sent_at(min((f.index + 1) / 25, len(audio) / 16000))
+        lags.append(f.received_at - sent_at)
+    lags_ms = 1000 * np.array(lags)
+    print(
+        f"  frame lag behind its audio (received - its audio's end sent): max {lags_ms.max():.0f} ms, "
+        f"p99 {np.percentile(lags_ms, 99):.0f} ms, median {np.median(lags_ms):.0f} ms; "
+        f"frames later than 200 ms: {int((lags_ms > 200).sum())} of {len(lags_ms)}"
+    )
+    blocks = np.array_split(lags_ms, max(1, len(lags_ms) // 250))
+    print(f"  lag by 10 s block, max ms: {[int(b.max()) for b in blocks]}")
+    late = np.flatnonzero(lags_ms > np.percentile(lags_ms, 98))
+    print(f"  the 2% latest frames: {late.tolist()[:40]}; by index mod 25 (the quota second): "
+          f"{np.bincount(late % 25, minlength=25).tolist()}; "
+          f"mod 2 (the window): {np.bincount(late % 2, minlength=2).tolist()}")  # fmt: skip
+
+
+def machine() -> str:
+    """The load average and the CPU this process gets right now (two threads spinning for 1 s)."""
+    import threading
+
+    def spin() -> None:
+        a = np.random.default_rng(0).random((256, 256))
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            a @ a
+
+    threads = [threading.Thread(target=spin) for _ in range(2)]
+    cpu, start = time.process_time(), time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    free = (time.process_time() - cpu) / (time.perf_counter() - start)
+    return f"load average {os.getloadavg()[0]:.1f}, cores free {free:.2f} of {os.cpu_count()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of speech to stream (issue: 60)")
     parser.add_argument("--chunk-ms", type=int, default=20)
+    parser.add_argument("--before", type=Path, help="a checkout whose server's sessions alternate with this one's")
+    parser.add_argument("--rounds", type=int, default=1, help="sessions per server")
     args = parser.parse_args()
 
     import cv2
@@ -136,7 +188,7 @@ def main() -> None:
     from candor.services.container import Container
 
     work = Path(tempfile.mkdtemp(prefix="candor-live-bench-"))
-    server = None
+    servers: dict[str, subprocess.Popen] = {}
     try:
         state = Container.build(Settings(data_dir=work, environment="development"))
         state.migrate()
@@ -146,33 +198,30 @@ def main() -> None:
                 session=session, log=state.ledger, partner_id=world.partner_id, scopes="generate"
             ).token
         audio = speech(args.seconds, work)
-        port = free_port()
-        server = start_server(work, port, 1)
-        wait_ready(port, server)
-        client = LiveClient(f"ws://127.0.0.1:{port}/v1/live", token)
-        # A short warm-up session (first-call costs: imports, model load, numba, x264).
-        client.run(audio[:16000], consent_id=world.consent_id, portrait_id=world.portrait_id, realtime=False)
-
-        result = client.run(
-            audio, consent_id=world.consent_id, portrait_id=world.portrait_id, chunk_s=args.chunk_ms / 1000
-        )
-        frames = result.frames
+        # One server per checkout (this one, and --before's); their sessions alternate.
+        codes = {"after": Path(__file__).resolve().parent.parent}
+        if args.before:
+            codes["before"] = args.before.resolve()
+        clients = {}
+        for name, code in codes.items():
+            port = free_port()
+            servers[name] = start_server(work, port, 1, code)
+            wait_ready(port, servers[name])
+            clients[name] = LiveClient(f"ws://127.0.0.1:{port}/v1/live", token), port
+            # A short warm-up session (first-call costs: imports, model load, numba, x264).
+            clients[name][0].run(audio[:16000], consent_id=world.consent_id, portrait_id=world.portrait_id,
+                                 realtime=False)  # fmt: skip
         print(f"machine: {os.cpu_count()} CPU cores; {len(audio) / 16000:.1f} s of speech in {args.chunk_ms} ms chunks")
-        print(f"closed {result.close_code} {result.close_reason}; {len(frames)} frames")
-        first_sent = result.sent[0][0]
-        print(f"first audio chunk sent -> first frame received: {1000 * (frames[0].received_at - first_sent):.0f} ms")
-        span = frames[-1].received_at - frames[0].received_at
-        print(f"sustained: {(len(frames) - 1) / span:.1f} frames/s over {span:.1f} s (the audio runs at 25)")
-        lags = []
-        for f in frames:
-            sent_at = result.audio_sent_at(min((f.index + 1) / 25, len(audio) / 16000))
-            lags.append(f.received_at - sent_at)
-        lags_ms = 1000 * np.array(lags)
-        print(
-            f"frame lag behind its audio (received - its audio's end sent): max {lags_ms.max():.0f} ms, "
-            f"p99 {np.percentile(lags_ms, 99):.0f} ms, median {np.median(lags_ms):.0f} ms; "
-            f"frames later than 200 ms: {int((lags_ms > 200).sum())}"
-        )
+        for r in range(args.rounds):
+            for name, code in codes.items():
+                load = machine()
+                result = clients[name][0].run(
+                    audio, consent_id=world.consent_id, portrait_id=world.portrait_id, chunk_s=args.chunk_ms / 1000
+                )
+                print(f"round {r + 1}, {name} ({code}); before it: {load}")
+                report_session(result, audio)
+        result, port = result, clients["after"][1]  # the last session of this checkout's server
+        frames = result.frames
 
         # Lip sync: the streamed frames vs the offline path's frames of the same clip and portrait.
         from candor.generator.face import analyze_image
@@ -190,7 +239,8 @@ def main() -> None:
         r_off, lag_off = best_r(offline, energy)
         r_live, lag_live = best_r(streamed[: len(offline)], energy[: len(streamed)])
         print(
-            f"lip sync, r(inner-lip gap, log energy): streamed {r_live:.3f} (lag {lag_live}), "
+            f"lip sync (this checkout's last session), r(inner-lip gap, log energy): "
+            f"streamed {r_live:.3f} (lag {lag_live}), "
             f"offline {r_off:.3f} (lag {lag_off}); difference {r_off - r_live:+.3f}"
         )
 
@@ -201,7 +251,8 @@ def main() -> None:
         path = work / "recording.mp4"
         path.write_bytes(video.content)
         report = state.verifier.verify_file(path)
-        print(f"recording: {recorded['frames']} frames, {len(video.content) / 1e6:.1f} MB; verify: {report.verdict}")
+        print(f"recording (this checkout's last session): {recorded['frames']} frames, "
+              f"{len(video.content) / 1e6:.1f} MB; verify: {report.verdict}")  # fmt: skip
 
         stream_s = min(20.0, len(audio) / 16000)
         stages = stage_cpu(pipe, audio[: int(stream_s * 16000)], work)
@@ -211,7 +262,7 @@ def main() -> None:
         total = sum(sum(v) for v in stages.values())
         print(f"  total              {total:5.2f} ms a frame = {total * 25 / 10:.0f}% of one core at 25 fps")
     finally:
-        if server is not None:
+        for server in servers.values():
             stop_server(server)
         shutil.rmtree(work, ignore_errors=True)
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from candor.services.generation_log import GenerationLog
     from candor.services.manifests import ManifestRepository
 
+ENCODE_QUEUE = 8  # frames (768 KB each) rendered ahead of the encoder: enough to absorb a slow frame
 LOCAL_OPERATOR = "local-operator"  # the actor of releases made by the CLI on this machine
 RELEASED_EVENT = "generation.completed"
 
@@ -152,7 +153,8 @@ class Releaser:
     ) -> ReleaseResult:
         """Watermark, encode, sign and store a stream of (512, 512, 3) uint8 RGB frames into
         ``out_path``. ``serial``: the watermark serial, allocated when None; ``on_frame(n)`` is called
-        after each frame is encoded. The caller records the result (:meth:`record`)."""
+        on the caller's thread as the n-th frame is handed to the encoder. The caller records the
+        result (:meth:`record`)."""
         from candor.generator.video import VideoWriter
         from candor.provenance.watermark import WatermarkEmbedder
 
@@ -164,10 +166,17 @@ class Releaser:
         unsigned = temp_path_beside(out_path)
         try:
             with VideoWriter(unsigned, fps=fps, audio_path=audio_path) as writer:
-                for frame in frames:
-                    writer.write(embedder.embed(frame))
-                    if on_frame is not None:
-                        on_frame(writer.frames_written)
+                # Marking and encoding run on a thread of their own beside the caller's (rendering)
+                # one: the two halves of a frame's CPU overlap on two cores (benchmarks/generate_release.py).
+                encoder = Stage(lambda frame: writer.write(embedder.embed(frame)), name="release-x264",
+                                depth=ENCODE_QUEUE)  # fmt: skip
+                try:
+                    for n, frame in enumerate(frames, 1):
+                        encoder.put(frame)
+                        if on_frame is not None:
+                            on_frame(n)
+                finally:
+                    encoder.close()
             n_frames = writer.frames_written
             audio = Path(audio_path) if audio_path else None
             manifest_id = self._sign_and_publish(

@@ -75,6 +75,27 @@ def test_a_failed_render_leaves_nothing_behind(container, tmp_path):
     assert container.ledger.tree_size() == 0  # nothing released, nothing logged
 
 
+def test_an_encoder_error_reaches_the_caller_and_leaves_nothing_behind(container, tmp_path):
+    """The encoder runs on a thread of its own: its error still stops the release, the caller
+    sees it, and no file or log entry is left."""
+    from candor.errors import InvalidInput
+
+    def frames():
+        yield from _frames(10)
+        yield np.zeros((256, 256, 3), np.uint8)  # the wrong size for the 512x512 video
+        yield from _frames(40)
+
+    releaser = container.releaser
+    out = tmp_path / "out" / "bad.mp4"
+    progress: list[int] = []
+    with pytest.raises(InvalidInput, match="512x512x3"):
+        releaser.release_frames(frames(), out_path=out, fps=25, claim=releaser.claim(generation_id="gen_bad"),
+                                portrait=_png(), on_frame=progress.append)  # fmt: skip
+    assert list(out.parent.iterdir()) == []
+    assert container.ledger.tree_size() == 0
+    assert progress[:11] == list(range(1, 12))  # counted on the caller's thread as frames were handed over
+
+
 def test_generation_job_end_to_end(container, tmp_path):
     """The job the API runs: a real portrait and real speech -> a proven Candor video."""
     import subprocess
