@@ -134,10 +134,23 @@ def dataset(
         help="Build the product dataset instead: the audio-driven pipeline over many portraits and voices, "
         "split by portrait, voice and seed, with held-out channel variants (default --out data/product).",
     ),
+    held_out_generator: list[str] = typer.Option(
+        [],
+        "--held-out-generator",
+        help="With --product: add test clips of a generator version never trained on to the product dataset "
+        "in --out (repeatable): NAME=MOTION_CHECKPOINT (e.g. an older motion_dit.pt from git history), or "
+        "'live' for the live path.",
+    ),
 ) -> None:
     """Build training features and held-out test videos (Candor renders vs filmed stills)."""
+    if held_out_generator and not product:
+        raise typer.BadParameter("--held-out-generator needs --product")
     if product:
-        _product_dataset(Path("data/product") if out == Path("data/detector") else out, workers, limit)
+        out = Path("data/product") if out == Path("data/detector") else out
+        if held_out_generator:
+            _generator_tests(out, held_out_generator, workers, limit)
+        else:
+            _product_dataset(out, workers, limit)
         return
     from candor.training.detector_dataset import (
         DatasetConfig,
@@ -190,6 +203,20 @@ def _product_dataset(out: Path, workers: int, limit: int | None) -> None:
         f"product dataset in {out}: {len(index['summaries']) - len(skipped)} portraits"
         + (f" ({len(skipped)} without a face: {', '.join(skipped)})" if skipped else "")
         + f", {len(reals)} test clips of real videos that ship here",
+        highlight=False,
+    )
+
+
+def _generator_tests(out: Path, specs: list[str], workers: int, limit: int | None) -> None:
+    from candor.training.detector_generators import build_generator_tests, parse_versions
+
+    versions = parse_versions(specs)
+    with progress_bar("rendering held-out generator versions", None) as advance:
+        done = build_generator_tests(out, versions, workers=workers, limit=limit, on_clip=lambda _: advance(1))
+    skipped = [f"{s['portrait']} ({s['version']})" for s in done if "skipped" in s]
+    console.print(
+        f"{len(done) - len(skipped)} held-out generator clips in {out}/test/fake ({', '.join(versions)})"
+        + (f"; no face: {', '.join(skipped)}" if skipped else ""),
         highlight=False,
     )
 

@@ -66,6 +66,35 @@ def test_one_epoch_trains_and_the_product_evaluation_names_real_clips(product_da
     assert results["real_videos"] == sum(1 for r in real if not np.isnan(r["logit"]))
 
 
+def test_held_out_generator_versions_are_scored_per_version(product_dataset, tmp_path):
+    """`--held-out-generator live` adds the live path's clips of the first test portrait in every variant;
+    the evaluation scores them against the same real clips and reports them apart from the packaged ones."""
+    from candor.detector.model import load_classifier
+    from candor.training.detector_eval import evaluate_product
+    from candor.training.detector_product import PRODUCT_VARIANTS
+
+    result = runner.invoke(
+        app, ["detector", "dataset", "--product", "--out", str(product_dataset), "--held-out-generator", "live",
+              "--limit", "1", "--workers", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    live = sorted((product_dataset / "test" / "fake").glob("*--live_0__*"))
+    assert {p.stem.split("__")[1] for p in live} == set(PRODUCT_VARIANTS)
+    results = evaluate_product(product_dataset, load_classifier())
+    assert set(results["generators"]) == {"packaged", "live"}
+    assert set(results["generators"]["live"]) == set(PRODUCT_VARIANTS)
+    assert all(row["fake_videos"] == 1 for row in results["generators"]["live"].values())
+    assert set(results["baseline_auc"]) == set(PRODUCT_VARIANTS)
+
+
+def test_a_held_out_generator_needs_a_checkpoint_that_exists(tmp_path):
+    result = runner.invoke(
+        app, ["detector", "dataset", "--product", "--out", str(tmp_path), "--held-out-generator",
+              f"old={tmp_path / 'missing.pt'}"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "existing motion checkpoint" in result.output
+
+
 def test_a_checkpoint_trained_on_fewer_cues_still_scores(astronaut_features):
     """Checkpoints name their cues; one made before cues were added reads only its own columns."""
     from candor.detector.features import TEMPORAL_NAMES
