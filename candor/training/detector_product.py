@@ -52,8 +52,9 @@ PRODUCT_VARIANTS = {
 PRODUCT_CONTENTS = (
     "synthetic: Candor's audio-driven pipeline (diffusion motion from espeak-ng and flite speech in several "
     "languages, varied emotion/gaze/distance, 512x512, no watermark) over renditions of the astronaut photo "
-    "(photo, mirror, crops, stylized, oil, cartoon, poster, glasses, beard, small face, head turns, smile) "
-    "and LFW thumbnails, through random crop/resize/grain and H.264 CRF 18-35 or VP9; real: the same "
+    "(photo, mirror, crops, stylized, oil, cartoon, poster, glasses, beard, small face, head turns, smile, "
+    "black and white, sepia print, relit, soft focus, low resolution, face shape) and LFW thumbnails, through "
+    "random crop/resize/grain and H.264 CRF 18-35 or VP9; real: the same "
     "portraits filmed by a simulated camera (no real video of people talking, no other generators)"
 )
 _SEED_BASE = {"train": 300_000, "val": 400_000, "test": 500_000}
