@@ -230,6 +230,9 @@ def train(
     drop_cue: list[str] = typer.Option(
         [], "--drop-cue", help="Leave a cue group out of the model (repeatable), e.g. 'expression motion'."
     ),
+    crop_rescale: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of training face crops softened (reduced and enlarged back)."
+    ),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
     from candor.training.detector_trainer import TrainConfig, recalibrate
@@ -252,7 +255,11 @@ def train(
             err_console.print(f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}")
 
         classifier = run(
-            data, out, TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue)), device=device, on_epoch=on_epoch
+            data,
+            out,
+            TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue), crop_rescale_p=crop_rescale),
+            device=device,
+            on_epoch=on_epoch,
         )
     m = classifier.metrics
     console.print(

@@ -40,6 +40,9 @@ class TrainConfig:
     # cue groups (candor.detector.model.CUE_GROUPS) left out of the model: with no real talking video
     # in the real class, motion itself separates the classes in training and nowhere else
     drop_cues: tuple[str, ...] = ()
+    # share of training crops shown softened (reduced to 40-80 % and enlarged back): a face the channel
+    # resized, or filmed small, looks like this; the aligned crop otherwise only ever sees one sharpness
+    crop_rescale_p: float = 0.0
 
 
 @dataclass
@@ -78,10 +81,19 @@ def load_split(data_dir: str | Path, split: str) -> ClipSet:
     )  # fmt: skip
 
 
-def _augment(crops: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """Mirror half the crops and jitter brightness/contrast a little (crops: (B, 3, H, W) in [-1, 1])."""
+def _augment(crops: torch.Tensor, rng: torch.Generator, rescale_p: float = 0.0) -> torch.Tensor:
+    """Mirror half the crops, soften ``rescale_p`` of them (down to 40-80 % and back up) and jitter
+    brightness/contrast a little (crops: (B, 3, H, W) in [-1, 1])."""
     flip = torch.rand(len(crops), generator=rng) < 0.5
     crops = torch.where(flip[:, None, None, None], crops.flip(3), crops)
+    if rescale_p > 0:
+        pick = torch.nonzero(torch.rand(len(crops), generator=rng) < rescale_p).flatten()
+        if len(pick):
+            side = crops.shape[-1]
+            small = int(side * (0.4 + 0.4 * float(torch.rand(1, generator=rng))))
+            soft = nn.functional.interpolate(crops[pick], size=(small, small), mode="bilinear", antialias=True)
+            crops = crops.clone()
+            crops[pick] = nn.functional.interpolate(soft, size=(side, side), mode="bilinear", align_corners=False)
     gain = 1 + 0.15 * (torch.rand(len(crops), 1, 1, 1, generator=rng) - 0.5)
     bias = 0.1 * (torch.rand(len(crops), 1, 1, 1, generator=rng) - 0.5)
     return (crops * gain + bias).clamp(-1, 1)
@@ -170,7 +182,7 @@ def train(
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            x = _augment(crops[idx], rng).to(device)
+            x = _augment(crops[idx], rng, cfg.crop_rescale_p).to(device)
             logits = model(x, temporal[idx].to(device))
             loss = (loss_fn(logits, targets[idx].to(device)) * weights[idx].to(device)).mean()
             optimizer.zero_grad(set_to_none=True)
