@@ -252,7 +252,10 @@ def train(
 
         def on_epoch(epoch: int, stats: dict[str, float]) -> None:
             advance(1)
-            err_console.print(f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}")
+            err_console.print(
+                f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}, "
+                f"log loss {stats['val_loss']:.4f}"
+            )
 
         classifier = run(
             data,
