@@ -63,7 +63,10 @@ def _live_motion(pipeline, wav: Path, controls, seed: int) -> np.ndarray:
 
 
 def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir: Path, fps: int = 25) -> dict:
-    """One held-out clip of ``portrait`` by ``version`` in every channel variant; returns a summary."""
+    """One clip of ``portrait`` by ``version``: a test portrait's in every channel variant
+    (``test/fake/<portrait>--<version>_0__<variant>``), a training or validation portrait's through
+    the random channel (``<split>/fake/<portrait>_<version>0``, the portrait stays its identity);
+    with the voices and a seed range of the portrait's split. Returns a summary."""
     import cv2
     import torch
 
@@ -75,6 +78,7 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
         VOICES,
         _seed,
         portrait_image,
+        random_channel,
         random_controls,
         speak,
         write_variants,
@@ -85,13 +89,14 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
     try:
         source = analyze_image(portrait_image(portrait))
     except CandorError as exc:
-        return {"portrait": portrait.name, "version": version, "skipped": exc.detail}
+        return {"portrait": portrait.name, "split": portrait.split, "version": version, "skipped": exc.detail}
     pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)
+    split = portrait.split
     rng = np.random.default_rng(_seed("generator-version", portrait.name, version))
-    engine, voice, lang = VOICES["test"][int(rng.integers(len(VOICES["test"])))]
+    engine, voice, lang = VOICES[split][int(rng.integers(len(VOICES[split])))]
     text = SENTENCES[lang][int(rng.integers(len(SENTENCES[lang])))]
-    # Test seeds, offset past the 90,000 the product set's own test clips draw from.
-    seed = _SEED_BASE["test"] + 90_000 + _seed(portrait.name, version) % 9_000
+    # The split's seeds, offset past the 90,000 the product set's own clips draw from.
+    seed = _SEED_BASE[split] + 90_000 + _seed(portrait.name, version) % 9_000
     controls = random_controls(rng)
     with tempfile.TemporaryDirectory(prefix="candor-version-") as tmp:
         wav = speak(engine, voice, text, Path(tmp) / "speech.wav")
@@ -99,11 +104,17 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
             frames = [pipeline.render(v) for v in _live_motion(pipeline, wav, controls, seed)]
         else:
             frames = list(pipeline.frames(wav, controls, seed=seed))
-    stem = out_dir / "test" / "fake" / f"{portrait.name}{_SEP}{version}_0"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = write_variants(frames, stem, rng, fps)
+    if split == "test":
+        stem = out_dir / "test" / "fake" / f"{portrait.name}{_SEP}{version}_0"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        paths = write_variants(frames, stem, rng, fps)
+    else:
+        path = out_dir / split / "fake" / f"{portrait.name}_{version.replace('-', '')}0.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paths = [random_channel(frames, rng, path, fps)[0]]
     return {
         "portrait": portrait.name,
+        "split": split,
         "version": version,
         "checkpoint": str(checkpoint) if checkpoint else "packaged, live path",
         "voice": f"{engine}:{voice}",
@@ -118,16 +129,18 @@ def build_generator_tests(
     *,
     workers: int = 1,
     limit: int | None = None,
+    splits: tuple[str, ...] = ("test",),
     on_clip: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Every held-out (test) portrait by every version (:func:`build_version_clip`); ``limit``: the
-    first N test portraits only. Adds to an existing product dataset in ``out_dir``."""
+    """Every portrait of ``splits`` by every version (:func:`build_version_clip`); ``limit``: the
+    first N portraits of each split only. Adds to an existing product dataset in ``out_dir``."""
     from concurrent.futures import ProcessPoolExecutor
 
     from candor.training.detector_product import ProductConfig, portraits
 
     out = Path(out_dir)
-    chosen = [p for p in portraits(ProductConfig()) if p.split == "test"][:limit]
+    every = portraits(ProductConfig())
+    chosen = [p for split in splits for p in [q for q in every if q.split == split][:limit]]
     jobs = [(p, name, ckpt) for p in chosen for name, ckpt in versions.items()]
     summaries = []
     if workers <= 1:

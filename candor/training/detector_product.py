@@ -53,8 +53,9 @@ PRODUCT_CONTENTS = (
     "synthetic: Candor's audio-driven pipeline (diffusion motion from espeak-ng and flite speech in several "
     "languages, varied emotion/gaze/distance, 512x512, no watermark) over renditions of the astronaut photo "
     "(photo, mirror, crops, stylized, oil, cartoon, poster, glasses, beard, small face, head turns, smile, "
-    "black and white, sepia print, relit, soft focus, low resolution, face shape) and LFW thumbnails, through "
-    "random crop/resize/grain and H.264 CRF 18-35 or VP9; real: the same "
+    "black and white, sepia print, relit, soft focus, low resolution, face shape) and LFW thumbnails, offline "
+    "and (one clip per portrait) through the live path, then random crop/resize/grain and H.264 CRF 18-35 or "
+    "VP9; real: the same "
     "portraits filmed by a simulated camera (no real video of people talking, no other generators)"
 )
 _SEED_BASE = {"train": 300_000, "val": 400_000, "test": 500_000}
@@ -104,6 +105,9 @@ class ProductConfig:
     lfw_val: int = 12
     lfw_test: int = 12
     real_per_fake: int = 1  # filmed-still clips per synthetic clip
+    # one live-path clip (candor.generator.live.MotionStream) for each of the first N train and
+    # validation portraits: every astronaut rendition and the first LFW faces
+    live_portraits: int = 44
     seed: int = 0
 
 
@@ -419,6 +423,12 @@ def build_product_dataset(
         "portraits": {p.name: {"split": p.split, "how": p.how} for p in chosen},
         "summaries": sorted(summaries, key=lambda s: s["portrait"]),
     }
+    if cfg.live_portraits:
+        from candor.training.detector_generators import LIVE, build_generator_tests
+
+        n = cfg.live_portraits if limit is None else min(limit, cfg.live_portraits)
+        live = build_generator_tests(out, {LIVE: None}, workers=workers, limit=n, splits=("train", "val"))
+        index["live_clips"] = sorted(live, key=lambda s: s["portrait"])
     (out / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False))
     featurise(out, sample_fps=cfg.sample_fps)
     return index

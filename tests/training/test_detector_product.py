@@ -32,15 +32,19 @@ def test_splits_share_no_portrait_voice_or_seed(product_dataset):
     voices = {split: {f"{e}:{v}" for e, v, _ in VOICES[split]} for split in VOICES}
     assert not (voices["train"] & voices["test"]) and not (voices["val"] & voices["test"])
     seen = {key: {"train": set(), "val": set(), "test": set()} for key in ("portrait", "seed")}
-    for summary in index["summaries"]:
-        for clip in summary["clips"]:
-            assert clip["voice"] in voices[summary["split"]], clip
-            for key, by_split in seen.items():
-                by_split[summary["split"]].add(clip[key])
+    clips = [(summary["split"], clip) for summary in index["summaries"] for clip in summary["clips"]]
+    clips += [(live["split"], live) for live in index["live_clips"] if "skipped" not in live]  # live path
+    assert {split for split, _ in clips} == {"train", "val", "test"}
+    for split, clip in clips:
+        assert clip["voice"] in voices[split], clip
+        for key, by_split in seen.items():
+            by_split[split].add(clip[key])
     for by_split in seen.values():
         assert not (by_split["train"] & by_split["test"]) and not (by_split["val"] & by_split["test"])
         assert not (by_split["train"] & by_split["val"])
     assert {s["split"] for s in index["summaries"]} == {"train", "val", "test"}
+    assert {live["split"] for live in index["live_clips"]} == {"train", "val"}
+    assert list((product_dataset / "train" / "fake").glob("*_live0.npz"))
     for label in ("fake", "real"):
         assert list((product_dataset / "train" / label).glob("*.npz")), label
         for variant in PRODUCT_VARIANTS:
