@@ -42,6 +42,15 @@ def print_product(results: dict) -> None:
         f"{len(results['real_false_positives'])} of {results['real_videos']} "
         f"({results['real_false_positive_rate']:.4f}): {', '.join(results['real_false_positives']) or 'none'}"
     )
+    print("per generator version (its synthetic clips against every real clip of the variant): AUC / flagged")
+    for gen, by_variant in results["generators"].items():
+        cells = "  ".join(f"{v} {row['auc']:.4f}/{row['fake_flagged']:.3f}" for v, row in by_variant.items())
+        n = max(row["fake_videos"] for row in by_variant.values())
+        print(f"  {gen:10s} ({n:2d} clips)  {cells}")
+    print(
+        "trivial baseline, one cue (log face/background pixel change, video mean), AUC: "
+        + ", ".join(f"{v} {auc:.4f}" for v, auc in results["baseline_auc"].items())
+    )
     print("which cues carry the score (mean logit share; appearance: the crop alone against the boundary):")
     for label, shares in results["cue_shares"].items():
         print(f"  {label}: " + ", ".join(f"{cue} {v:+.2f}" for cue, v in sorted(shares.items(), key=lambda kv: -kv[1])))
@@ -51,21 +60,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="default: data/detector, or data/product with --product")
     parser.add_argument("--product", action="store_true", help="the held-out product set (see the docstring)")
-    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument(
+        "--checkpoint", action="append", default=None, help="repeat to compare checkpoints on the same clips"
+    )
     parser.add_argument("--json", default=None, help="also write the full results (every video) here")
     args = parser.parse_args()
 
-    classifier = load_classifier(args.checkpoint)
-    started = time.perf_counter()
+    checkpoints = args.checkpoint or [None]
     if args.product:
-        results = evaluate_product(args.data or "data/product", classifier)
-        seconds = time.perf_counter() - started
-        print(f"checkpoint {classifier.path}; threshold {results['threshold']:.3f}; {seconds:.0f} s")
-        print_product(results)
+        everything = []
+        for checkpoint in checkpoints:
+            classifier = load_classifier(checkpoint)
+            started = time.perf_counter()
+            results = evaluate_product(args.data or "data/product", classifier)
+            seconds = time.perf_counter() - started
+            print(f"\ncheckpoint {classifier.path}; threshold {results['threshold']:.3f}; {seconds:.0f} s")
+            print_product(results)
+            everything.append(results)
         if args.json:
             with open(args.json, "w") as fh:
-                json.dump(results, fh, indent=1)
+                json.dump(everything if len(everything) > 1 else everything[0], fh, indent=1)
         return
+    classifier = load_classifier(checkpoints[0])
+    started = time.perf_counter()
     results = evaluate(args.data or "data/detector", classifier)
     print(f"checkpoint {classifier.path}; threshold {results['threshold']:.3f}; {time.perf_counter() - started:.0f} s")
     header = f"{'variant':12s} {'fake':>4s} {'real':>4s} {'AUC':>7s} {'TPR@1%':>7s} {'flag fake':>9s} "

@@ -134,10 +134,23 @@ def dataset(
         help="Build the product dataset instead: the audio-driven pipeline over many portraits and voices, "
         "split by portrait, voice and seed, with held-out channel variants (default --out data/product).",
     ),
+    held_out_generator: list[str] = typer.Option(
+        [],
+        "--held-out-generator",
+        help="With --product: add test clips of a generator version never trained on to the product dataset "
+        "in --out (repeatable): NAME=MOTION_CHECKPOINT (e.g. an older motion_dit.pt from git history), or "
+        "'live' for the live path.",
+    ),
 ) -> None:
     """Build training features and held-out test videos (Candor renders vs filmed stills)."""
+    if held_out_generator and not product:
+        raise typer.BadParameter("--held-out-generator needs --product")
     if product:
-        _product_dataset(Path("data/product") if out == Path("data/detector") else out, workers, limit)
+        out = Path("data/product") if out == Path("data/detector") else out
+        if held_out_generator:
+            _generator_tests(out, held_out_generator, workers, limit)
+        else:
+            _product_dataset(out, workers, limit)
         return
     from candor.training.detector_dataset import (
         DatasetConfig,
@@ -194,6 +207,20 @@ def _product_dataset(out: Path, workers: int, limit: int | None) -> None:
     )
 
 
+def _generator_tests(out: Path, specs: list[str], workers: int, limit: int | None) -> None:
+    from candor.training.detector_generators import build_generator_tests, parse_versions
+
+    versions = parse_versions(specs)
+    with progress_bar("rendering held-out generator versions", None) as advance:
+        done = build_generator_tests(out, versions, workers=workers, limit=limit, on_clip=lambda _: advance(1))
+    skipped = [f"{s['portrait']} ({s['version']})" for s in done if "skipped" in s]
+    console.print(
+        f"{len(done) - len(skipped)} held-out generator clips in {out}/test/fake ({', '.join(versions)})"
+        + (f"; no face: {', '.join(skipped)}" if skipped else ""),
+        highlight=False,
+    )
+
+
 def train(
     data: Path = typer.Option(Path("data/detector"), "--data", help="Dataset directory."),
     out: Path = typer.Option(Path("candor/detector/checkpoints/detector.pt"), "--out", help="Checkpoint to write."),
@@ -202,6 +229,9 @@ def train(
     calibrate_only: bool = typer.Option(False, "--calibrate-only", help="Only refit OUT's calibration on DATA/val."),
     drop_cue: list[str] = typer.Option(
         [], "--drop-cue", help="Leave a cue group out of the model (repeatable), e.g. 'expression motion'."
+    ),
+    crop_rescale: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of training face crops softened (reduced and enlarged back)."
     ),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
@@ -222,10 +252,17 @@ def train(
 
         def on_epoch(epoch: int, stats: dict[str, float]) -> None:
             advance(1)
-            err_console.print(f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}")
+            err_console.print(
+                f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}, "
+                f"log loss {stats['val_loss']:.4f}"
+            )
 
         classifier = run(
-            data, out, TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue)), device=device, on_epoch=on_epoch
+            data,
+            out,
+            TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue), crop_rescale_p=crop_rescale),
+            device=device,
+            on_epoch=on_epoch,
         )
     m = classifier.metrics
     console.print(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from candor.detector.features import extract_video
+from candor.detector.features import TEMPORAL_NAMES, extract_video
 from candor.errors import InvalidInput
 from candor.training.detector_dataset import EVAL_WATERMARK_SECRET, TEST_VARIANTS, VIDEO_SUFFIXES
 
@@ -77,7 +77,9 @@ def evaluate(
     if not rows:
         raise InvalidInput(f"no test videos under {data_dir}/test (build them with `candor detector dataset`)")
     threshold = classifier.calibration.threshold
-    out: dict[str, Any] = {"threshold": threshold, "checkpoint": classifier.path, "variants": {}, "videos": rows}
+    out: dict[str, Any] = {
+        "threshold": threshold, "checkpoint": classifier.path, "variants": {}, "baseline_auc": {}, "videos": rows
+    }  # fmt: skip
     for variant in sorted({r["variant"] for r in rows}, key=lambda v: (*TEST_VARIANTS, "external").index(v)):
         sel = [r for r in rows if r["variant"] == variant and not np.isnan(r["logit"])]
         if not any(r["label"] == 0 for r in sel):  # audio-driven clips: compare with the same encode's reals
@@ -141,6 +143,9 @@ def product_clip_name(path: Path) -> tuple[str, str]:
     return stem, variant or "released"
 
 
+_BASELINE = TEMPORAL_NAMES.index("log_ratio_face_background")
+
+
 def evaluate_product(
     data_dir: str | Path, classifier, *, on_video: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -154,6 +159,7 @@ def evaluate_product(
         per_second_timeline,
         segments_over_threshold,
     )
+    from candor.training.detector_generators import generator_of
     from candor.training.detector_trainer import roc_auc
 
     threshold = classifier.calibration.threshold
@@ -164,6 +170,9 @@ def evaluate_product(
             clip, variant = product_clip_name(path)
             f = cached_features(path, classifier.sample_fps)
             row = {"clip": clip, "variant": variant, "label": label, "samples": int(f.n)}
+            row["generator"] = generator_of(clip) if label == 1 else None
+            # the trivial baseline: one hand-picked cue, the face's pixel change against the background's
+            row["baseline"] = float(f.temporal[:, _BASELINE].mean()) if f.n else float("nan")
             if f.n == 0:
                 row.update(logit=float("nan"), prob=float("nan"), flagged=False, segment_flag=False)
             else:
@@ -185,7 +194,9 @@ def evaluate_product(
                 on_video(str(path))
     if not rows:
         raise InvalidInput(f"no test videos under {data_dir}/test (`candor detector dataset --product` makes them)")
-    out: dict[str, Any] = {"threshold": threshold, "checkpoint": classifier.path, "variants": {}, "videos": rows}
+    out: dict[str, Any] = {
+        "threshold": threshold, "checkpoint": classifier.path, "variants": {}, "baseline_auc": {}, "videos": rows
+    }  # fmt: skip
     variants = sorted({r["variant"] for r in rows})
     for variant in variants:
         sel = [r for r in rows if r["variant"] == variant]
@@ -202,6 +213,8 @@ def evaluate_product(
             "fake_flagged_mean_only": float(np.mean([r["prob"] >= threshold for r in fake])) if fake else float("nan"),
             "real_flagged": [r["clip"] for r in real if r["flagged"]],
         }
+        out["baseline_auc"][variant] = roc_auc(labels, np.array([r["baseline"] for r in scored]))
+    out["generators"] = _per_generator(rows)
     real_all = [r for r in rows if r["label"] == 0 and not np.isnan(r["logit"])]
     flagged_real = [f"{r['clip']}__{r['variant']}" for r in real_all if r["flagged"]]
     out["real_videos"] = len(real_all)
@@ -221,4 +234,26 @@ def evaluate_product(
     }
     fake_all = [r for r in rows if r["label"] == 1]
     out["fake_flagged_all"] = float(np.mean([r["flagged"] for r in fake_all])) if fake_all else float("nan")
+    return out
+
+
+def _per_generator(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """generator version -> variant -> its synthetic clips against every real clip of that variant:
+    AUC and the share flagged (the product set's own clips are ``packaged``)."""
+    from candor.training.detector_trainer import roc_auc
+
+    out: dict[str, dict[str, dict]] = {}
+    for gen in sorted({r["generator"] for r in rows if r["label"] == 1}):
+        out[gen] = {}
+        for variant in sorted({r["variant"] for r in rows}):
+            fake = [r for r in rows if r["label"] == 1 and r["generator"] == gen and r["variant"] == variant]
+            real = [r for r in rows if r["label"] == 0 and r["variant"] == variant]
+            scored = [r for r in fake + real if not np.isnan(r["logit"])]
+            if not fake:
+                continue
+            out[gen][variant] = {
+                "fake_videos": len(fake),
+                "auc": roc_auc(np.array([r["label"] for r in scored]), np.array([r["logit"] for r in scored])),
+                "fake_flagged": float(np.mean([r["flagged"] for r in fake])),
+            }
     return out

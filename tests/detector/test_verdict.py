@@ -121,15 +121,15 @@ def test_a_synthetic_segment_is_found_named_and_flags_the_video(spliced, verifie
 
     report = detect_video(spliced, verifier=verifier, classifier=classifier)
     c = report.classifier
-    assert [p["second"] for p in c.timeline] == [float(s) for s in range(9)]  # every second, not a prefix
+    assert [p["second"] for p in c.timeline] == [float(s) for s in range(10)]  # every second, not a prefix
     assert c.probability < c.threshold  # the whole-video mean alone would say "no evidence"
-    assert [(g["start_s"], g["end_s"]) for g in c.segments] == [(3.0, 6.0)]
+    assert [(g["start_s"], g["end_s"]) for g in c.segments] == [(3.0, 7.0)]
     segment = c.segments[0]
     assert segment["seconds"] >= MIN_SEGMENT_S and segment["probability"] >= c.threshold
     assert segment["cue"] in (*CUE_GROUPS, APPEARANCE_CUE)
-    assert report.verdict is Verdict.SYNTHETIC_CLASSIFIER and "3-6 s" in report.reason
+    assert report.verdict is Verdict.SYNTHETIC_CLASSIFIER and "3-7 s" in report.reason
     finding = next(e.finding for e in report.evidence if e.kind == "classifier")
-    assert "3-6 s" in finding and "sampled frames" in finding
+    assert "3-7 s" in finding and "sampled frames" in finding
     assert "LFW" in c.trained_on  # the shipped checkpoint says what it was trained on
 
 

@@ -32,15 +32,19 @@ def test_splits_share_no_portrait_voice_or_seed(product_dataset):
     voices = {split: {f"{e}:{v}" for e, v, _ in VOICES[split]} for split in VOICES}
     assert not (voices["train"] & voices["test"]) and not (voices["val"] & voices["test"])
     seen = {key: {"train": set(), "val": set(), "test": set()} for key in ("portrait", "seed")}
-    for summary in index["summaries"]:
-        for clip in summary["clips"]:
-            assert clip["voice"] in voices[summary["split"]], clip
-            for key, by_split in seen.items():
-                by_split[summary["split"]].add(clip[key])
+    clips = [(summary["split"], clip) for summary in index["summaries"] for clip in summary["clips"]]
+    clips += [(live["split"], live) for live in index["live_clips"] if "skipped" not in live]  # live path
+    assert {split for split, _ in clips} == {"train", "val", "test"}
+    for split, clip in clips:
+        assert clip["voice"] in voices[split], clip
+        for key, by_split in seen.items():
+            by_split[split].add(clip[key])
     for by_split in seen.values():
         assert not (by_split["train"] & by_split["test"]) and not (by_split["val"] & by_split["test"])
         assert not (by_split["train"] & by_split["val"])
     assert {s["split"] for s in index["summaries"]} == {"train", "val", "test"}
+    assert {live["split"] for live in index["live_clips"]} == {"train", "val"}
+    assert list((product_dataset / "train" / "fake").glob("*_live0.npz"))
     for label in ("fake", "real"):
         assert list((product_dataset / "train" / label).glob("*.npz")), label
         for variant in PRODUCT_VARIANTS:
@@ -64,6 +68,35 @@ def test_one_epoch_trains_and_the_product_evaluation_names_real_clips(product_da
     flagged = {f"{r['clip']}__{r['variant']}" for r in real if r["flagged"]}
     assert set(results["real_false_positives"]) == flagged
     assert results["real_videos"] == sum(1 for r in real if not np.isnan(r["logit"]))
+
+
+def test_held_out_generator_versions_are_scored_per_version(product_dataset, tmp_path):
+    """`--held-out-generator live` adds the live path's clips of the first test portrait in every variant;
+    the evaluation scores them against the same real clips and reports them apart from the packaged ones."""
+    from candor.detector.model import load_classifier
+    from candor.training.detector_eval import evaluate_product
+    from candor.training.detector_product import PRODUCT_VARIANTS
+
+    result = runner.invoke(
+        app, ["detector", "dataset", "--product", "--out", str(product_dataset), "--held-out-generator", "live",
+              "--limit", "1", "--workers", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    live = sorted((product_dataset / "test" / "fake").glob("*--live_0__*"))
+    assert {p.stem.split("__")[1] for p in live} == set(PRODUCT_VARIANTS)
+    results = evaluate_product(product_dataset, load_classifier())
+    assert set(results["generators"]) == {"packaged", "live"}
+    assert set(results["generators"]["live"]) == set(PRODUCT_VARIANTS)
+    assert all(row["fake_videos"] == 1 for row in results["generators"]["live"].values())
+    assert set(results["baseline_auc"]) == set(PRODUCT_VARIANTS)
+
+
+def test_a_held_out_generator_needs_a_checkpoint_that_exists(tmp_path):
+    result = runner.invoke(
+        app, ["detector", "dataset", "--product", "--out", str(tmp_path), "--held-out-generator",
+              f"old={tmp_path / 'missing.pt'}"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "existing motion checkpoint" in result.output
 
 
 def test_a_checkpoint_trained_on_fewer_cues_still_scores(astronaut_features):
