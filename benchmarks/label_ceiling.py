@@ -7,6 +7,9 @@ joins them (utterances in order, 0.3 s gaps, ~12 s), it prints for each method:
 
 - ``r_E``: Pearson r of the lip aperture with the audio's log RMS energy per 40 ms frame, best lag
   within +-5 frames (mean and minimum over clips), and per utterance (``utt r_E``, >= 1.5 s);
+- ``r_E-b``: r_E on the frames outside /p b m/ (+-1 frame) and /h/, at r_E's lag (ARPAbet phones:
+  aligned, or the phone loop's): how much of a method's distance from loudness is the bilabials
+  and /h/, where closing (or opening) the lips is right and loudness says the opposite;
 - ``r_T``: r with the phonetic opening truth (``openness.opening_truth``: a fixed per-phone
   table applied to the forced alignment, no smoothing, no holds), same lag search;
 - ``bil``: the share of aligned /p b m/ on which the aperture falls within ``CLOSED_MARGIN`` face
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from lipsync_e2e import CLOSED_MARGIN, FPS, best_r, log_energy, loudness_motion
+from lipsync_e2e import CLOSED_MARGIN, FPS, articulation_mask, best_r, log_energy, loudness_motion, r_at_lag
 
 GAP_S = 0.3
 CLIP_S = 12.0
@@ -200,8 +203,11 @@ def score(u: Utt, method: Method) -> dict:
 
     n = -(-len(u.audio) * FPS // 16000)
     aperture = method(u, n)
-    r_e, lag = best_r(aperture, log_energy(u.audio, n))
+    energy = log_energy(u.audio, n)
+    r_e, lag = best_r(aperture, energy)
     out = {"r_E": r_e, "lag": lag}
+    if u.alphabet == "arpa":
+        out["r_Eb"] = r_at_lag(aperture, energy, lag, ~articulation_mask(u.phonemes, n))
     if u.aligned and u.alphabet == "arpa":
         out["r_T"] = best_r(aperture, opening_truth(u.phonemes, (np.arange(n) + 0.5) / FPS))[0]
         out["bil"] = bilabials_closed(aperture, u.phonemes)
@@ -239,7 +245,7 @@ def main() -> None:
     rows = []
     print(f"clips of ~{CLIP_S:.0f} s, gaps: {args.gaps}; mean [min] over clips; utt r_E: mean over utterances >= "
           f"{MIN_UTT_S} s")  # fmt: skip
-    print(f"{'speaker':28} {'clips':>5} {'method':6} {'r_E':>14} {'utt r_E':>8} {'r_T':>14} {'bil':>5}")
+    print(f"{'speaker':28} {'clips':>5} {'method':6} {'r_E':>14} {'utt r_E':>8} {'r_E-b':>6} {'r_T':>14} {'bil':>5}")
     for speaker in sorted({u.speaker for u in joined}, key=lambda s: (s.startswith("tts:"), s)):
         cs = [c for c in joined if c.speaker == speaker]
         singles = [u for u in utts if u.speaker == speaker and len(u.audio) >= MIN_UTT_S * 16000][:40]
@@ -252,7 +258,10 @@ def main() -> None:
             utt_r = np.nanmean([score(u, method)["r_E"] for u in singles]) if singles else np.nan
             r_e = np.array([x["r_E"] for x in s])
             row = {"speaker": speaker, "method": name, "clips": len(cs), "r_E": r_e.tolist(), "utt_r_E": utt_r}
+            r_eb = np.array([x.get("r_Eb", np.nan) for x in s])
+            row["r_Eb"] = r_eb.tolist()
             line = f"{speaker:28} {len(cs):5d} {name:6} {r_e.mean():6.3f} [{r_e.min():5.3f}] {utt_r:8.3f}"
+            line += f" {np.nanmean(r_eb) if np.isfinite(r_eb).any() else np.nan:6.3f}"
             if "r_T" in s[0]:
                 r_t = np.array([x["r_T"] for x in s])
                 bil = float(np.nanmean([x["bil"] for x in s]))
@@ -285,6 +294,9 @@ def summarize(rows: list[dict]) -> None:
                 continue
             r_e = np.concatenate([r["r_E"] for r in sel])
             line = f"  {group:26} {method:6} r_E {r_e.mean():.3f} [{r_e.min():.3f}]"
+            r_eb = np.concatenate([r.get("r_Eb", []) for r in sel]).astype(float)
+            if np.isfinite(r_eb).any():
+                line += f"  r_E-b {np.nanmean(r_eb):.3f} [{np.nanmin(r_eb):.3f}]"
             if any("r_T" in r for r in sel):
                 r_t = np.concatenate([r["r_T"] for r in sel if "r_T" in r])
                 bil = np.array([r["bil"] for r in sel if "bil" in r])

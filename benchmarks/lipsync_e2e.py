@@ -3,7 +3,8 @@
 For each portrait x held-out real speaker (the ``val`` split of ``candor corpus real``: speakers
 never trained on), one clip is rendered three ways through the same renderer:
 
-- ``model``: the motion model (``--checkpoint``, the shipped one by default);
+- ``model``: the motion model (``--checkpoint``, the shipped one by default; several
+  checkpoints, ``--checkpoint NAME=PT ...``, give one method each, ``model:NAME``);
 - ``still``: the portrait's own pose and expression on every frame;
 - ``loud``: a trivial baseline, jaw opening = the audio's loudness and nothing else moves;
 - ``labels`` (aligned clips only): the training labels themselves (the current rules,
@@ -16,6 +17,12 @@ inner-lip gap over face height and the eyes' opening. Per pair and method it pri
 
 - ``r_E``: Pearson r of the measured opening with the audio's log RMS energy per frame, at the
   best lag within +-5 frames, and ``lag`` (> 0: the mouth moves after the sound);
+- ``r_E-b``: the same r on the frames outside the /p b m/ segments (+-1 frame) and outside /h/,
+  at the lag of ``r_E``. Loudness and lip opening part ways exactly there: the lips are shut on a
+  voiced, loud /m/ or /b/ and open on a quiet /h/, so a face that closes its lips on bilabials
+  loses r_E for it, and a floor on r_E alone rewards not closing them. ``r_E-b`` is the figure
+  that holds the face to the voice without that penalty. Segments come from the alignment, or
+  for the phone-loop speakers from the phone loop (less exact, still the best estimate there);
 - ``r_ph``: r with the aligned phoneme-opening truth, where an alignment exists (English), at the
   same lag search. The truth is ``openness.opening_truth``: a fixed phonetic table per phone held
   for its aligned interval, no coarticulation; it used to be the label rules' own lip aperture,
@@ -66,6 +73,7 @@ class Clip:
     language: str
     audio: np.ndarray  # 16 kHz
     phonemes: list[tuple[float, float, str]] | None  # aligned ARPAbet, None if not aligned throughout
+    phones: list[tuple[float, float, str]] | None = None  # aligned or phone-loop ARPAbet (for r_E-b)
 
     @property
     def frames(self) -> int:
@@ -96,7 +104,7 @@ def held_out_clips(corpus: Path, seconds: float, gap: float = 0.3) -> list[Clip]
             ]
             parts += [audio, np.random.default_rng(0).normal(0, 3e-4, int(gap * 16000)).astype(np.float32)]
             t += len(audio) / 16000 + gap
-        clips.append(Clip(speaker, rows[0]["language"], np.concatenate(parts), phonemes if aligned else None))
+        clips.append(Clip(speaker, rows[0]["language"], np.concatenate(parts), phonemes if aligned else None, phonemes))
     return clips
 
 
@@ -260,10 +268,35 @@ def blinks_per_minute(eye: np.ndarray) -> float:
     return onsets / (len(eye) / FPS / 60)
 
 
+def articulation_mask(phones: list[tuple[float, float, str]] | None, frames: int) -> np.ndarray:
+    """(frames,) True on frames where lip opening and loudness are expected to part: /p b m/
+    (lips shut, often voiced and loud) +-1 frame, and /h/ (open and quiet)."""
+    from candor.training.corpus.visemes import viseme_sequence
+
+    mask = np.zeros(frames, bool)
+    for s, e, sym in phones or []:
+        if sym == "_":
+            continue
+        if viseme_sequence(sym, "arpa") == ["PP"] or sym.lower().rstrip("012") == "hh":
+            mask[max(0, int(s * FPS) - 1) : min(frames, int(np.ceil(e * FPS)) + 1)] = True
+    return mask
+
+
+def r_at_lag(measured: np.ndarray, reference: np.ndarray, lag: int, keep: np.ndarray) -> float:
+    """corr(measured[t + lag], reference[t]) over the frames t where ``keep``."""
+    n = len(reference)
+    t = np.flatnonzero(keep[: n - max(lag, 0)] if lag >= 0 else keep)
+    t = t[(t + lag >= 0) & (t + lag < len(measured))]
+    a, b = measured[t + lag], reference[t]
+    return float(np.corrcoef(a, b)[0, 1]) if len(t) > 2 and a.std() > 1e-9 and b.std() > 1e-9 else np.nan
+
+
 def score(gap: np.ndarray, eye: np.ndarray, energy: np.ndarray, truth: np.ndarray | None, clip: Clip,
           rest_gap: float) -> dict:  # fmt: skip
     r_e, lag = best_r(gap, energy)
     out = {"r_E": r_e, "lag": lag, "blinks_per_min": blinks_per_minute(eye)}
+    if clip.phones is not None:
+        out["r_E_nobil"] = r_at_lag(gap, energy, lag, ~articulation_mask(clip.phones, len(energy)))
     if truth is not None:
         out["r_ph"], out["lag_ph"] = best_r(gap, truth)
         out["bilabials_closed"] = bilabial_closed(gap, rest_gap, clip.phonemes)
@@ -312,7 +345,9 @@ def motion_only(corpus: Path, checkpoint: Path | None, max_utts: int, seed: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("out/corpus-real"))
-    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument(
+        "--checkpoint", nargs="*", default=None, help="PT, or NAME=PT ... (several: one method each, model:NAME)"
+    )
     parser.add_argument("--seconds", type=float, default=12.0, help="clip length per held-out speaker")
     parser.add_argument("--portraits", type=int, default=6)
     parser.add_argument("--long-seconds", type=float, default=60.0, help="blink clip per portrait (0: none)")
@@ -328,8 +363,10 @@ def main() -> None:
     )
     parser.add_argument("--skip-model", action="store_true", help="no motion model: baselines and labels only")
     args = parser.parse_args()
+    checkpoints = parse_checkpoints(args.checkpoint)
     if args.motion_only:
-        motion_only(args.corpus, args.checkpoint, args.max_utts, args.seed)
+        for path in checkpoints.values():
+            motion_only(args.corpus, path, args.max_utts, args.seed)
         return
 
     import torch
@@ -347,18 +384,20 @@ def main() -> None:
     clips = held_out_clips(args.corpus, args.seconds)
     if not clips:
         raise SystemExit(f"no held-out speakers in {args.corpus}: build it with `candor corpus real`")
-    gen = MotionGenerator.from_checkpoint(args.checkpoint)
-    motions = {} if args.skip_model else {c.speaker: gen.generate(c.audio, seed=args.seed).values[: c.frames]
-                                          for c in clips}  # fmt: skip
+    gens = {} if args.skip_model else {name: MotionGenerator.from_checkpoint(p) for name, p in checkpoints.items()}
+    gen = next(iter(gens.values()), None) or MotionGenerator.from_checkpoint(None)  # the pipeline's own
+    motions = {name: {c.speaker: g.generate(c.audio, seed=args.seed).values[: c.frames] for c in clips}
+               for name, g in gens.items()}  # fmt: skip
     from candor.training.corpus.visemes import DEFAULT_RULES, RULES
 
     label_rules = {name: RULES[name] for name in args.label_rules} if args.label_rules else {"": DEFAULT_RULES}
-    print(f"checkpoint {args.checkpoint or 'shipped'}; clips: "
+    print("checkpoints " + ", ".join(f"{n}: {p or 'shipped'}" for n, p in checkpoints.items()) + "; clips: "
           + ", ".join(f"{c.speaker} ({c.language}, {len(c.audio) / 16000:.1f} s{', aligned' if c.phonemes else ''})"
                       for c in clips))  # fmt: skip
     rows = []
     header = (
-        f"{'portrait':22} {'speaker':22} {'method':9} {'r_E':>6} {'lag':>4} {'r_ph':>6} {'bil':>5} {'blink/min':>9}"
+        f"{'portrait':22} {'speaker':22} {'method':13} {'r_E':>6} {'lag':>4} {'r_E-b':>6} {'r_ph':>6} {'bil':>5} "
+        f"{'blink/min':>9}"
     )
     print(header)
     used = 0
@@ -379,7 +418,7 @@ def main() -> None:
             times = (np.arange(clip.frames) + 0.5) / FPS
             truth = None if clip.phonemes is None else opening_truth(clip.phonemes, times)
             methods = {
-                **({"model": motions[clip.speaker]} if motions else {}),
+                **{name: m[clip.speaker] for name, m in motions.items()},
                 "still": np.tile(neutral_vector(), (clip.frames, 1)),
                 "loud": loudness_motion(clip.audio, clip.frames),
             }
@@ -392,27 +431,38 @@ def main() -> None:
                     {"portrait": pname, "speaker": clip.speaker, "language": clip.language, "method": method, **s}
                 )
                 r_ph, bil = s.get("r_ph", np.nan), s.get("bilabials_closed", np.nan)
-                print(f"{pname:22} {clip.speaker:22} {method:9} {s['r_E']:6.3f} {s['lag']:4d} "
-                      f"{r_ph:6.3f} {bil:5.2f} {s['blinks_per_min']:9.1f}", flush=True)  # fmt: skip
-        if args.long_seconds > 0 and not args.skip_model:
+                print(f"{pname:22} {clip.speaker:22} {method:13} {s['r_E']:6.3f} {s['lag']:4d} "
+                      f"{s.get('r_E_nobil', np.nan):6.3f} {r_ph:6.3f} {bil:5.2f} {s['blinks_per_min']:9.1f}",
+                      flush=True)  # fmt: skip
+        for name, g in gens.items() if args.long_seconds > 0 else ():
             audio = long_clip(clips, args.long_seconds)
-            relative = gen.generate(audio, seed=args.seed).values
-            _, eye = render_and_track(pipe, relative)
-            rows.append({"portrait": pname, "speaker": "long", "method": "model-long",
+            _, eye = render_and_track(pipe, g.generate(audio, seed=args.seed).values)
+            rows.append({"portrait": pname, "speaker": "long", "method": f"{name}-long",
                          "seconds": args.long_seconds, "blinks_per_min": blinks_per_minute(eye)})  # fmt: skip
-            print(f"{pname:22} {'(long clip)':22} {'model':6} {'':>6} {'':>4} {'':>6} {'':>5} "
+            print(f"{pname:22} {'(long clip)':22} {name:13} {'':>6} {'':>4} {'':>6} {'':>6} {'':>5} "
                   f"{blinks_per_minute(eye):9.1f}  over {args.long_seconds:.0f} s", flush=True)  # fmt: skip
-    summarize(rows)
+    summarize(rows, list(gens))
     print(f"wall {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
 
 
-def summarize(rows: list[dict]) -> None:
+def parse_checkpoints(specs: list[str] | None) -> dict[str, Path | None]:
+    """``--checkpoint`` values -> {method name: path (None: the shipped one)}."""
+    if not specs:
+        return {"model": None}
+    named = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=")
+        named[name or Path(path).parent.name or Path(path).stem] = None if path == "shipped" else Path(path)
+    return {"model": next(iter(named.values()))} if len(named) == 1 else {f"model:{n}": p for n, p in named.items()}
+
+
+def summarize(rows: list[dict], models: list[str]) -> None:
     """Per method: range of r_E, mean r_ph and bilabial share, |lag|, blink range; then the goals."""
     print("\nsummary (mean [min-max] over pairs)")
-    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "model-long"):
+    for method in dict.fromkeys(r["method"] for r in rows if not r["method"].endswith("-long")):
         sel = [r for r in rows if r["method"] == method]
         if not sel:
             continue
@@ -421,15 +471,27 @@ def summarize(rows: list[dict]) -> None:
             v = np.array([r[key] for r in rs if key in r and np.isfinite(r[key])], float)
             return f"{v.mean():.3f} [{v.min():.3f}-{v.max():.3f}]" if len(v) else "-"
 
-        print(f"  {method:9} r_E {stat('r_E')}  r_ph {stat('r_ph')}  bilabials closed {stat('bilabials_closed')}  "
-              f"|lag| max {max(abs(r['lag']) for r in sel)}  blinks/min {stat('blinks_per_min')}")  # fmt: skip
-    model = [r for r in rows if r["method"] == "model"]
+        print(f"  {method:13} r_E {stat('r_E')}  r_E-b {stat('r_E_nobil')}  r_ph {stat('r_ph')}  "
+              f"bilabials closed {stat('bilabials_closed')}  |lag| max {max(abs(r['lag']) for r in sel)}  "
+              f"blinks/min {stat('blinks_per_min')}")  # fmt: skip
+    for name in models:
+        long_ = [r for r in rows if r["method"] == f"{name}-long"]
+        if long_:
+            v = [r["blinks_per_min"] for r in long_]
+            print(f"  {name:13} long clips: blinks/min {np.mean(v):.1f} [{min(v):.1f}-{max(v):.1f}]")
+    for name in models:
+        goals(rows, name)
+
+
+def goals(rows: list[dict], name: str) -> None:
+    """The issue's goals for one model method, yes/NO each."""
+    model = [r for r in rows if r["method"] == name]
     loud = {(r["portrait"], r["speaker"]): r for r in rows if r["method"] == "loud"}
-    long_ = [r for r in rows if r["method"] == "model-long"]
+    long_ = [r for r in rows if r["method"] == f"{name}-long"]
     if not model:
         return
     with_ph = [r for r in model if "r_ph" in r]
-    goals = {
+    met = {
         "r_E >= 0.65 on every pair": all(r["r_E"] >= 0.65 for r in model),
         "r_ph >= 0.7 where aligned": bool(with_ph) and all(r["r_ph"] >= 0.7 for r in with_ph),
         "r_ph above the loudness baseline": bool(with_ph)
@@ -438,7 +500,7 @@ def summarize(rows: list[dict]) -> None:
         "|lag| <= 1 frame": all(abs(r["lag"]) <= 1 for r in model),
         "blinks 10-25/min (long clips)": bool(long_) and all(10 <= r["blinks_per_min"] <= 25 for r in long_),
     }
-    print("goals: " + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in goals.items()))
+    print(f"goals {name}: " + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in met.items()))
 
 
 if __name__ == "__main__":

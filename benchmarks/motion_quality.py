@@ -7,6 +7,13 @@ Prints, for generated motion next to the corpus's own labels on the same utteran
 - liveliness: blink rate, head-pose range and mean per-frame change (VASA-1's delta-P), jitter;
 - control effectiveness: requested vs produced gaze, distance (scale) and emotion expression.
 
+The r above grades against the corpus's stored labels, i.e. the label rules the corpus was built
+with (``visemes.DEFAULT_RULES`` at build time). A model trained on other rules is then graded
+against rules it never saw, so ``by_rules`` also prints r against the labels each rule set in
+``visemes.RULES`` makes from the stored phonemes (same speaker style), and r of the generated lip
+aperture against the rule-independent phonetic table (``openness.opening_truth``) on the
+utterances whose engine reports ARPAbet (flite, festival): the figure that favours no rule set.
+
 Usage: python benchmarks/motion_quality.py [--corpus DIR] [--checkpoint PT] [--max-utts N] [--stream-window N]
 Without --corpus, a small corpus is synthesized first (seed 2; the shipped model was trained on seed 3's
 train split; the split is by voice and engine, so only voices never trained on are scored).
@@ -114,6 +121,50 @@ def lip_sync(gen: MotionGenerator, corpus: Path, rows: list[dict], seed: int) ->
     }
 
 
+def rule_labels(row: dict, phonemes: list, frames: int, rules) -> np.ndarray:
+    """(frames,) the jawOpen label (``mouth_open``) that ``rules`` make from the stored phonemes."""
+    from candor.training.corpus.labels import frame_times
+    from candor.training.corpus.nonverbal import Style
+    from candor.training.corpus.visemes import CHANNELS, alphabet_of, mouth_curves
+
+    times = frame_times(row["duration_s"])[:frames]
+    if len(times) < frames:
+        times = (np.arange(frames) + 0.5) / row.get("fps", 25)
+    jaw = mouth_curves(phonemes, times, alphabet_of(row["engine"]), rules)[:, CHANNELS.index("jawOpen")]
+    return np.clip(jaw * Style.for_speaker(row["voice"]).articulation, 0, 1)
+
+
+def by_rules(gen: MotionGenerator, corpus: Path, rows: list[dict], seed: int) -> dict:
+    """Generated jawOpen r against the labels of every rule set in ``visemes.RULES`` (mean over
+    utterances), and generated lip aperture r against the phonetic table where the engine reports
+    ARPAbet; the stored labels' r against each too (a check that the stored rules are recognised)."""
+    from candor.training.corpus.openness import opening_truth
+    from candor.training.corpus.visemes import RULES, alphabet_of, lip_aperture
+
+    out: dict[str, list[float]] = {f"vs_{name}": [] for name in RULES}
+    out |= {f"stored_vs_{name}": [] for name in RULES}
+    truth_r: list[float] = []
+    for i, row in enumerate(rows):
+        with np.load(corpus / row["file"]) as z:
+            audio = z["audio"].astype(np.float32) / 32768.0
+            stored = z["mouth_open"].astype(np.float32)
+            phonemes = [tuple(p) for p in json.loads(str(z["phonemes"]))]
+            controls = Controls(**{name: row[name] for name in CONTROL_NAMES})
+        out_m = gen.generate(audio, controls, seed=seed + i).values
+        n = min(len(out_m), len(stored))
+        jaw = out_m[:n, M.index("jawOpen")]
+        for name, rules in RULES.items():
+            label = rule_labels(row, phonemes, n, rules)
+            out[f"vs_{name}"].append(float(np.corrcoef(jaw, label)[0, 1]))
+            out[f"stored_vs_{name}"].append(float(np.corrcoef(stored[:n], label)[0, 1]))
+        if alphabet_of(row["engine"]) == "arpa":
+            truth = opening_truth(phonemes, (np.arange(n) + 0.5) / gen.fps)
+            if truth.std() > 0:
+                truth_r.append(float(np.corrcoef(lip_aperture(out_m[:n]), truth)[0, 1]))
+    res = {k: float(np.nanmean(v)) for k, v in out.items()}
+    return res | {"aperture_vs_table": float(np.mean(truth_r)) if truth_r else None, "table_utts": len(truth_r)}
+
+
 def streaming_sync(
     gen: MotionGenerator, corpus: Path, rows: list[dict], seed: int, min_window: int = 8, chunk_s: float = 0.04
 ) -> dict:
@@ -187,6 +238,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures as JSON.")
     parser.add_argument("--stream-window", type=int, default=8, help="Frames per streaming window (latency).")
+    parser.add_argument(
+        "--no-blink-floor", action="store_true", help="the model's own blinks only (no generator.blink_floor)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -198,6 +252,7 @@ def main() -> None:
         print(f"no --corpus: synthesizing a small corpus in {corpus} (seed 2) ...", flush=True)
         build_corpus(corpus, 0.25, seed=2, workers=1)
     gen = MotionGenerator.from_checkpoint(args.checkpoint)
+    gen.blink_floor = not args.no_blink_floor
     rows = held_out(corpus, args.max_utts)
     t0 = time.time()
     sync = lip_sync(gen, corpus, rows, args.seed)
@@ -205,6 +260,7 @@ def main() -> None:
         control_audio = z["audio"].astype(np.float32) / 32768.0
     controls = control_effect(gen, control_audio, args.seed)
     streaming = streaming_sync(gen, corpus, rows, args.seed, min_window=args.stream_window)
+    rules = by_rules(gen, corpus, rows, args.seed)
     seconds = time.time() - t0
 
     print(f"\nMotion quality on {sync['utterances']} held-out utterances ({len(sync['voices'])} held-out voices)")
@@ -216,6 +272,19 @@ def main() -> None:
         f"  audio-visual offset at peak cross-correlation: median {sync['av_lag_median_frames']:+.1f} frames, "
         f"{100 * sync['av_lag_within_1_frame']:.0f}% of utterances within +-1 frame   (goal |lag| <= 1)"
     )
+    names = [k[3:] for k in rules if k.startswith("vs_")]
+    print(
+        "  jawOpen r vs the labels of each rule set (mean): "
+        + ", ".join(f"{n} {rules['vs_' + n]:.3f}" for n in names)
+        + "  (stored labels vs each: "
+        + ", ".join(f"{n} {rules['stored_vs_' + n]:.3f}" for n in names)
+        + ")"
+    )
+    if rules["aperture_vs_table"] is not None:
+        print(
+            f"  lip aperture r vs the phonetic table (rule-independent; {rules['table_utts']} ARPAbet-engine "
+            f"utterances): {rules['aperture_vs_table']:.3f}"
+        )
     b = sync["blinks_per_min"]
     print(f"  blinks per minute: generated {b['generated']:.1f}, corpus {b['corpus']:.1f}")
     print("  head pose (mean over yaw/pitch/roll)      generated    corpus")
@@ -240,9 +309,12 @@ def main() -> None:
             f"  {emotion:9s} mean {fields} vs neutral: "
             + ", ".join(f"intensity {i:g}: {v:+.3f}" for i, v in row.items())
         )
-    print(f"\n({seconds:.0f} s on a shared 2-core CPU; checkpoint step {gen.loaded.step})")  # fmt: skip
+    print(f"\n({seconds:.0f} s on a shared 2-core CPU; checkpoint step {gen.loaded.step}; "
+          f"blink floor {'on' if gen.blink_floor else 'off'})")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"lip_sync": sync, "streaming": streaming, "controls": controls}, indent=2))
+        args.json.write_text(
+            json.dumps({"lip_sync": sync, "by_rules": rules, "streaming": streaming, "controls": controls}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from candor.generator.audio import (
     silence_features,
     to_mono_16k,
 )
+from candor.generator.blink_floor import BlinkFloor
 from candor.generator.controls import SAMPLE_RATE, Controls
 from candor.generator.diffusion.model import LoadedModel, load_checkpoint
 from candor.generator.diffusion.scheduler import DDIMScheduler
@@ -64,6 +65,9 @@ class MotionGenerator:
         self.device = torch.device(device)
         self.scheduler = DDIMScheduler(self.config.train_timesteps)
         self.defaults = SamplingSettings(**loaded.metrics.get("sampling", {}))
+        # Add a blink where the model has gone too long without one (``blink_floor``); off only
+        # to measure the model by itself.
+        self.blink_floor = True
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu") -> MotionGenerator:
@@ -250,6 +254,7 @@ class _StreamState:
         self.prev_motion = np.zeros((0, DIM), np.float32)
         self.prev_audio = silence_features(K)  # before the clip starts there is silence
         self.last = np.zeros((0, DIM), np.float32)  # the last two emitted frames (raw units)
+        self.blinks = BlinkFloor(gen.fps, seed) if gen.blink_floor else None
 
     def set_controls(self, controls: Controls) -> None:
         """New controls for the windows to come (the join eases the change in)."""
@@ -273,6 +278,8 @@ class _StreamState:
         out[:, SCALE] = self.scale_target + SCALE_KEEP * (out[:, SCALE] - self.scale_target)
         if len(self.last) == 2:
             out = ease_join(self.last, out)
+        if self.blinks is not None:
+            out = self.blinks(out)
         self.last = np.concatenate([self.last, out])[-2:]
         # The next window is conditioned on exactly what was emitted.
         self.prev_motion = np.concatenate([self.prev_motion, self.gen.normalize(out)])[-K:]
