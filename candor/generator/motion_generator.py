@@ -34,6 +34,9 @@ from candor.generator.diffusion.scheduler import DDIMScheduler
 from candor.generator.motion import BLENDSHAPE_SLICE, DIM, GAZE_SLICE, LOWER, POSE_SLICE, SCALE, UPPER, MotionSequence
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit.pt"
+# The live path's model (v2): the offline model (v3) lost lip sync in the live schedule's 3-frame
+# windows (jawOpen vs energy 0.72 offline -> 0.51 streamed; v2 0.67 streamed), see MODEL_CARD.md.
+LIVE_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit_live.pt"
 MIN_WINDOW = 8  # shorter windows are padded with silence (what follows the end of a clip)
 
 SCALE_KEEP = 0.3

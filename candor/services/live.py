@@ -249,7 +249,7 @@ class LiveSession:
         self.serial = self.releaser.manifests.allocate_serial(generation_id=self.generation_id)
         portrait_bytes = self.files.read_bytes(portrait_sha256)  # any backend: local disk or object store
         analysis = analyze_image(portrait_bytes, max_megapixels=self.max_image_megapixels)
-        self.pipeline = TalkingFacePipeline.for_portrait(analysis)
+        self.pipeline = TalkingFacePipeline.for_portrait(analysis, _checkpoint())
         self.motion = MotionStream(self.pipeline.generator, start.controls, start.seed)
         self._work = self.files.work_dir(f"live-{self.generation_id}-")
         self._open_audio()
@@ -486,6 +486,6 @@ class LiveSession:
 
 
 def _checkpoint() -> Path:
-    from candor.generator.motion_generator import DEFAULT_CHECKPOINT
+    from candor.generator.motion_generator import LIVE_CHECKPOINT
 
-    return DEFAULT_CHECKPOINT
+    return LIVE_CHECKPOINT
