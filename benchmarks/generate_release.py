@@ -42,6 +42,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from machine_load import machine
 
 TEXT = (
     "Good morning, and welcome back. Today we look at how the harbour changed over the last century, "
@@ -153,29 +154,6 @@ def same_pixels(a: Path, b: Path) -> bool:
         if y is None or not np.array_equal(x, y):
             return False
     return next(right, None) is None
-
-
-def cores_free(seconds: float = 2.0) -> float:
-    """CPU cores this process gets right now: two threads spinning in numpy for ``seconds``."""
-    import threading
-
-    def spin() -> None:
-        a = np.random.default_rng(0).random((256, 256))
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            a @ a
-
-    threads = [threading.Thread(target=spin) for _ in range(2)]
-    cpu, start = time.process_time(), time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return (time.process_time() - cpu) / (time.perf_counter() - start)
-
-
-def machine() -> str:
-    return f"load average {os.getloadavg()[0]:.1f}, cores free {cores_free():.2f} of {os.cpu_count()}"
 
 
 def x264_alone(frames: list[np.ndarray], work: Path, threads: int = 0) -> float:

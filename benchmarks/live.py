@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_load import machine
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -148,26 +149,6 @@ def report_session(result, audio: np.ndarray) -> None:
           f"mod 2 (the window): {np.bincount(late % 2, minlength=2).tolist()}")  # fmt: skip
 
 
-def machine() -> str:
-    """The load average and the CPU this process gets right now (two threads spinning for 1 s)."""
-    import threading
-
-    def spin() -> None:
-        a = np.random.default_rng(0).random((256, 256))
-        end = time.perf_counter() + 1.0
-        while time.perf_counter() < end:
-            a @ a
-
-    threads = [threading.Thread(target=spin) for _ in range(2)]
-    cpu, start = time.process_time(), time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    free = (time.process_time() - cpu) / (time.perf_counter() - start)
-    return f"load average {os.getloadavg()[0]:.1f}, cores free {free:.2f} of {os.cpu_count()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of speech to stream (issue: 60)")
@@ -214,7 +195,7 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} CPU cores; {len(audio) / 16000:.1f} s of speech in {args.chunk_ms} ms chunks")
         for r in range(args.rounds):
             for name, code in codes.items():
-                load = machine()
+                load = machine(1.0)
                 result = clients[name][0].run(
                     audio, consent_id=world.consent_id, portrait_id=world.portrait_id, chunk_s=args.chunk_ms / 1000
                 )
