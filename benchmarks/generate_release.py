@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from machine_load import machine
+from machine_load import StageCPU, machine
 
 TEXT = (
     "Good morning, and welcome back. Today we look at how the harbour changed over the last century, "
@@ -173,27 +172,19 @@ def stage_cpu(pipe, samples: np.ndarray, work: Path, n: int) -> dict[str, tuple[
     from candor.generator.video import VideoWriter
     from candor.provenance.watermark import WatermarkEmbedder, WatermarkKey
 
-    def usage(who: int = resource.RUSAGE_THREAD) -> np.ndarray:
-        u = resource.getrusage(who)
-        return np.array([u.ru_utime, u.ru_stime])
-
-    spent = {k: np.zeros(2) for k in ("motion", "render", "watermark", "x264")}
-    t = usage()
-    vectors = list(pipe.motion(samples[: n * 640]))
-    spent["motion"] += usage() - t
+    cpu = StageCPU()
+    with cpu.stage("motion"):
+        vectors = list(pipe.motion(samples[: n * 640]))
     embedder = WatermarkEmbedder(WatermarkKey.from_bytes(b"benchmark-key-benchmark-key-0000"), 1)
     with VideoWriter(work / "stages.mp4", fps=25) as writer:
         for v in vectors:
-            t = usage()
-            frame = pipe.render(v)
-            spent["render"] += usage() - t
-            t = usage()
-            marked = embedder.embed(frame)
-            spent["watermark"] += usage() - t
-            t = usage(resource.RUSAGE_SELF)  # x264's own threads count too
-            writer.write(marked)
-            spent["x264"] += usage(resource.RUSAGE_SELF) - t
-    return {k: tuple(1000 * v / len(vectors)) for k, v in spent.items()}
+            with cpu.stage("render"):
+                frame = pipe.render(v)
+            with cpu.stage("watermark"):
+                marked = embedder.embed(frame)
+            with cpu.stage("x264", process=True):  # x264's own threads count too
+                writer.write(marked)
+    return cpu.per_frame_ms(len(vectors))
 
 
 def main() -> None:

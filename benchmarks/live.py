@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine_load import machine
+from machine_load import StageCPU, machine
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -84,8 +84,6 @@ def track(frames) -> np.ndarray:  # frames: an iterable of (512, 512, 3) RGB
 
 def stage_cpu(pipe, audio: np.ndarray, work: Path) -> dict[str, tuple[float, float]]:
     """ms of (user, system) CPU per frame per live stage, each run on this thread in turn."""
-    import resource
-
     import cv2
 
     from candor.generator.live import MotionStream
@@ -93,34 +91,25 @@ def stage_cpu(pipe, audio: np.ndarray, work: Path) -> dict[str, tuple[float, flo
     from candor.provenance.watermark import WatermarkEmbedder, WatermarkKey
     from candor.services.live import JPEG_QUALITY
 
-    def usage(who: int = resource.RUSAGE_THREAD) -> np.ndarray:
-        u = resource.getrusage(who)
-        return np.array([u.ru_utime, u.ru_stime])
-
-    spent = {k: np.zeros(2) for k in ("features + motion", "render", "watermark", "JPEG", "x264 (recording)")}
+    cpu = StageCPU()
     stream = MotionStream(pipe.generator)
     embedder = WatermarkEmbedder(WatermarkKey.from_bytes(b"benchmark-key-benchmark-key-0000"), 1)
     frames = 0
     with VideoWriter(work / "stages.mp4", fps=25, threads=1) as writer:  # as LiveRecording's
         for i in range(0, len(audio), 320):
-            t = usage()
-            vectors = stream.push(audio[i : i + 320])
-            spent["features + motion"] += usage() - t
+            with cpu.stage("features + motion"):
+                vectors = stream.push(audio[i : i + 320])
             for v in vectors:
-                t = usage()
-                frame = pipe.render(v)
-                spent["render"] += usage() - t
-                t = usage()
-                marked = embedder.embed(frame)
-                spent["watermark"] += usage() - t
-                t = usage()
-                cv2.imencode(".jpg", marked[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                spent["JPEG"] += usage() - t
-                t = usage(resource.RUSAGE_SELF)
-                writer.write(marked)
-                spent["x264 (recording)"] += usage(resource.RUSAGE_SELF) - t
+                with cpu.stage("render"):
+                    frame = pipe.render(v)
+                with cpu.stage("watermark"):
+                    marked = embedder.embed(frame)
+                with cpu.stage("JPEG"):
+                    cv2.imencode(".jpg", marked[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                with cpu.stage("x264 (recording)", process=True):
+                    writer.write(marked)
                 frames += 1
-    return {k: tuple(1000 * v / frames) for k, v in spent.items()}
+    return cpu.per_frame_ms(frames)
 
 
 def report_session(result, audio: np.ndarray) -> None:
