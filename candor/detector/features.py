@@ -264,7 +264,7 @@ def extract_frames(frames: Iterable[np.ndarray], *, fps: float, sample_fps: floa
 def _largest_face(frame: np.ndarray) -> np.ndarray | None:
     """Landmarks of the largest face the detector finds; where it finds none, the face mesh's own
     whole-frame search, kept only when the detector confirms a face there (:func:`_confirmed`)."""
-    from candor.generator.face import detect_faces, detect_landmarks
+    from candor.generator.face import detect_faces, detect_landmarks, mesh_landmarks
 
     boxes = detect_faces(frame)
     for box in boxes:
@@ -273,8 +273,8 @@ def _largest_face(frame: np.ndarray) -> np.ndarray | None:
             return found[0]
     if boxes:
         return None
-    found = detect_landmarks(frame)  # no box: the mesh searches the whole frame
-    return found[0] if found and _confirmed(frame, found[0]) else None
+    whole = mesh_landmarks(frame)  # no box: the mesh searches the whole frame (detection not re-run)
+    return whole if whole is not None and _confirmed(frame, whole) else None
 
 
 def _confirmed(frame: np.ndarray, pts: np.ndarray) -> bool:

@@ -134,7 +134,9 @@ def detect_faces(image: np.ndarray) -> list[FaceBox]:
     return sorted(boxes, key=lambda b: -b.area)
 
 
-def _mesh(image: np.ndarray) -> np.ndarray | None:
+def mesh_landmarks(image: np.ndarray) -> np.ndarray | None:
+    """478x3 landmarks in pixels of the face mediapipe's mesh finds searching the whole image, or
+    None (no face detector first: it fits a face to anything face-like, so callers confirm it)."""
     result = _solutions().mesh.process(image)
     if not result.multi_face_landmarks:
         return None
@@ -149,7 +151,7 @@ def detect_landmarks(image: np.ndarray, box: FaceBox | None = None) -> list[np.n
     photos are found too."""
     boxes = [box] if box is not None else detect_faces(image)
     if not boxes:
-        whole = _mesh(image)
+        whole = mesh_landmarks(image)
         return [whole] if whole is not None else []
     import cv2
 
@@ -160,7 +162,7 @@ def detect_landmarks(image: np.ndarray, box: FaceBox | None = None) -> list[np.n
         k = 512.0 / side
         M = np.array([[k, 0, 256 - k * cx], [0, k, 256 - k * cy]], np.float32)
         crop = cv2.warpAffine(image, M, (512, 512), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-        pts = _mesh(crop)
+        pts = mesh_landmarks(crop)
         if pts is None:
             continue
         pts[:, 0] = (pts[:, 0] - M[0, 2]) / k
