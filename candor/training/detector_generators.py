@@ -21,7 +21,7 @@ import numpy as np
 
 from candor.errors import CandorError, InvalidInput
 
-LIVE = "live"  # the version name of the live path (packaged checkpoint, streamed)
+LIVE = "live"  # the version name of the live path (its own checkpoint, LIVE_CHECKPOINT, streamed)
 PACKAGED = "packaged"  # what generator_of answers for the product set's own synthetic clips
 _SEP = "--"
 
@@ -71,6 +71,7 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
     import torch
 
     from candor.generator.face import analyze_image
+    from candor.generator.motion_generator import LIVE_CHECKPOINT
     from candor.generator.pipeline import TalkingFacePipeline
     from candor.training.detector_product import (
         _SEED_BASE,
@@ -90,7 +91,8 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
         source = analyze_image(portrait_image(portrait))
     except CandorError as exc:
         return {"portrait": portrait.name, "split": portrait.split, "version": version, "skipped": exc.detail}
-    pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)
+    # The live path runs its own motion model, as a live session does (services/live.py).
+    pipeline = TalkingFacePipeline.for_portrait(source, checkpoint or LIVE_CHECKPOINT)
     split = portrait.split
     rng = np.random.default_rng(_seed("generator-version", portrait.name, version))
     engine, voice, lang = VOICES[split][int(rng.integers(len(VOICES[split])))]
@@ -116,7 +118,7 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
         "portrait": portrait.name,
         "split": split,
         "version": version,
-        "checkpoint": str(checkpoint) if checkpoint else "packaged, live path",
+        "checkpoint": str(checkpoint) if checkpoint else f"{LIVE_CHECKPOINT.name}, live path",
         "voice": f"{engine}:{voice}",
         "seed": seed,
         "written": [str(p.relative_to(out_dir)) for p in paths],
