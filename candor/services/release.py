@@ -155,7 +155,7 @@ class Releaser:
         ``out_path``. ``serial``: the watermark serial, allocated when None; ``on_frame(n)`` is called
         on the caller's thread as the n-th frame is handed to the encoder. The caller records the
         result (:meth:`record`)."""
-        from candor.generator.video import VideoWriter
+        from candor.generator.encoder import EncoderProcess
         from candor.provenance.watermark import WatermarkEmbedder
 
         out_path = Path(out_path)
@@ -165,9 +165,9 @@ class Releaser:
         embedder = WatermarkEmbedder(self.watermark_key, serial)
         unsigned = temp_path_beside(out_path)
         try:
-            with VideoWriter(unsigned, fps=fps, audio_path=audio_path) as writer:
-                # Marking and encoding run on a thread of their own beside the caller's (rendering)
-                # one: the two halves of a frame's CPU overlap on two cores (benchmarks/generate_release.py).
+            with EncoderProcess(unsigned, fps=fps, audio_path=audio_path) as writer:
+                # Marking runs on a thread of its own beside the caller's (rendering) one, x264 in a
+                # process of its own: a frame's CPU spreads over both cores (benchmarks/generate_release.py).
                 encoder = Stage(lambda frame: writer.write(embedder.embed(frame)), name="release-x264",
                                 depth=ENCODE_QUEUE)  # fmt: skip
                 try:
