@@ -16,6 +16,7 @@ child wrote. The child answers one JSON line on stdout: the frames written, or t
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import subprocess
 import sys
@@ -97,7 +98,7 @@ class EncoderProcess:
 
     def _remove_leftovers(self) -> None:
         """A child killed outright cannot remove its own temporary file (named beside ours)."""
-        for stray in self.path.parent.glob(f".{self.path.name}.*{self.path.suffix}"):
+        for stray in self.path.parent.glob(f"{glob.escape('.' + self.path.name)}.*{glob.escape(self.path.suffix)}"):
             stray.unlink(missing_ok=True)
 
     def __exit__(
@@ -111,6 +112,7 @@ class EncoderProcess:
             if self._proc.poll() is None:
                 self._proc.kill()
                 self._proc.wait()
+            self._proc.stdout.close()
             self._remove_leftovers()
             return
         self._send(_END)

@@ -76,7 +76,7 @@ def test_an_abandoned_encode_publishes_nothing(tmp_path):
 
 
 def test_a_killed_encoder_is_an_error_and_leaves_no_files(tmp_path):
-    out = tmp_path / "clip.mp4"
+    out = tmp_path / "take [1].mp4"  # the child's temporary file is found by name, brackets and all
     with pytest.raises(CandorError, match="encoder"), EncoderProcess(out, fps=25) as writer:
         for i, frame in enumerate(_frames(400)):
             writer.write(frame)
