@@ -85,8 +85,8 @@ def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop
     """YIN pitch (Hz) of each frame ``y[j * hop : j * hop + frame_length]`` (no centring), float64.
 
     As de Cheveigné and Kawahara's YIN in librosa's form: the difference function from the
-    frame's autocorrelation, d(tau) = 2 (r(0) - r(tau)) - sum_{1 <= m < tau} y[m]^2 (librosa's
-    energy term, which also leaves out y[0]^2), normalized by its cumulative mean over 1..tau;
+    frame's autocorrelation, d(tau) = 2 (r(0) - r(tau)) - sum_{m < tau} y[m]^2 (librosa's energy
+    term; for d(1) it is 0, not y[0]^2), normalized by its cumulative mean over 1..tau;
     the period is the first local minimum below ``trough_threshold`` among periods sr/fmax..sr/fmin
     (else the global minimum there), refined by a parabola through it and its neighbours.
     Frames of digital silence come out at ``sr / floor(sr / fmax)``.
@@ -96,8 +96,8 @@ def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop
     frames = _frames(y, frame_length, hop)  # (n, frame_length), float32 like the caller's y
     n = len(frames)
     # Autocorrelation r(0..max_period) by FFT. Zero-padding to frame_length + max_period is enough
-    # for these lags to take no wrapped-around terms (the full 2 * frame_length of a complete
-    # autocorrelation costs ~40% more). librosa keeps r in float32, and the difference function
+    # for these lags to take no wrapped-around terms (the 2 * frame_length of a complete
+    # autocorrelation took 1.6x as long). librosa keeps r in float32, and the difference function
     # below is formed in float32 like librosa's.
     n_fft = _fast_fft_size(frame_length + max_period)
     spectrum = np.fft.rfft(frames, n=n_fft, axis=-1)
@@ -121,7 +121,7 @@ def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop
     best = np.where(deep.any(axis=-1), np.argmax(deep, axis=-1), np.argmin(cmnd, axis=-1))
 
     # Parabolic refinement at the chosen period only; none at the ends of the range, and none
-    # where the parabola's vertex would lie more than one period away.
+    # where the parabola's vertex would lie a whole period bin or more away.
     inner = np.clip(best, 1, cmnd.shape[1] - 2)
     rows = np.arange(n)
     left, mid, right = cmnd[rows, inner - 1], cmnd[rows, inner], cmnd[rows, inner + 1]
