@@ -86,7 +86,8 @@ def run_command(audio: Path, work: Path, code: Path) -> dict[str, float]:
            "PYTHONPATH": str(code)}  # fmt: skip
     cmd = [sys.executable, "-m", "candor.cli", "generate", "--image", "bundled:astronaut",
            "--audio", str(audio), "-o", str(work / "cli.mp4")]  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], env=env, capture_output=True, text=True)
+    # Run from the checkout itself: `python -m` puts the working directory ahead of PYTHONPATH.
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], env=env, capture_output=True, text=True, cwd=code)
     if done.returncode != 0:
         raise SystemExit(f"candor generate failed: {done.stderr}")
     wall, user, system, rss_mb = map(float, done.stdout.split())
