@@ -24,7 +24,7 @@ import json
 import time
 
 from candor.detector.model import load_classifier
-from candor.training.detector_eval import evaluate, evaluate_product
+from candor.training.detector_eval import evaluate, evaluate_product, warm_feature_cache
 
 
 def print_product(results: dict) -> None:
@@ -64,10 +64,18 @@ def main() -> None:
         "--checkpoint", action="append", default=None, help="repeat to compare checkpoints on the same clips"
     )
     parser.add_argument("--json", default=None, help="also write the full results (every video) here")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --product: featurise uncached test videos in N processes first"
+    )
     args = parser.parse_args()
 
     checkpoints = args.checkpoint or [None]
     if args.product:
+        if args.workers > 1:
+            started = time.perf_counter()
+            n = warm_feature_cache(args.data or "data/product", load_classifier(checkpoints[0]).sample_fps,
+                                   workers=args.workers)  # fmt: skip
+            print(f"features of {n} test videos ready in {time.perf_counter() - started:.0f} s")
         everything = []
         for checkpoint in checkpoints:
             classifier = load_classifier(checkpoint)

@@ -17,7 +17,7 @@ mesh on it and returns a :class:`ClipFeatures`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,17 @@ from candor.generator import landmarks as L
 
 CROP = 96
 DEFAULT_SAMPLE_FPS = 4.0
+# Adaptive sampling. A clip whose first pass finds a face in fewer than DENSE_BELOW sampled frames (the
+# verdict's face-sample floor, candor.detector.timeline.MIN_FACE_SAMPLES: a faint or enlarged face the
+# detector confirms only now and then) is looked at again DENSE_FACTOR times as densely, within
+# DENSE_WINDOW_S seconds of each face found. The floor asks for evidence, and more frames of the same
+# face are more evidence; the windows bound the cost (at most 7 faces x 1 s x 12 frames). Clips with no
+# face at all get no second look (nothing says where to look), nor do clips too short to reach the floor
+# at the base rate (under 2 s at 4 a second): the floor also means "at least that long a clip".
+DENSE_BELOW = 8
+DENSE_FACTOR = 3
+DENSE_WINDOW_S = 0.5
+SAMPLING = f"adaptive: x{DENSE_FACTOR} within {DENSE_WINDOW_S} s of each face below {DENSE_BELOW} faces"
 # Where the aligned crop puts the subject's eye centres and mouth centre, in crop pixels (96 px).
 _TEMPLATE = np.float32([[33.0, 38.0], [63.0, 38.0], [48.0, 70.0]])
 TEMPORAL_NAMES = (
@@ -61,7 +72,9 @@ _EPS = 0.05  # grey levels: keeps log-ratios finite on perfectly still (rendered
 @dataclass
 class ClipFeatures:
     """Samples of one video. ``times`` in seconds; ``boxes`` (N, 4) x0, y0, x1, y1 in frame pixels;
-    ``thumbs`` (N, 64, 64, 3) uint8 small views of the sampled frames (for reports)."""
+    ``thumbs`` (N, 64, 64, 3) uint8 small views of the sampled frames (for reports); ``sampled``: how many
+    frames were looked at for a face (more than ``sample_fps`` a second where adaptive sampling ran,
+    ``dense``; 0 where not recorded)."""
 
     crops: np.ndarray
     temporal: np.ndarray
@@ -72,6 +85,8 @@ class ClipFeatures:
     fps: float
     width: int
     height: int
+    sampled: int = 0
+    dense: bool = False
 
     @property
     def n(self) -> int:
@@ -236,7 +251,7 @@ class _Sequence:
         """No face in this sample: the next one starts a new track (no motion across the gap)."""
         self._prev = None
 
-    def finish(self, frames_decoded: int, fps: float, width: int, height: int) -> ClipFeatures:
+    def finish(self, frames_decoded: int, fps: float, width: int, height: int, sampled: int) -> ClipFeatures:
         temporal = np.array(self.temporal, np.float32).reshape(-1, TEMPORAL_DIM)
         # The first sample of a track has no motion cues yet: borrow the next sample's.
         for i in range(len(temporal) - 1):
@@ -253,12 +268,55 @@ class _Sequence:
             fps=fps,
             width=width,
             height=height,
+            sampled=sampled,
         )
 
 
-def extract_frames(frames: Iterable[np.ndarray], *, fps: float, sample_fps: float = DEFAULT_SAMPLE_FPS) -> ClipFeatures:
-    """Features from an iterable of (H, W, 3) uint8 RGB frames at ``fps`` (used for arrays in memory)."""
-    return _extract(((i, f) for i, f in enumerate(frames)), fps=fps, sample_fps=sample_fps)
+def extract_frames(frames: Sequence[np.ndarray], *, fps: float, sample_fps: float = DEFAULT_SAMPLE_FPS) -> ClipFeatures:
+    """Features from (H, W, 3) uint8 RGB frames at ``fps`` (arrays in memory), sampled as
+    :func:`extract_video` samples a file (adaptive sampling included)."""
+
+    def pass_over(sampler: _Sampler) -> ClipFeatures:
+        return _extract(((i, f, sampler(i)) for i, f in enumerate(frames)), fps=fps)
+
+    return _adaptive(pass_over, fps=fps, sample_fps=sample_fps)
+
+
+class _Sampler:
+    """Which frames are samples: every ``step`` frames (0, ceil(step), ceil(2 step), ...), and with
+    ``windows`` only those inside one of its (first, last) frame ranges. Call it once per frame index,
+    in increasing order."""
+
+    def __init__(self, step: float, windows: list[tuple[int, int]] | None = None) -> None:
+        self.step = max(step, 1.0)
+        self.windows = windows
+        self._next = 0.0
+
+    def __call__(self, i: int) -> bool:
+        if i < self._next:
+            return False
+        while self._next <= i:
+            self._next += self.step
+        return self.windows is None or any(a <= i <= b for a, b in self.windows)
+
+
+def _adaptive(pass_over, *, fps: float, sample_fps: float) -> ClipFeatures:
+    """One pass at ``sample_fps``; where it found a face in fewer than :data:`DENSE_BELOW` frames,
+    a second, denser pass around those faces (see :data:`DENSE_BELOW`), kept when it found more."""
+    step = fps / sample_fps
+    first = pass_over(_Sampler(step))
+    if not 0 < first.n < DENSE_BELOW or first.frames_decoded < DENSE_BELOW * step:
+        return first
+    half = round(DENSE_WINDOW_S * fps)
+    windows = [(round(t * fps) - half, round(t * fps) + half) for t in first.times.tolist()]
+    second = pass_over(_Sampler(step / DENSE_FACTOR, windows))
+    if second.n <= first.n:
+        return first
+    # frames looked at: both passes, less the first pass's frames the second looked at again
+    again = _Sampler(step, windows)
+    second.sampled += first.sampled - sum(again(i) for i in range(first.frames_decoded))
+    second.dense = True
+    return second
 
 
 def _largest_face(frame: np.ndarray) -> np.ndarray | None:
@@ -294,15 +352,14 @@ def _confirmed(frame: np.ndarray, pts: np.ndarray) -> bool:
     return any(b.x0 < 128 < b.x1 and b.y0 < 128 < b.y1 for b in detect_faces(view))
 
 
-def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fps: float) -> ClipFeatures:
-    """Sample every ``fps / sample_fps`` frames; a sample's successor frame gives its frame difference.
-    Frames that are :data:`_SKIPPED` (not converted to RGB by the decoder) are only counted."""
-    step = max(fps / sample_fps, 1.0)
+def _extract(indexed: Iterable[tuple[int, np.ndarray, bool]], *, fps: float) -> ClipFeatures:
+    """Features of the frames flagged as samples (``(index, frame, is_sample)``, indices increasing);
+    a sample's successor frame gives its frame difference. Frames that are :data:`_SKIPPED` (not
+    converted to RGB by the decoder) are only counted."""
     seq = _Sequence()
-    next_sample = 0.0
     pending: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, frame, landmarks) waiting for i + 1
-    n = width = height = 0
-    for i, frame in indexed:
+    n = width = height = sampled = 0
+    for i, frame, is_sample in indexed:
         n = i + 1
         if frame is _SKIPPED:
             continue
@@ -311,8 +368,8 @@ def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fp
             j, previous, pts = pending
             seq.add(j / fps, previous, frame, pts)
             pending = None
-        if i >= next_sample:
-            next_sample += step
+        if is_sample:
+            sampled += 1
             pts = _largest_face(frame)
             if pts is None:
                 seq.lose_track()
@@ -321,35 +378,35 @@ def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fp
     if pending is not None:  # the last frame has no successor: compare it with itself
         j, previous, pts = pending
         seq.add(j / fps, previous, previous, pts)
-    return seq.finish(n, fps, width, height)
+    return seq.finish(n, fps, width, height, sampled)
 
 
 _SKIPPED = np.zeros((2, 2, 3), np.uint8)  # stands for a decoded frame nobody looks at
 
 
-def _decode(path: Path, fps: float, sample_fps: float, max_seconds: float | None) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, RGB frame) for the sampled frames and the frame after each; others stay undecoded to RGB."""
+def _decode(
+    path: Path, fps: float, sampler: _Sampler, max_seconds: float | None
+) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(index, RGB frame, is it a sample) for the sampled frames and the frame after each; the others
+    stay undecoded to RGB (:data:`_SKIPPED`)."""
     import av
 
     from candor.generator.video import open_video
 
-    step = max(fps / sample_fps, 1.0)
     with open_video(path) as (container, stream):
         stream.thread_type = "AUTO"
-        next_sample = 0.0
-        want_next = False
+        follower = False  # the frame after a sample: its successor for the frame difference
         i = -1
         try:
             for i, frame in enumerate(container.decode(stream)):
                 if max_seconds is not None and i / fps >= max_seconds:
                     break
-                if i >= next_sample or want_next:
-                    want_next = i >= next_sample
-                    if want_next:
-                        next_sample += step
-                    yield i, frame.to_ndarray(format="rgb24")
+                is_sample = sampler(i)
+                if is_sample or follower:
+                    yield i, frame.to_ndarray(format="rgb24"), is_sample
                 else:
-                    yield i, _SKIPPED
+                    yield i, _SKIPPED, False
+                follower = is_sample
         except av.FFmpegError as exc:
             raise InvalidVideo(f"{path.name} is corrupt after frame {i + 1}: {exc}") from None
         if i < 0:
@@ -367,4 +424,8 @@ def extract_video(
     if not path.is_file():
         raise InvalidVideo(f"no such file: {path}")
     fps = video_fps(path) or 25.0
-    return _extract(_decode(path, fps, sample_fps, max_seconds), fps=fps, sample_fps=sample_fps)
+
+    def pass_over(sampler: _Sampler) -> ClipFeatures:
+        return _extract(_decode(path, fps, sampler, max_seconds), fps=fps)
+
+    return _adaptive(pass_over, fps=fps, sample_fps=sample_fps)
