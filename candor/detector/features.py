@@ -17,7 +17,7 @@ mesh on it and returns a :class:`ClipFeatures`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,12 @@ DEFAULT_SAMPLE_FPS = 4.0
 DENSE_BELOW = 8
 DENSE_FACTOR = 3
 DENSE_WINDOW_S = 0.5
-SAMPLING = f"adaptive: x{DENSE_FACTOR} within {DENSE_WINDOW_S} s of each face below {DENSE_BELOW} faces"
+DENSE_WORDS = (
+    f"the first pass found a face in fewer than {DENSE_BELOW} sampled frames, so the frames within "
+    f"{DENSE_WINDOW_S:g} s of each were looked at {DENSE_FACTOR}x as densely"
+)
+# stamps features made this way (a dataset's .npz, the evaluation's cache)
+SAMPLING = f"adaptive: first-pass frames, x{DENSE_FACTOR} within {DENSE_WINDOW_S} s of each face below {DENSE_BELOW}"
 # Where the aligned crop puts the subject's eye centres and mouth centre, in crop pixels (96 px).
 _TEMPLATE = np.float32([[33.0, 38.0], [63.0, 38.0], [48.0, 70.0]])
 TEMPORAL_NAMES = (
@@ -283,37 +288,42 @@ def extract_frames(frames: Sequence[np.ndarray], *, fps: float, sample_fps: floa
 
 
 class _Sampler:
-    """Which frames are samples: every ``step`` frames (0, ceil(step), ceil(2 step), ...), and with
-    ``windows`` only those inside one of its (first, last) frame ranges. Call it once per frame index,
-    in increasing order."""
+    """Which frames are samples: every ``step`` frames (0, then the first frame at or past each
+    multiple of ``step``, counted as the first pass always has) for each of ``steps``, and with
+    ``windows`` only those inside one of its (first, last) frame ranges. Call it once per frame
+    index, in increasing order."""
 
-    def __init__(self, step: float, windows: list[tuple[int, int]] | None = None) -> None:
-        self.step = max(step, 1.0)
+    def __init__(self, steps: tuple[float, ...], windows: list[tuple[int, int]] | None = None) -> None:
+        self.steps = [max(step, 1.0) for step in steps]
         self.windows = windows
-        self._next = 0.0
+        self._next = [0.0] * len(steps)
 
     def __call__(self, i: int) -> bool:
-        if i < self._next:
-            return False
-        while self._next <= i:
-            self._next += self.step
-        return self.windows is None or any(a <= i <= b for a, b in self.windows)
+        hit = False
+        for k, step in enumerate(self.steps):
+            if i >= self._next[k]:
+                hit = True
+                while self._next[k] <= i:
+                    self._next[k] += step
+        return hit and (self.windows is None or any(a <= i <= b for a, b in self.windows))
 
 
-def _adaptive(pass_over, *, fps: float, sample_fps: float) -> ClipFeatures:
+def _adaptive(pass_over: Callable[[_Sampler], ClipFeatures], *, fps: float, sample_fps: float) -> ClipFeatures:
     """One pass at ``sample_fps``; where it found a face in fewer than :data:`DENSE_BELOW` frames,
     a second, denser pass around those faces (see :data:`DENSE_BELOW`), kept when it found more."""
     step = fps / sample_fps
-    first = pass_over(_Sampler(step))
+    first = pass_over(_Sampler((step,)))
     if not 0 < first.n < DENSE_BELOW or first.frames_decoded < DENSE_BELOW * step:
         return first
     half = round(DENSE_WINDOW_S * fps)
     windows = [(round(t * fps) - half, round(t * fps) + half) for t in first.times.tolist()]
-    second = pass_over(_Sampler(step / DENSE_FACTOR, windows))
+    # the first pass's frames and DENSE_FACTOR times as many (the first pass's are kept whatever
+    # rounding the finer grid meets)
+    second = pass_over(_Sampler((step, step / DENSE_FACTOR), windows))
     if second.n <= first.n:
         return first
     # frames looked at: both passes, less the first pass's frames the second looked at again
-    again = _Sampler(step, windows)
+    again = _Sampler((step,), windows)
     second.sampled += first.sampled - sum(again(i) for i in range(first.frames_decoded))
     second.dense = True
     return second
