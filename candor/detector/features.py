@@ -17,33 +17,18 @@ mesh on it and returns a :class:`ClipFeatures`:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from candor.detector.sampling import Sampler, adaptive
 from candor.errors import InvalidVideo
 from candor.generator import landmarks as L
 
 CROP = 96
 DEFAULT_SAMPLE_FPS = 4.0
-# Adaptive sampling. A clip whose first pass finds a face in fewer than DENSE_BELOW sampled frames (the
-# verdict's face-sample floor, candor.detector.timeline.MIN_FACE_SAMPLES: a faint or enlarged face the
-# detector confirms only now and then) is looked at again DENSE_FACTOR times as densely, within
-# DENSE_WINDOW_S seconds of each face found. The floor asks for evidence, and more frames of the same
-# face are more evidence; the windows bound the cost (at most 7 faces x 1 s x 12 frames). Clips with no
-# face at all get no second look (nothing says where to look), nor do clips too short to reach the floor
-# at the base rate (under 2 s at 4 a second): the floor also means "at least that long a clip".
-DENSE_BELOW = 8
-DENSE_FACTOR = 3
-DENSE_WINDOW_S = 0.5
-DENSE_WORDS = (
-    f"the first pass found a face in fewer than {DENSE_BELOW} sampled frames, so the frames within "
-    f"{DENSE_WINDOW_S:g} s of each were looked at {DENSE_FACTOR}x as densely"
-)
-# stamps features made this way (a dataset's .npz, the evaluation's cache)
-SAMPLING = f"adaptive: first-pass frames, x{DENSE_FACTOR} within {DENSE_WINDOW_S} s of each face below {DENSE_BELOW}"
 # Where the aligned crop puts the subject's eye centres and mouth centre, in crop pixels (96 px).
 _TEMPLATE = np.float32([[33.0, 38.0], [63.0, 38.0], [48.0, 70.0]])
 TEMPORAL_NAMES = (
@@ -281,52 +266,10 @@ def extract_frames(frames: Sequence[np.ndarray], *, fps: float, sample_fps: floa
     """Features from (H, W, 3) uint8 RGB frames at ``fps`` (arrays in memory), sampled as
     :func:`extract_video` samples a file (adaptive sampling included)."""
 
-    def pass_over(sampler: _Sampler) -> ClipFeatures:
+    def pass_over(sampler: Sampler) -> ClipFeatures:
         return _extract(((i, f, sampler(i)) for i, f in enumerate(frames)), fps=fps)
 
-    return _adaptive(pass_over, fps=fps, sample_fps=sample_fps)
-
-
-class _Sampler:
-    """Which frames are samples: every ``step`` frames (0, then the first frame at or past each
-    multiple of ``step``, counted as the first pass always has) for each of ``steps``, and with
-    ``windows`` only those inside one of its (first, last) frame ranges. Call it once per frame
-    index, in increasing order."""
-
-    def __init__(self, steps: tuple[float, ...], windows: list[tuple[int, int]] | None = None) -> None:
-        self.steps = [max(step, 1.0) for step in steps]
-        self.windows = windows
-        self._next = [0.0] * len(steps)
-
-    def __call__(self, i: int) -> bool:
-        hit = False
-        for k, step in enumerate(self.steps):
-            if i >= self._next[k]:
-                hit = True
-                while self._next[k] <= i:
-                    self._next[k] += step
-        return hit and (self.windows is None or any(a <= i <= b for a, b in self.windows))
-
-
-def _adaptive(pass_over: Callable[[_Sampler], ClipFeatures], *, fps: float, sample_fps: float) -> ClipFeatures:
-    """One pass at ``sample_fps``; where it found a face in fewer than :data:`DENSE_BELOW` frames,
-    a second, denser pass around those faces (see :data:`DENSE_BELOW`), kept when it found more."""
-    step = fps / sample_fps
-    first = pass_over(_Sampler((step,)))
-    if not 0 < first.n < DENSE_BELOW or first.frames_decoded < DENSE_BELOW * step:
-        return first
-    half = round(DENSE_WINDOW_S * fps)
-    windows = [(round(t * fps) - half, round(t * fps) + half) for t in first.times.tolist()]
-    # the first pass's frames and DENSE_FACTOR times as many (the first pass's are kept whatever
-    # rounding the finer grid meets)
-    second = pass_over(_Sampler((step, step / DENSE_FACTOR), windows))
-    if second.n <= first.n:
-        return first
-    # frames looked at: both passes, less the first pass's frames the second looked at again
-    again = _Sampler((step,), windows)
-    second.sampled += first.sampled - sum(again(i) for i in range(first.frames_decoded))
-    second.dense = True
-    return second
+    return adaptive(pass_over, fps=fps, sample_fps=sample_fps)
 
 
 def _largest_face(frame: np.ndarray) -> np.ndarray | None:
@@ -395,7 +338,7 @@ _SKIPPED = np.zeros((2, 2, 3), np.uint8)  # stands for a decoded frame nobody lo
 
 
 def _decode(
-    path: Path, fps: float, sampler: _Sampler, max_seconds: float | None
+    path: Path, fps: float, sampler: Sampler, max_seconds: float | None
 ) -> Iterator[tuple[int, np.ndarray, bool]]:
     """(index, RGB frame, is it a sample) for the sampled frames and the frame after each; the others
     stay undecoded to RGB (:data:`_SKIPPED`)."""
@@ -435,7 +378,7 @@ def extract_video(
         raise InvalidVideo(f"no such file: {path}")
     fps = video_fps(path) or 25.0
 
-    def pass_over(sampler: _Sampler) -> ClipFeatures:
+    def pass_over(sampler: Sampler) -> ClipFeatures:
         return _extract(_decode(path, fps, sampler, max_seconds), fps=fps)
 
-    return _adaptive(pass_over, fps=fps, sample_fps=sample_fps)
+    return adaptive(pass_over, fps=fps, sample_fps=sample_fps)

@@ -218,7 +218,8 @@ def _provenance(path: Path, verifier: Verifier) -> tuple[list[Evidence], dict[st
 def _classify(
     path: Path, classifier, max_seconds: float
 ) -> tuple[ClassifierResult | None, dict[str, Any], list[np.ndarray]]:
-    from candor.detector.features import DENSE_WORDS, extract_video
+    from candor.detector.features import extract_video
+    from candor.detector.sampling import DENSE_WORDS
 
     features = extract_video(path, sample_fps=classifier.sample_fps, max_seconds=max_seconds)
     duration = features.frames_decoded / features.fps if features.fps else 0.0

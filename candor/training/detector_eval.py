@@ -117,7 +117,8 @@ def cached_features(video: Path, sample_fps: float):
     when the cues or the sampling rate change. Returns a ClipFeatures (no thumbnails or boxes)."""
     import json
 
-    from candor.detector.features import SAMPLING, TEMPORAL_NAMES, ClipFeatures
+    from candor.detector.features import TEMPORAL_NAMES, ClipFeatures
+    from candor.detector.sampling import SAMPLING
     from candor.files import atomic_output
 
     cache = video.with_name(video.name + ".features.npz")

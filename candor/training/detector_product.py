@@ -518,7 +518,7 @@ def featurise(
         for split in splits
         for label in LABELS
         for video in sorted(p for p in (out / split / label).glob("*") if p.suffix in VIDEO_SUFFIXES)
-        if not _features_current(video.with_suffix(".npz"))
+        if not _features_current(video, sample_fps)
     ]
     if workers <= 1 or len(jobs) < 2:
         return sum(_featurise_clip(*job) for job in jobs)
@@ -526,21 +526,32 @@ def featurise(
         return sum(pool.map(_featurise_clip, *zip(*jobs, strict=True)))
 
 
-def _features_current(npz: Path) -> bool:
-    """Was ``npz`` made with today's cues and sampling? Sampling changed once (adaptive sampling,
-    :data:`candor.detector.features.SAMPLING`); it only ever adds samples to a clip that had fewer than
-    :data:`~candor.detector.features.DENSE_BELOW`, so features made before it with at least that many
-    samples are still exactly what :func:`extract_video` makes."""
-    from candor.detector.features import DENSE_BELOW, SAMPLING, TEMPORAL_NAMES
+def _features_current(video: Path, sample_fps: float) -> bool:
+    """Were ``video``'s features (``<clip>.npz``) made with today's cues and sampling? Adaptive sampling
+    (:data:`candor.detector.sampling.SAMPLING`) only ever adds samples to a clip whose first pass found
+    a face in fewer than :data:`~candor.detector.sampling.DENSE_BELOW` frames, so features with at least
+    that many samples, all on the first pass's frames, are exactly what :func:`extract_video` makes
+    today, whichever sampling made them."""
+    from candor.detector.features import TEMPORAL_NAMES
+    from candor.detector.sampling import DENSE_BELOW, SAMPLING, Sampler
+    from candor.generator.video import video_fps
 
+    npz = video.with_suffix(".npz")
     if not npz.is_file():
         return False
     with np.load(npz) as data:
         meta = json.loads(str(data["meta"]))
-        samples = len(data["times"]) if "times" in data else len(data["crops"])
+        times = data["times"]
     if meta.get("cues") != list(TEMPORAL_NAMES):
         return False
-    return meta.get("sampling") == SAMPLING or samples >= DENSE_BELOW
+    if meta.get("sampling") == SAMPLING:
+        return True
+    if len(times) < DENSE_BELOW:
+        return False
+    fps = video_fps(video) or 25.0
+    first_pass = Sampler((fps / sample_fps,))
+    on_grid = {i for i in range(int(round(float(times.max()) * fps)) + 1) if first_pass(i)}
+    return all(round(float(t) * fps) in on_grid for t in times)
 
 
 def _featurise_clip(video: Path, label: int, sample_fps: float) -> int:
@@ -548,7 +559,8 @@ def _featurise_clip(video: Path, label: int, sample_fps: float) -> int:
     import cv2
     import torch
 
-    from candor.detector.features import SAMPLING, TEMPORAL_NAMES, extract_video
+    from candor.detector.features import TEMPORAL_NAMES, extract_video
+    from candor.detector.sampling import SAMPLING
     from candor.training.detector_dataset import save_features
 
     cv2.setNumThreads(1)

@@ -94,7 +94,7 @@ def _face_only_near(astronaut_frames, seconds: list[float], length: int = 75) ->
 def test_a_clip_with_few_faces_is_sampled_again_densely_around_them(astronaut_frames):
     """Faces at 0, 1 and 2 s: the first pass (4 a second) finds 3, under the verdict's 8-sample floor,
     so the frames within 0.5 s of each are looked at 3x as densely; the extra samples are of those faces."""
-    from candor.detector.features import DENSE_BELOW
+    from candor.detector.sampling import DENSE_BELOW
     from candor.detector.timeline import MIN_FACE_SAMPLES
 
     assert DENSE_BELOW == MIN_FACE_SAMPLES  # the second look is for clips the floor would not let flag
