@@ -56,6 +56,28 @@ def print_product(results: dict) -> None:
         print(f"  {label}: " + ", ".join(f"{cue} {v:+.2f}" for cue, v in sorted(shares.items(), key=lambda kv: -kv[1])))
 
 
+def print_validation(data: str, classifier) -> None:
+    """The validation split's clips (what chooses the epoch and the threshold), scored by this
+    checkpoint: AUC, the share of synthetic clips over all real clips but the highest 1 % (what a
+    threshold refitted there would catch), and TPR / FPR at the checkpoint's own threshold."""
+    from pathlib import Path
+
+    from candor.training.detector_trainer import clip_logits, load_split, roc_auc, tpr_at_max_fpr
+
+    if not list(Path(data, "val").glob("*/*.npz")):
+        return
+    val = load_split(data, "val")
+    logits = clip_logits(classifier, val)
+    flagged = classifier.calibration.probability(logits) >= classifier.calibration.threshold
+    fake, real = val.labels == 1, val.labels == 0
+    print(
+        f"validation ({int(fake.sum())} synthetic, {int(real.sum())} real clips): "
+        f"AUC {roc_auc(val.labels, logits):.4f}, "
+        f"caught at the 1 % false-positive rank {tpr_at_max_fpr(val.labels, logits, 0.01):.3f}; "
+        f"at this threshold TPR {flagged[fake].mean():.3f} / FPR {flagged[real].mean():.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="default: data/detector, or data/product with --product")
@@ -84,6 +106,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             print(f"\ncheckpoint {classifier.path}; threshold {results['threshold']:.3f}; {seconds:.0f} s")
             print_product(results)
+            print_validation(args.data or "data/product", classifier)
             everything.append(results)
         if args.json:
             with open(args.json, "w") as fh:
