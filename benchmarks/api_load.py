@@ -84,8 +84,9 @@ def start_server(data_dir: Path, port: int, processes: int, code: Path | None = 
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(processes),
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    # Its own process group, so stopping it also stops uvicorn's worker processes.
-    return subprocess.Popen(command, env=env, start_new_session=True)
+    # Its own process group, so stopping it also stops uvicorn's worker processes. Started in the
+    # checkout: `python -m` puts the working directory ahead of PYTHONPATH.
+    return subprocess.Popen(command, env=env, start_new_session=True, cwd=code)
 
 
 def wait_ready(port: int, server: subprocess.Popen, timeout_s: float = 60.0) -> None:

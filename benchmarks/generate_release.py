@@ -11,13 +11,17 @@ For each clip length (espeak-ng speech, the bundled astronaut portrait), prints:
    CPU time (user / system) and its **peak memory** (max RSS from ``wait4``), which must stay
    flat in the clip's length (goal <= 1 GB at 60 s and at 120 s). With ``--before DIR`` the
    same command from another checkout (e.g. the main branch) runs next to it, interleaved.
-2. The release path in this (warm) process, interleaved with the sequential loop it replaced
-   (render, watermark and encode one after another on the caller's thread, motion beside it):
-   frames per second, wall clock, from the first frame asked for to the signed file (goal
-   >= 100), CPU per frame and the cores it got; **libx264 alone** encoding the same frames (the
+2. The release path in this (warm) process, interleaved with the two loops it replaced: the
+   sequential loop (render, watermark and encode one after another on the caller's thread, motion
+   beside it) and the encoder on a thread of this process (x264 in PyAV holds the GIL while it
+   encodes; the release path now encodes in a child process): frames per second, wall clock, from
+   the first frame asked for to the signed file (goal >= 100), CPU per frame (the encoder
+   process's included) and the cores it got; **libx264 alone** encoding the same frames (the
    first ``--x264-frames`` of them, kept as they were made) with the release path's settings, in
-   the same run; the ratio of the two (goal >= 0.5). Both videos are decoded and compared frame
-   by frame (the change must not alter a pixel).
+   the same run (the faster of x264's default threads and one thread, as the release path runs
+   it); the ratio of the two (goal >= 0.5). The loops' videos are decoded and compared frame by
+   frame: the two older loops must agree to the pixel; the release path's x264 runs on one thread,
+   which changes the bitstream, so its frames are compared by PSNR.
 3. CPU time per frame per stage, each stage run alone on this thread (user + system, from
    ``getrusage(RUSAGE_THREAD)``): motion (features + DDIM), render, watermark, x264 (the
    encoder's own threads counted by the process's time around it).
@@ -32,12 +36,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -82,20 +88,53 @@ def run_command(audio: Path, work: Path, code: Path) -> dict[str, float]:
            "PYTHONPATH": str(code)}  # fmt: skip
     cmd = [sys.executable, "-m", "candor.cli", "generate", "--image", "bundled:astronaut",
            "--audio", str(audio), "-o", str(work / "cli.mp4")]  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], env=env, capture_output=True, text=True)
+    # Run from the checkout itself: `python -m` puts the working directory ahead of PYTHONPATH.
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], env=env, capture_output=True, text=True, cwd=code)
     if done.returncode != 0:
         raise SystemExit(f"candor generate failed: {done.stderr}")
     wall, user, system, rss_mb = map(float, done.stdout.split())
     return {"wall": wall, "user": user, "sys": system, "rss_mb": rss_mb}
 
 
-def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path, keep: int, *,
-                       sequential: bool = False):  # fmt: skip
-    """The release path (as ``candor generate``): (frames, wall s, process CPU s, kept frames, output).
+# The in-process loops, in the order each round runs them.
+LOOPS = {
+    "sequential": "sequential loop            ",
+    "thread": "encoder on a thread (before)",
+    "process": "release path (after)        ",
+}
 
-    ``sequential``: the loop the release path ran before, for comparison: each frame rendered,
-    watermarked and encoded in turn on this thread (motion still beside it), then signed alike.
-    Each run takes the next watermark serial of ``state``'s repository."""
+
+@contextmanager
+def encoder_on_a_thread():
+    """The release path as it was before x264 moved into a process: PyAV's writer in this process,
+    with the threads x264 chooses itself."""
+    import candor.generator.encoder as encoder
+    from candor.generator.video import VideoWriter
+
+    def writer_as_before(path: Path, threads: int = 0, **writer_args):
+        return VideoWriter(path, **writer_args)
+
+    saved, encoder.EncoderProcess = encoder.EncoderProcess, writer_as_before
+    try:
+        yield
+    finally:
+        encoder.EncoderProcess = saved
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU and its waited-for children's (the encoder process)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path, keep: int, *,
+                       loop: str = "process"):  # fmt: skip
+    """The release path (as ``candor generate``): (frames, wall s, CPU s, kept frames, output).
+
+    ``loop``: "process", the release path; "thread", the same with the encoder on a thread of this
+    process; "sequential", each frame rendered, watermarked and encoded in turn on this thread
+    (motion still beside it), then signed alike. Each run takes the next watermark serial of
+    ``state``'s repository."""
     from candor.generator.controls import Controls
 
     kept: list[np.ndarray] = []
@@ -108,16 +147,17 @@ def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path
 
     png = (work / "portrait.png").read_bytes()
     claim = state.releaser.claim(generation_id=f"bench-{uuid.uuid4().hex[:8]}")
-    out = work / ("before.mp4" if sequential else "release.mp4")
-    cpu, start = time.process_time(), time.perf_counter()
+    out = work / f"{loop}.mp4"
+    cpu, start = _cpu_seconds(), time.perf_counter()
     frames = tap(pipe.frames(samples, Controls(), seed=0))
     serial = state.releaser.manifests.allocate_serial(generation_id=claim.generation_id)
-    if sequential:
+    if loop == "sequential":
         n = sequential_release(state.releaser, frames, out, claim, png, audio, serial)
     else:
-        n = state.releaser.release_frames(frames, out_path=out, fps=25, claim=claim, portrait=png,
-                                          audio_path=audio, serial=serial).frames  # fmt: skip
-    return n, time.perf_counter() - start, time.process_time() - cpu, kept, out
+        with encoder_on_a_thread() if loop == "thread" else nullcontext():
+            n = state.releaser.release_frames(frames, out_path=out, fps=25, claim=claim, portrait=png,
+                                              audio_path=audio, serial=serial).frames  # fmt: skip
+    return n, time.perf_counter() - start, _cpu_seconds() - cpu, kept, out
 
 
 def sequential_release(releaser, frames, out: Path, claim, png: bytes, audio: Path, serial: int) -> int:
@@ -143,21 +183,30 @@ def sequential_release(releaser, frames, out: Path, claim, png: bytes, audio: Pa
     return writer.frames_written
 
 
-def same_pixels(a: Path, b: Path) -> bool:
-    """True when the two videos decode to the same frames, pixel for pixel."""
+def same_pixels(a: Path, *others: Path) -> bool:
+    """True when the videos decode to the same frames, pixel for pixel."""
     from candor.generator.video import read_frames
 
-    left, right = read_frames(a), read_frames(b)
-    for x in left:
-        y = next(right, None)
-        if y is None or not np.array_equal(x, y):
-            return False
-    return next(right, None) is None
+    rest = [read_frames(b) for b in others]
+    for x in read_frames(a):
+        for right in rest:
+            y = next(right, None)
+            if y is None or not np.array_equal(x, y):
+                return False
+    return all(next(right, None) is None for right in rest)
+
+
+def psnr(a: Path, b: Path) -> float:
+    """PSNR (dB) between two videos' decoded frames, over the frames they share."""
+    from candor.generator.video import read_frames
+
+    mse = [np.mean((x.astype(np.float32) - y) ** 2) for x, y in zip(read_frames(a), read_frames(b), strict=True)]
+    return float(10 * np.log10(255**2 / max(np.mean(mse), 1e-12)))
 
 
 def x264_alone(frames: list[np.ndarray], work: Path, threads: int = 0) -> float:
-    """Frames per second of libx264 alone over ``frames``, with the release path's settings
-    (``threads``: x264's own, 0 = its default as the release path runs it, 1 = one core)."""
+    """Frames per second of libx264 alone over ``frames``, with the release path's crf and preset
+    (``threads``: x264's own, 0 = its default, 1 = one thread as the release path runs it)."""
     from candor.generator.video import VideoWriter
 
     start = time.perf_counter()
@@ -210,15 +259,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="candor-generate-bench-"))
     try:
         Image.fromarray(skimage.data.astronaut()).save(work / "portrait.png")
-        # Two data directories with the same keys: before and after take the same serials in turn,
-        # so their videos carry the same watermark and can be compared pixel for pixel.
+        # One database per loop, the same keys: the loops take the same serials in turn, so their
+        # videos carry the same watermark and can be compared pixel for pixel.
         states = {}
-        for sequential in (True, False):
-            states[sequential] = Container.build(
-                Settings(data_dir=work / "data", database_url=f"sqlite:///{work}/bench-{sequential}.db",
+        for loop in LOOPS:
+            states[loop] = Container.build(
+                Settings(data_dir=work / "data", database_url=f"sqlite:///{work}/bench-{loop}.db",
                          environment="development")
             )  # fmt: skip
-            states[sequential].migrate()
+            states[loop].migrate()
         pipe = TalkingFacePipeline.for_portrait(analyze_image(work / "portrait.png"))
         print(f"machine: {os.cpu_count()} CPU cores (shared), {machine()} at the start")
         for seconds in args.seconds:
@@ -234,31 +283,31 @@ def main() -> None:
                       f"system {cli['sys']:.1f} s; "
                       f"peak memory {cli['rss_mb']:.0f} MB (goal <= 1024); {machine()}")  # fmt: skip
             if seconds == args.seconds[0]:  # warm every stage once (numba, x264, signing)
-                for sequential in (True, False):
-                    release_in_process(states[sequential], pipe, samples[: 2 * 16000], audio, work, 0,
-                                       sequential=sequential)  # fmt: skip
+                for loop in LOOPS:
+                    release_in_process(states[loop], pipe, samples[: 2 * 16000], audio, work, 0, loop=loop)
             kept: list[np.ndarray] = []
             outs = {}
             for r in range(args.rounds):
-                for sequential in (True, False):
-                    name = "before (sequential loop)" if sequential else "after (release path)   "
+                for loop, name in LOOPS.items():
                     load = machine()
-                    n, wall, cpu, frames, outs[sequential] = release_in_process(
-                        states[sequential], pipe, samples, audio, work, args.x264_frames if not kept else 0,
-                        sequential=sequential,
+                    n, wall, cpu, frames, outs[loop] = release_in_process(
+                        states[loop], pipe, samples, audio, work, args.x264_frames if not kept else 0, loop=loop
                     )  # fmt: skip
                     kept = kept or frames
                     print(f"  round {r + 1} {name}: {n / wall:5.0f} frames/s wall clock (goal >= 100), "
                           f"{1000 * cpu / n:.1f} ms CPU per frame, {cpu / wall:.2f} cores used; "
                           f"before it: {load}")  # fmt: skip
-                    if not sequential:
-                        x264 = x264_alone(kept, work)
-                        print(f"          libx264 alone on the first {len(kept)} of these frames, same settings, "
-                              f"right after: {x264:.0f} frames/s; end to end / x264 alone = "
-                              f"{n / wall / x264:.2f} (goal >= 0.5)")  # fmt: skip
-            x264_one = x264_alone(kept, work, threads=1)
-            print(f"  libx264 alone on one thread (threads=1): {x264_one:.0f} frames/s; {machine()}")
-            print(f"  before and after decode to the same frames: {same_pixels(outs[True], outs[False])}")
+                    if loop == "process":
+                        # x264 at its fastest: its own threads, or one as the release path runs it.
+                        x264 = max(x264_alone(kept, work), x264_alone(kept, work, threads=1))
+                        print(f"          libx264 alone on the first {len(kept)} of these frames, same crf and "
+                              f"preset, right after, the faster of its default threads and one: {x264:.0f} "
+                              f"frames/s; end to end / x264 alone = {n / wall / x264:.2f} (goal >= 0.5)")  # fmt: skip
+            for threads in (0, 1):
+                print(f"  libx264 alone, threads={threads}: {x264_alone(kept, work, threads=threads):.0f} frames/s")
+            print(f"  sequential loop and encoder thread decode to the same frames: "
+                  f"{same_pixels(outs['sequential'], outs['thread'])}; the release path (x264 on one thread) "
+                  f"against them: PSNR {psnr(outs['process'], outs['sequential']):.1f} dB; {machine()}")  # fmt: skip
             del kept
         stages = stage_cpu(pipe, samples, work, args.stage_frames)
         print(f"CPU per frame per stage, one stage at a time ({args.stage_frames} frames), ms user + system:")

@@ -70,7 +70,7 @@ def main() -> None:
     source = analyze_image(portrait(args.portrait))
     pipe = TalkingFacePipeline.for_portrait(source, args.checkpoint)
     controls = Controls()
-    # Warm up every stage (librosa, torch kernels, numba renderer) once.
+    # Warm up every stage (torch kernels, numba renderer) once.
     list(pipe.frames(audio[: 2 * SAMPLE_RATE], controls))
 
     # 1. Motion alone.

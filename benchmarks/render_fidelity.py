@@ -12,9 +12,14 @@ fresh tracker per clip). Per portrait it prints:
 - r: Pearson correlation of the commanded opening (the rig's target inner-lip gap / face height) with
   the tracked one;
 - blinks: share of the commanded blinks during which the tracked eye opening (lid gap / eye width,
-  both eyes averaged) dips by >= 40 % of its open value, and the mean dip.
+  both eyes averaged) dips by >= 40 % of its open value, and the mean dip;
+- shut: a bilabial over an open jaw as the labels command it (jawOpen 0.3 above the portrait's
+  own, mouthClose closing the gap that opens): the tracked inner-lip gap above the portrait's rest
+  gap, which must stay within ``CLOSED_MARGIN`` (the margin ``lipsync_e2e.py`` counts a bilabial
+  closed by), beside the jaw alone's.
 
-A contact sheet (portrait, a blink's closed frame, both eyes zoomed, the widest mouth) goes to
+A contact sheet (portrait, a blink's closed frame, both eyes zoomed, the widest mouth, the lips
+shut over the open jaw) goes to
 ``out/render_fidelity.png``.
 
     .venv/bin/python benchmarks/render_fidelity.py [--only NAME ...] [--motion model] [--out PNG]
@@ -45,6 +50,8 @@ BLINK_PEAKS = (1.0, 0.9, 0.6, 0.85, 0.7)
 BLINK_SHAPE = {-1: 0.3, 0: 1.0, 1: 0.85, 2: 0.45, 3: 0.1}  # share of the peak by frame from it
 DIP = 0.40  # a blink is visible when the tracked opening falls by this share of its open value
 R_MIN = 0.90
+CLOSED_MARGIN = 0.012  # face heights above the rest gap that still read as closed lips
+SHUT_JAW = 0.3  # jawOpen above the portrait's own under the closed lips
 SPEECH = (
     "Good morning. This is a longer test of the talking face. We measure how often the eyes blink while "
     "the model speaks, and whether the renderer shows every one of those blinks on the pixels. The weather "
@@ -247,7 +254,33 @@ def measure(
         "identity_psnr": identity_psnr,
         "jaw": jaw,
         "eye": eye_a,
+        "lips": lips_shut(animator),
     }
+
+
+def lips_shut(animator) -> dict:
+    """Rest, jaw opened by SHUT_JAW, and the same jaw with mouthClose shutting the gap it opens (as
+    the labels do, ``visemes.close_lips``), each held for a few frames of one video tracker. Returns the
+    tracked gap above rest of the open and the shut mouth (face heights) and the shut frame."""
+    from candor.generator.motion import index
+    from candor.training.corpus.visemes import close_lips
+
+    base = animator.source.baseline
+    opened = base.copy()
+    opened[index("jawOpen")] += SHUT_JAW
+    shut = opened.copy()
+    shut[index("mouthClose")] += float(close_lips(np.array([1.0]), {"jawOpen": np.array([SHUT_JAW])})[0])
+    tracker = Tracker()
+    gaps, frame = [], None
+    try:
+        for v in (base, opened, shut):
+            frame = animator.renderer.render(animator.rig.target(v))
+            # Held for 8 frames, the last 5 read: the tracker settles on a new mouth in a few frames.
+            tracked = [tracker(frame) for _ in range(8)][3:]
+            gaps.append(np.nanmean([mouth_opening(p) if p is not None else np.nan for p in tracked]))
+    finally:
+        tracker.close()
+    return {"open": float(gaps[1] - gaps[0]), "shut": float(gaps[2] - gaps[0]), "frame": frame}
 
 
 def eyes_zoom(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -281,11 +314,14 @@ def main() -> None:
     for name, (image, keep, how) in portrait_set(args.only).items():
         res = measure(name, image, keep, relative=relative)
         dips = np.array(res["dips"])
+        lips = res["lips"]
         ok = res["r"] >= R_MIN and res["visible"] == 1.0 and res["identity_psnr"] >= 30.0
+        ok &= bool(lips["shut"] <= CLOSED_MARGIN)
         failed += [] if ok else [name]
         print(
             f"{name:20s} r {res['r']:.3f}  blinks visible {res['visible'] * 100:3.0f}% of {len(dips)} "
-            f"(mean dip {dips.mean() * 100:4.1f}%, min {dips.min() * 100:4.1f}%)  lost {res['lost']:3d} frames  "
+            f"(mean dip {dips.mean() * 100:4.1f}%, min {dips.min() * 100:4.1f}%)  "
+            f"shut {lips['shut']:+.3f} (open {lips['open']:+.3f})  lost {res['lost']:3d} frames  "
             f"identity {res['identity_psnr']:.1f} dB  render {res['render_ms']:.1f} ms  "
             f"{'ok' if ok else 'FAIL'}  [{how}]",
             flush=True,
@@ -298,6 +334,7 @@ def main() -> None:
             eyes_zoom(res["frames"][closed], lmk),
             eyes_zoom(res["frames"][closed - 12], lmk),
             res["frames"][widest],
+            lips["frame"],
         ]
         labels += [
             f"{name}",
@@ -305,6 +342,7 @@ def main() -> None:
             "closed (zoom)",
             "open (zoom)",
             f"jaw {res['jaw'][widest]:.2f} r {res['r']:.2f}",
+            f"lips shut {lips['shut']:+.3f}",
         ]
     if not args.only or "astronaut-glasses" in args.only:
         # Control: the plain astronaut rendered, the same frames drawn on each output frame where the
@@ -331,7 +369,7 @@ def main() -> None:
             f"{res['visible'] * 100:3.0f}% (mean dip {dips.mean() * 100:4.1f}%, min {dips.min() * 100:4.1f}%)",
             flush=True,
         )
-    path = save_contact_sheet(args.out, sheet, labels, columns=5, tile=256)
+    path = save_contact_sheet(args.out, sheet, labels, columns=6, tile=256)
     print(f"contact sheet: {path}")
     print("all portraits hold" if not failed else f"FAILING: {', '.join(failed)}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import typer
@@ -54,7 +55,13 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    """The `candor` command: the app, then an exit without the interpreter's last full garbage
+    collection, which walks every object torch, mediapipe and the models made (0.65 s at the end
+    of `candor generate`, 0.15 s with them frozen); the operating system frees the memory at once."""
+    try:
+        app()
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -72,15 +72,20 @@ def real(
     out: Path = typer.Option(..., "--out", help="Corpus folder (created; an existing one is resumed)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the non-verbal motion and control draws."),
     max_utterances: int | None = typer.Option(None, "--max-utterances", help="Stop after this many new ones."),
+    held_out_only: bool = typer.Option(
+        False, "--held-out-only", help="Only the held-out speakers (the val split an evaluation needs)."
+    ),
 ) -> None:
     """Label real recorded speech from Debian packages (asterisk prompts in 5 languages, LibriVox
     read speech, codec2 samples): English by pocketsphinx forced alignment, other languages by
     phone-loop recognition. Install the recordings first with `make real-speech`
     (apt-get install asterisk-core-sounds-{en,es,fr,it,ru}-wav asterisk-core-sounds-en
     pocketsphinx-testdata codec2-examples); nothing is downloaded here."""
-    from candor.training.corpus.real import build_real_corpus, discover
+    from candor.training.corpus.real import HELD_OUT, build_real_corpus, discover
 
     recs = discover()
+    if held_out_only:
+        recs = [r for r in recs if r.speaker in HELD_OUT]
     with progress_bar(f"labelling {out}", len(recs) or None) as advance:
         info = build_real_corpus(
             out, recordings=recs, seed=seed, max_utterances=max_utterances, on_progress=lambda _s, _e: advance(1)

@@ -109,13 +109,11 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         face: int | None = typer.Option(None, "--face", help="Which face to use when there are several (0 = largest)."),
     ) -> None:
         """Make a talking-face video from one portrait and one speech clip."""
-        import torch
-
+        from candor.commands._common import container, loading_models
         from candor.commands.generator import _analyze
         from candor.config import get_settings
         from candor.generator.audio import frame_count, load_audio
         from candor.generator.controls import SAMPLE_RATE, Controls
-        from candor.generator.pipeline import TalkingFacePipeline
 
         yaw, pitch = _parse_gaze(gaze)
         name, intensity = Controls.parse_emotion(emotion)
@@ -126,11 +124,17 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
             emotion=name,
             intensity=0.0 if name == "neutral" else intensity,
         )
-        # Bad, empty or too-long audio fails here, before any work.
-        samples = load_audio(audio, max_seconds=get_settings().max_audio_seconds)
-        source = _analyze(image, keep_framing, face)
-        torch.set_num_threads(1)  # one thread for motion, the main thread renders: both cores busy
-        pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)
+        with loading_models():
+            import torch
+
+            from candor.generator.pipeline import TalkingFacePipeline
+
+            # Bad, empty or too-long audio fails here, before any work.
+            samples = load_audio(audio, max_seconds=get_settings().max_audio_seconds)
+            source = _analyze(image, keep_framing, face)
+            torch.set_num_threads(1)  # one thread for motion, the main thread renders: both cores busy
+            pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)
+            container()  # the release path's database and keys, ready before the first frame
         frames = pipeline.frames(
             samples, controls, seed=seed, fps=fps, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
         )

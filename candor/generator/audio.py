@@ -7,7 +7,7 @@ video frame rate:
   band over the utterance's active frames (so a voice's spectral tilt and the recording gain do
   not matter), then divided by 20 dB and clipped;
 - frame energy in dB relative to the utterance's loud level (/20 dB, silence at -3);
-- pitch from ``librosa.yin`` in octaves relative to the utterance's median pitch (0 when quiet);
+- pitch from YIN (:func:`candor.generator.dsp.yin`) in octaves relative to the utterance's median pitch (0 when quiet);
 - the first temporal difference of all 42 (centred, one video frame each side).
 
 Silence is recognised by an absolute level (below -70 dBFS), so an all-silent clip maps to the
@@ -26,19 +26,21 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from candor.errors import AudioTooLong, InvalidAudio
+from candor.generator import dsp
 from candor.generator.controls import SAMPLE_RATE
 
 HOP = 160  # 10 ms analysis grid
 N_FFT = 512
+WIN_LENGTH = 400  # 25 ms Hann window inside each N_FFT frame
 YIN_FRAME = 1024
 PAD = YIN_FRAME // 2  # samples of look-ahead (and look-behind) one analysis frame needs
 N_MELS = 40
+MEL_FMIN, MEL_FMAX = 50.0, 7600.0  # Hz: the mel bands' span
 BASE_DIM = N_MELS + 2
 FEATURE_DIM = 2 * BASE_DIM
 SILENCE_DBFS = -70.0  # below this the whole clip counts as silence
@@ -150,9 +152,7 @@ def to_mono_16k(samples: np.ndarray, sr: int) -> np.ndarray:
     if sr <= 0:
         raise InvalidAudio(f"sample rate must be positive, got {sr}")
     if sr != SAMPLE_RATE and x.size:
-        import librosa
-
-        x = librosa.resample(x, orig_sr=sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+        x = dsp.resample(x, sr, SAMPLE_RATE)
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -161,40 +161,24 @@ def to_mono_16k(samples: np.ndarray, sr: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _mel_basis() -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50, fmax=7600).astype(np.float32)
-
-
 def _raw_frames(padded: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Analysis frames j = 0..n-1 of ``padded``, frame j centred at sample ``PAD + j * HOP``.
 
     Returns (mel power (n, N_MELS), mean-square energy (n,), f0 in Hz (n,)).
     ``padded`` must hold at least ``PAD + (n - 1) * HOP + PAD`` samples.
     """
-    import librosa
-
     if n <= 0:
         return np.zeros((0, N_MELS), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
     need = 2 * PAD + (n - 1) * HOP
     y = padded[:need]
     start = PAD - N_FFT // 2
-    spec = librosa.stft(
-        y[start : start + N_FFT + (n - 1) * HOP],
-        n_fft=N_FFT,
-        hop_length=HOP,
-        win_length=400,
-        center=False,
-    )
-    power = (np.abs(spec) ** 2).astype(np.float32)[:, :n]
-    mel = (_mel_basis() @ power).T
+    power = dsp.power_spectrum(y[start : start + N_FFT + (n - 1) * HOP], N_FFT, HOP, WIN_LENGTH)
+    mel = (dsp.mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS, MEL_FMIN, MEL_FMAX) @ power).T
     # Energy over a 20 ms window around each centre (what a viewer hears as "now").
     idx = PAD + np.arange(n) * HOP
     win = np.lib.stride_tricks.sliding_window_view(y, 320)[idx - 160]
     energy = (win.astype(np.float64) ** 2).mean(axis=1).astype(np.float32)
-    f0 = librosa.yin(y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=YIN_FRAME, hop_length=HOP, center=False)
+    f0 = dsp.yin(y, SAMPLE_RATE, fmin=60, fmax=500, frame_length=YIN_FRAME, hop=HOP)
     return mel, energy, f0[:n].astype(np.float32)
 
 

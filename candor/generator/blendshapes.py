@@ -51,9 +51,9 @@ def _region_weights(template: np.ndarray) -> dict[str, np.ndarray]:
     lip_c = template[lip_pts].mean(0)
     mouth_zone = _gauss(template, lip_c, 0.12) * (y > nose_y - 0.02)
     upper_lip = np.zeros(len(template))
-    upper_lip[list(L.UPPER_LIP)] = 1.0
+    upper_lip[list(L.UPPER_LIP + L.UPPER_LIP_MIDDLE)] = 1.0
     lower_lip = np.zeros(len(template))
-    lower_lip[list(L.LOWER_LIP)] = 1.0
+    lower_lip[list(L.LOWER_LIP + L.LOWER_LIP_MIDDLE)] = 1.0
     # Soft versions spread a little into the skin around the lips.
     upper_soft = np.maximum(upper_lip, _gauss(template, template[L.UPPER_LIP_OUTER], 0.05) * (y < mouth_y))
     lower_soft = np.maximum(lower_lip, _gauss(template, template[L.LOWER_LIP_OUTER], 0.05) * (y > mouth_y))
@@ -67,6 +67,20 @@ def _region_weights(template: np.ndarray) -> dict[str, np.ndarray]:
         "lower_soft": lower_soft,
         "lip_centre": centre_weight,
     }
+
+
+def _jaw_gap_profile(shape: np.ndarray, jaw: np.ndarray) -> np.ndarray:
+    """(n,) the inner-lip gap ``jaw`` (n, 3) opens at each point's x, as a share of the gap at the
+    lip centre: 1 in the middle, 0 at the mouth corners (interpolated between inner-lip columns)."""
+    upper, lower = np.array(L.UPPER_LIP[9:]), np.array(L.LOWER_LIP[9:])  # inner contours, paired by column
+    x = (shape[upper, 0] + shape[lower, 0]) / 2
+    gap = jaw[lower, 1] - jaw[upper, 1]
+    centre = max(float(jaw[L.LOWER_LIP_INNER, 1] - jaw[L.UPPER_LIP_INNER, 1]), 1e-6)
+    corners = shape[[L.MOUTH_CORNER_RIGHT, L.MOUTH_CORNER_LEFT], 0]
+    xs = np.concatenate([[corners.min()], x, [corners.max()]])
+    share = np.concatenate([[0.0], np.clip(gap / centre, 0.0, 1.0), [0.0]])
+    order = np.argsort(xs)
+    return np.interp(shape[:, 0], xs[order], share[order], left=0.0, right=0.0)
 
 
 def _lid_pairs(upper: tuple[int, ...], lower: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -99,8 +113,14 @@ def basis(shape: np.ndarray, baseline: np.ndarray | None = None) -> np.ndarray:
 
     up = np.array([0.0, -1.0, 0.0])
     fwd = np.array([0.0, 0.0, -1.0])
-    # mouthClose: lips meet although the jaw is open (pairs with jawOpen).
-    B["mouthClose"] = (w["upper_lip"][:, None] * 0.5 - w["lower_lip"][:, None] * 0.5) * (-up) * JAW_OPEN_GAP * 0.8
+    # mouthClose: lips meet although the jaw is open (pairs with jawOpen). Each lip moves as a
+    # whole, by the share of the jaw's opening at its column (the jaw opens the middle far more
+    # than the corners), so at any coefficient the lips close evenly along the mouth instead of
+    # crossing near the corners while the middle is still open.
+    reach = _jaw_gap_profile(shape, B["jawOpen"])
+    B["mouthClose"] = (
+        (w["upper_lip"][:, None] * 0.5 - w["lower_lip"][:, None] * 0.5) * reach[:, None] * (-up) * JAW_OPEN_GAP * 0.8
+    )
     inward = -np.sign(shape[:, 0])[:, None] * np.array([1.0, 0.0, 0.0])
     mouth = w["mouth"][:, None]
     # Funnel: corners in, lips forward and flared open.

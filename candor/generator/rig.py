@@ -75,16 +75,25 @@ class FaceRig:
         self.source = source
         self.basis = basis(source.fit.canonical, source.baseline)  # (K, 478, 3)
         self._basis_flat = self.basis.reshape(len(self.basis), -1)
+        # Inner-lip gap at the lip centre: what each blendshape adds at 1.0 on this face, and the
+        # portrait's own (canonical face heights).
+        self._gap_per_unit = self.basis[:, L.LOWER_LIP_INNER, 1] - self.basis[:, L.UPPER_LIP_INNER, 1]
+        canonical = source.fit.canonical
+        self._rest_gap = float(canonical[L.LOWER_LIP_INNER, 1] - canonical[L.UPPER_LIP_INNER, 1])
 
     def canonical_shape(self, v: np.ndarray) -> np.ndarray:
         """The expressive shape (478, 3) in the canonical frame for motion vector ``v``."""
         base = self.source.baseline
         coeffs = v[_BS].copy()
-        # mouthClose brings the lips together over an open jaw; beyond the jaw's opening it would
-        # push each lip through the other.
-        close, jaw = motion.index("mouthClose") - _BS.start, motion.index("jawOpen") - _BS.start
-        coeffs[close] = min(coeffs[close], coeffs[jaw])
         delta = coeffs - base[_BS]
+        # mouthClose brings the lips together over whatever the jaw and the other mouth shapes
+        # open (the portrait's own opening included); beyond that it would push each lip through
+        # the other. (It closes less per unit than jawOpen opens: a cap at the jawOpen coefficient
+        # left a fifth of the jaw's opening showing on a portrait whose mouth is shut at rest.)
+        close = motion.index("mouthClose") - _BS.start
+        opened = self._rest_gap + float(delta @ self._gap_per_unit) - delta[close] * self._gap_per_unit[close]
+        shut = max(opened, 0.0) / max(-float(self._gap_per_unit[close]), 1e-6)
+        delta[close] = min(delta[close], shut)
         shape = self.source.fit.canonical + (delta @ self._basis_flat).reshape(-1, 3)
         gy, gp = motion.index("gazeYaw"), motion.index("gazePitch")
         moved = rotate_irises(shape, float(v[gy] - base[gy]), float(v[gp] - base[gp]))

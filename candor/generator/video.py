@@ -106,12 +106,16 @@ class VideoWriter:
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
 
+    def check_frame(self, frame: np.ndarray) -> None:
+        """InvalidInput unless ``frame`` is an (H, W, 3) uint8 array of this writer's size."""
+        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
+            raise InvalidInput(f"frame must be {self.size[1]}x{self.size[0]}x3 uint8, got {frame.shape} {frame.dtype}")
+
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
         import av
 
-        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
-            raise InvalidInput(f"frame must be {self.size[1]}x{self.size[0]}x3 uint8, got {frame.shape} {frame.dtype}")
+        self.check_frame(frame)
         vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
         vf.pts = self.frames_written
         for packet in self._video.encode(vf):

@@ -45,7 +45,8 @@ def require_aware(value: datetime, name: str) -> datetime:
 
 class Stage:
     """``fn`` run on a thread of its own over the items ``put`` in, in order (a bounded queue), so
-    a pipeline's steps overlap on several cores (numpy, OpenCV, torch and x264 release the GIL).
+    a pipeline's steps overlap on several cores (numpy, OpenCV and torch release the GIL; PyAV's x264
+    encode does not, so the release path encodes in a process of its own: generator/encoder.py).
     ``close()`` waits for the items still queued; the first error ``fn`` raised is re-raised by the
     next ``put`` or by ``close`` (later items are dropped)."""
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from candor.services.generation_log import GenerationLog
     from candor.services.manifests import ManifestRepository
 
+ENCODER_THREADS = 1  # x264's threads in the encoder process (see release_frames)
 ENCODE_QUEUE = 8  # frames (768 KB each) rendered ahead of the encoder: enough to absorb a slow frame
 LOCAL_OPERATOR = "local-operator"  # the actor of releases made by the CLI on this machine
 RELEASED_EVENT = "generation.completed"
@@ -155,7 +156,7 @@ class Releaser:
         ``out_path``. ``serial``: the watermark serial, allocated when None; ``on_frame(n)`` is called
         on the caller's thread as the n-th frame is handed to the encoder. The caller records the
         result (:meth:`record`)."""
-        from candor.generator.video import VideoWriter
+        from candor.generator.encoder import EncoderProcess
         from candor.provenance.watermark import WatermarkEmbedder
 
         out_path = Path(out_path)
@@ -165,9 +166,11 @@ class Releaser:
         embedder = WatermarkEmbedder(self.watermark_key, serial)
         unsigned = temp_path_beside(out_path)
         try:
-            with VideoWriter(unsigned, fps=fps, audio_path=audio_path) as writer:
-                # Marking and encoding run on a thread of their own beside the caller's (rendering)
-                # one: the two halves of a frame's CPU overlap on two cores (benchmarks/generate_release.py).
+            # x264 in a process of its own, on one thread: the process is the parallelism (rendering
+            # holds the other core), and x264's frame threads only competed with the renderer for the
+            # two cores (warm, 60 s clip: 159-162 frames/s against 140-141; benchmarks/generate_release.py).
+            with EncoderProcess(unsigned, fps=fps, audio_path=audio_path, threads=ENCODER_THREADS) as writer:
+                # Marking runs on a thread of its own beside the caller's (rendering) one.
                 encoder = Stage(lambda frame: writer.write(embedder.embed(frame)), name="release-x264",
                                 depth=ENCODE_QUEUE)  # fmt: skip
                 try:

@@ -127,3 +127,27 @@ def test_commanded_jaw_opening_follows_on_a_stylized_portrait(stylized_face):
     r = float(np.corrcoef(jaw, measured)[0, 1])
     assert r >= 0.9, f"r {r:.3f}; tracked {np.round(measured, 3)}"
     assert measured[-1] > 1.8 * measured[0]
+
+
+def oil_painting(rgb: np.ndarray) -> np.ndarray:
+    bgr = cv2.xphoto.oilPainting(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), 3, 1)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("style", ["photo", "oil"])
+def test_lips_shown_closed_over_an_open_jaw(style, grace_hopper, grace_face):
+    """A bilabial over an open jaw, as the labels command it (jawOpen 0.3 above the portrait's own,
+    mouthClose closing the gap it opens) on a portrait whose mouth is shut at rest: the tracker
+    reads the lips closed (within 0.012 face heights of the rest gap, the margin of
+    ``benchmarks/lipsync_e2e.py``), while the jaw alone reads clearly open."""
+    from candor.training.corpus.visemes import close_lips
+
+    source = grace_face if style == "photo" else analyze_image(oil_painting(grace_hopper))
+    animator = Animator(source)
+    jaw = float(source.baseline[motion.index("jawOpen")]) + 0.3
+    close = float(close_lips(np.array([1.0]), {"jawOpen": np.array([0.3])})[0])
+    rest = mouth_opening(tracked(animator.frame(source.baseline)))
+    opened = mouth_opening(tracked(animator.frame(with_fields(source, jawOpen=jaw))))
+    shut = mouth_opening(tracked(animator.frame(with_fields(source, jawOpen=jaw, mouthClose=close))))
+    assert opened > rest + 0.03, f"jaw alone: {opened:.3f} vs rest {rest:.3f}"
+    assert shut <= rest + 0.012, f"lips closed over the open jaw read {shut - rest:+.3f} face heights open"

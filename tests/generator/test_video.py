@@ -1,9 +1,12 @@
+import os
+import signal
 import subprocess
 
 import numpy as np
 import pytest
 
-from candor.errors import InvalidAudio, InvalidInput, InvalidVideo
+from candor.errors import CandorError, InvalidAudio, InvalidInput, InvalidVideo
+from candor.generator.encoder import EncoderProcess
 from candor.generator.video import VideoWriter, probe, read_frames
 
 
@@ -77,3 +80,65 @@ def test_unreadable_video(tmp_path):
         list(read_frames(bad))
     with pytest.raises(InvalidVideo):
         probe(tmp_path / "missing.mp4")
+
+
+# The encoder in a child process (generator/encoder.py) behaves as the in-process writer: same
+# file, same errors, nothing left behind when anything fails.
+
+
+def test_same_video_as_the_in_process_writer(tmp_path, speech_wav):
+    outputs = {}
+    for writer_type in (VideoWriter, EncoderProcess):
+        out = tmp_path / f"{writer_type.__name__}.mp4"
+        with writer_type(out, fps=25, audio_path=speech_wav) as writer:
+            for frame in _frames(30):
+                writer.write(frame)
+        assert writer.frames_written == 30
+        outputs[writer_type] = out
+    a, b = (probe(p) for p in outputs.values())
+    assert a == b and a.frames == 30 and a.audio_duration is not None
+    for x, y in zip(*(read_frames(p) for p in outputs.values()), strict=True):
+        assert np.array_equal(x, y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["EncoderProcess.mp4", "VideoWriter.mp4"]
+
+
+def test_arguments_and_frames_are_checked_in_the_caller(tmp_path):
+    with pytest.raises(InvalidInput, match="fps"):
+        EncoderProcess(tmp_path / "x.mp4", fps=1000)
+    with pytest.raises(InvalidAudio, match="not found"):
+        EncoderProcess(tmp_path / "x.mp4", fps=25, audio_path=tmp_path / "missing.wav")
+    with pytest.raises(InvalidInput, match="frame must be"), EncoderProcess(tmp_path / "x.mp4", fps=25) as writer:
+        writer.write(next(_frames(1)))
+        writer.write(np.zeros((100, 100, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_childs_error_reaches_the_caller_as_its_own_type(tmp_path):
+    """An audio file PyAV cannot read fails in the child; the caller gets InvalidAudio, no file."""
+    bad = tmp_path / "not-audio.wav"
+    bad.write_bytes(b"this is not a wav file at all" * 100)
+    out = tmp_path / "out" / "clip.mp4"
+    with pytest.raises(InvalidAudio, match="cannot read audio"), EncoderProcess(out, fps=25, audio_path=bad) as writer:
+        for frame in _frames(200):  # the child stops at the header; a write or the close reports it
+            writer.write(frame)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_an_abandoned_encode_publishes_nothing(tmp_path):
+    out = tmp_path / "clip.mp4"
+    with pytest.raises(RuntimeError, match="renderer failed"), EncoderProcess(out, fps=25) as writer:
+        for frame in _frames(5):
+            writer.write(frame)
+        raise RuntimeError("renderer failed")
+    assert writer._proc.returncode is not None  # the child is gone
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_encoder_is_an_error_and_leaves_no_files(tmp_path):
+    out = tmp_path / "take [1].mp4"  # the child's temporary file is found by name, brackets and all
+    with pytest.raises(CandorError, match="encoder"), EncoderProcess(out, fps=25) as writer:
+        for i, frame in enumerate(_frames(400)):
+            writer.write(frame)
+            if i == 20:
+                os.kill(writer._proc.pid, signal.SIGKILL)
+    assert list(tmp_path.iterdir()) == []
