@@ -176,3 +176,16 @@ def _cues() -> list[str]:
     from candor.detector.features import TEMPORAL_NAMES
 
     return list(TEMPORAL_NAMES)
+
+
+def test_the_epoch_rule_counts_synthetic_clips_over_all_real_clips_but_the_top_one_percent():
+    """--select-on-tpr scores an epoch by what a threshold set at 1 % false positives would catch:
+    with 200 real clips, the 2 highest may sit over the threshold, not the 3rd."""
+    from candor.training.detector_trainer import tpr_at_max_fpr
+
+    real = np.linspace(-5.0, 0.0, 200)  # the highest three: 0.0, -0.025, -0.050
+    fake = np.array([-0.06, -0.04, 0.5, 1.0])
+    labels = np.r_[np.zeros(200), np.ones(4)].astype(int)
+    logits = np.r_[real, fake]
+    assert tpr_at_max_fpr(labels, logits, 0.01) == 0.75  # over the 3rd-highest real clip: not -0.06
+    assert tpr_at_max_fpr(labels, logits, 0.0) == 0.5  # over every real clip: 0.5 and 1.0 only
