@@ -24,7 +24,7 @@ import json
 import time
 
 from candor.detector.model import load_classifier
-from candor.training.detector_eval import evaluate, evaluate_product
+from candor.training.detector_eval import evaluate, evaluate_product, warm_feature_cache
 
 
 def print_product(results: dict) -> None:
@@ -56,6 +56,28 @@ def print_product(results: dict) -> None:
         print(f"  {label}: " + ", ".join(f"{cue} {v:+.2f}" for cue, v in sorted(shares.items(), key=lambda kv: -kv[1])))
 
 
+def print_validation(data: str, classifier) -> None:
+    """The validation split's clips (what chooses the epoch and the threshold), scored by this
+    checkpoint: AUC, the share of synthetic clips over all real clips but the highest 1 % (what a
+    threshold refitted there would catch), and TPR / FPR at the checkpoint's own threshold."""
+    from pathlib import Path
+
+    from candor.training.detector_trainer import clip_logits, load_split, roc_auc, tpr_at_max_fpr
+
+    if not list(Path(data, "val").glob("*/*.npz")):
+        return
+    val = load_split(data, "val")
+    logits = clip_logits(classifier, val)
+    flagged = classifier.calibration.probability(logits) >= classifier.calibration.threshold
+    fake, real = val.labels == 1, val.labels == 0
+    print(
+        f"validation ({int(fake.sum())} synthetic, {int(real.sum())} real clips): "
+        f"AUC {roc_auc(val.labels, logits):.4f}, "
+        f"caught at the 1 % false-positive rank {tpr_at_max_fpr(val.labels, logits, 0.01):.3f}; "
+        f"at this threshold TPR {flagged[fake].mean():.3f} / FPR {flagged[real].mean():.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="default: data/detector, or data/product with --product")
@@ -64,10 +86,18 @@ def main() -> None:
         "--checkpoint", action="append", default=None, help="repeat to compare checkpoints on the same clips"
     )
     parser.add_argument("--json", default=None, help="also write the full results (every video) here")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --product: featurise uncached test videos in N processes first"
+    )
     args = parser.parse_args()
 
     checkpoints = args.checkpoint or [None]
     if args.product:
+        if args.workers > 1:
+            started = time.perf_counter()
+            n = warm_feature_cache(args.data or "data/product", load_classifier(checkpoints[0]).sample_fps,
+                                   workers=args.workers)  # fmt: skip
+            print(f"features of {n} test videos ready in {time.perf_counter() - started:.0f} s")
         everything = []
         for checkpoint in checkpoints:
             classifier = load_classifier(checkpoint)
@@ -76,6 +106,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             print(f"\ncheckpoint {classifier.path}; threshold {results['threshold']:.3f}; {seconds:.0f} s")
             print_product(results)
+            print_validation(args.data or "data/product", classifier)
             everything.append(results)
         if args.json:
             with open(args.json, "w") as fh:

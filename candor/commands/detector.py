@@ -233,6 +233,13 @@ def train(
     crop_rescale: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Share of training face crops softened (reduced and enlarged back)."
     ),
+    select_on_tpr: bool = typer.Option(
+        False,
+        "--select-on-tpr",
+        help="Keep the epoch catching most validation synthetic clips at the 1 % false-positive threshold "
+        "(default: the best validation AUC).",
+    ),
+    seed: int = typer.Option(0, help="Random seed (weights, batches, augmentation)."),
 ) -> None:
     """Train the classifier on DATA/train, calibrate on DATA/val, write the checkpoint."""
     from candor.training.detector_trainer import TrainConfig, recalibrate
@@ -254,13 +261,19 @@ def train(
             advance(1)
             err_console.print(
                 f"epoch {epoch}: loss {stats['loss']:.4f}, validation AUC {stats['val_auc']:.4f}, "
-                f"log loss {stats['val_loss']:.4f}"
+                f"log loss {stats['val_loss']:.4f}, synthetic caught at 1 % FPR {stats['val_tpr']:.3f}"
             )
 
         classifier = run(
             data,
             out,
-            TrainConfig(epochs=epochs, drop_cues=tuple(drop_cue), crop_rescale_p=crop_rescale),
+            TrainConfig(
+                epochs=epochs,
+                drop_cues=tuple(drop_cue),
+                crop_rescale_p=crop_rescale,
+                select_on_tpr=select_on_tpr,
+                seed=seed,
+            ),
             device=device,
             on_epoch=on_epoch,
         )

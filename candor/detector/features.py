@@ -17,12 +17,13 @@ mesh on it and returns a :class:`ClipFeatures`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from candor.detector.sampling import Sampler, adaptive
 from candor.errors import InvalidVideo
 from candor.generator import landmarks as L
 
@@ -61,7 +62,9 @@ _EPS = 0.05  # grey levels: keeps log-ratios finite on perfectly still (rendered
 @dataclass
 class ClipFeatures:
     """Samples of one video. ``times`` in seconds; ``boxes`` (N, 4) x0, y0, x1, y1 in frame pixels;
-    ``thumbs`` (N, 64, 64, 3) uint8 small views of the sampled frames (for reports)."""
+    ``thumbs`` (N, 64, 64, 3) uint8 small views of the sampled frames (for reports); ``sampled``: how many
+    frames were looked at for a face (more than ``sample_fps`` a second where adaptive sampling ran,
+    ``dense``; 0 where not recorded)."""
 
     crops: np.ndarray
     temporal: np.ndarray
@@ -72,6 +75,8 @@ class ClipFeatures:
     fps: float
     width: int
     height: int
+    sampled: int = 0
+    dense: bool = False
 
     @property
     def n(self) -> int:
@@ -236,7 +241,7 @@ class _Sequence:
         """No face in this sample: the next one starts a new track (no motion across the gap)."""
         self._prev = None
 
-    def finish(self, frames_decoded: int, fps: float, width: int, height: int) -> ClipFeatures:
+    def finish(self, frames_decoded: int, fps: float, width: int, height: int, sampled: int) -> ClipFeatures:
         temporal = np.array(self.temporal, np.float32).reshape(-1, TEMPORAL_DIM)
         # The first sample of a track has no motion cues yet: borrow the next sample's.
         for i in range(len(temporal) - 1):
@@ -253,12 +258,18 @@ class _Sequence:
             fps=fps,
             width=width,
             height=height,
+            sampled=sampled,
         )
 
 
-def extract_frames(frames: Iterable[np.ndarray], *, fps: float, sample_fps: float = DEFAULT_SAMPLE_FPS) -> ClipFeatures:
-    """Features from an iterable of (H, W, 3) uint8 RGB frames at ``fps`` (used for arrays in memory)."""
-    return _extract(((i, f) for i, f in enumerate(frames)), fps=fps, sample_fps=sample_fps)
+def extract_frames(frames: Sequence[np.ndarray], *, fps: float, sample_fps: float = DEFAULT_SAMPLE_FPS) -> ClipFeatures:
+    """Features from (H, W, 3) uint8 RGB frames at ``fps`` (arrays in memory), sampled as
+    :func:`extract_video` samples a file (adaptive sampling included)."""
+
+    def pass_over(sampler: Sampler) -> ClipFeatures:
+        return _extract(((i, f, sampler(i)) for i, f in enumerate(frames)), fps=fps)
+
+    return adaptive(pass_over, fps=fps, sample_fps=sample_fps)
 
 
 def _largest_face(frame: np.ndarray) -> np.ndarray | None:
@@ -294,15 +305,14 @@ def _confirmed(frame: np.ndarray, pts: np.ndarray) -> bool:
     return any(b.x0 < 128 < b.x1 and b.y0 < 128 < b.y1 for b in detect_faces(view))
 
 
-def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fps: float) -> ClipFeatures:
-    """Sample every ``fps / sample_fps`` frames; a sample's successor frame gives its frame difference.
-    Frames that are :data:`_SKIPPED` (not converted to RGB by the decoder) are only counted."""
-    step = max(fps / sample_fps, 1.0)
+def _extract(indexed: Iterable[tuple[int, np.ndarray, bool]], *, fps: float) -> ClipFeatures:
+    """Features of the frames flagged as samples (``(index, frame, is_sample)``, indices increasing);
+    a sample's successor frame gives its frame difference. Frames that are :data:`_SKIPPED` (not
+    converted to RGB by the decoder) are only counted."""
     seq = _Sequence()
-    next_sample = 0.0
     pending: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, frame, landmarks) waiting for i + 1
-    n = width = height = 0
-    for i, frame in indexed:
+    n = width = height = sampled = 0
+    for i, frame, is_sample in indexed:
         n = i + 1
         if frame is _SKIPPED:
             continue
@@ -311,8 +321,8 @@ def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fp
             j, previous, pts = pending
             seq.add(j / fps, previous, frame, pts)
             pending = None
-        if i >= next_sample:
-            next_sample += step
+        if is_sample:
+            sampled += 1
             pts = _largest_face(frame)
             if pts is None:
                 seq.lose_track()
@@ -321,35 +331,35 @@ def _extract(indexed: Iterable[tuple[int, np.ndarray]], *, fps: float, sample_fp
     if pending is not None:  # the last frame has no successor: compare it with itself
         j, previous, pts = pending
         seq.add(j / fps, previous, previous, pts)
-    return seq.finish(n, fps, width, height)
+    return seq.finish(n, fps, width, height, sampled)
 
 
 _SKIPPED = np.zeros((2, 2, 3), np.uint8)  # stands for a decoded frame nobody looks at
 
 
-def _decode(path: Path, fps: float, sample_fps: float, max_seconds: float | None) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, RGB frame) for the sampled frames and the frame after each; others stay undecoded to RGB."""
+def _decode(
+    path: Path, fps: float, sampler: Sampler, max_seconds: float | None
+) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(index, RGB frame, is it a sample) for the sampled frames and the frame after each; the others
+    stay undecoded to RGB (:data:`_SKIPPED`)."""
     import av
 
     from candor.generator.video import open_video
 
-    step = max(fps / sample_fps, 1.0)
     with open_video(path) as (container, stream):
         stream.thread_type = "AUTO"
-        next_sample = 0.0
-        want_next = False
+        follower = False  # the frame after a sample: its successor for the frame difference
         i = -1
         try:
             for i, frame in enumerate(container.decode(stream)):
                 if max_seconds is not None and i / fps >= max_seconds:
                     break
-                if i >= next_sample or want_next:
-                    want_next = i >= next_sample
-                    if want_next:
-                        next_sample += step
-                    yield i, frame.to_ndarray(format="rgb24")
+                is_sample = sampler(i)
+                if is_sample or follower:
+                    yield i, frame.to_ndarray(format="rgb24"), is_sample
                 else:
-                    yield i, _SKIPPED
+                    yield i, _SKIPPED, False
+                follower = is_sample
         except av.FFmpegError as exc:
             raise InvalidVideo(f"{path.name} is corrupt after frame {i + 1}: {exc}") from None
         if i < 0:
@@ -367,4 +377,8 @@ def extract_video(
     if not path.is_file():
         raise InvalidVideo(f"no such file: {path}")
     fps = video_fps(path) or 25.0
-    return _extract(_decode(path, fps, sample_fps, max_seconds), fps=fps, sample_fps=sample_fps)
+
+    def pass_over(sampler: Sampler) -> ClipFeatures:
+        return _extract(_decode(path, fps, sampler, max_seconds), fps=fps)
+
+    return adaptive(pass_over, fps=fps, sample_fps=sample_fps)

@@ -102,6 +102,7 @@ def face_coverage_words(samples: int, sampled_frames: int, track: dict[str, Any]
         f"a face in {samples} of {sampled_frames} sampled frames "
         f"({100 * track.get('coverage', 0.0):.0f} %), {track.get('first_second', 0.0):.1f}-"
         f"{track.get('last_second', 0.0):.1f} s of {duration_s:.1f} s"
+        + (f" ({track['adaptive_sampling']})" if track.get("adaptive_sampling") else "")
     )
 
 

@@ -219,6 +219,7 @@ def _classify(
     path: Path, classifier, max_seconds: float
 ) -> tuple[ClassifierResult | None, dict[str, Any], list[np.ndarray]]:
     from candor.detector.features import extract_video
+    from candor.detector.sampling import DENSE_WORDS
 
     features = extract_video(path, sample_fps=classifier.sample_fps, max_seconds=max_seconds)
     duration = features.frames_decoded / features.fps if features.fps else 0.0
@@ -235,7 +236,9 @@ def _classify(
     probability = classifier.video_probability(logits)
     timeline = per_second_timeline(features.times, logits, classifier, duration)
     everything = np.ones(len(logits), bool)
-    sampled = int(np.ceil(duration * classifier.sample_fps)) if duration else features.n
+    # frames looked at for a face: as the extractor counted them (adaptive sampling looks at more), else
+    # the sampling rate over the duration
+    sampled = features.sampled or (int(np.ceil(duration * classifier.sample_fps)) if duration else features.n)
     boxes = features.boxes
     order = np.argsort(-logits)[:6]
     result = ClassifierResult(
@@ -252,6 +255,7 @@ def _classify(
             "last_second": float(features.times[-1]),
             "mean_box_xyxy": [round(float(v), 1) for v in boxes.mean(0)],
             "face": "the largest face mediapipe finds in each sampled frame",
+            **({"adaptive_sampling": DENSE_WORDS} if features.dense else {}),
         },
         calibration=asdict(classifier.calibration),
         checkpoint=classifier.path,

@@ -118,10 +118,11 @@ def cached_features(video: Path, sample_fps: float):
     import json
 
     from candor.detector.features import TEMPORAL_NAMES, ClipFeatures
+    from candor.detector.sampling import SAMPLING
     from candor.files import atomic_output
 
     cache = video.with_name(video.name + ".features.npz")
-    stamp = json.dumps({"cues": list(TEMPORAL_NAMES), "sample_fps": sample_fps})
+    stamp = json.dumps({"cues": list(TEMPORAL_NAMES), "sample_fps": sample_fps, "sampling": SAMPLING})
     if cache.is_file():
         with np.load(cache) as data:
             if str(data["stamp"]) == stamp:
@@ -135,6 +136,24 @@ def cached_features(video: Path, sample_fps: float):
             tmp, crops=f.crops, temporal=f.temporal, times=f.times, frames=f.frames_decoded, fps=f.fps, stamp=stamp
         )
     return f
+
+
+def warm_feature_cache(data_dir: str | Path, sample_fps: float, *, workers: int = 1) -> int:
+    """Compute :func:`cached_features` of every test video of a product dataset in ``workers``
+    processes (the evaluation then reads the caches); returns how many videos."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    videos = [
+        p for label in ("real", "fake") for p in sorted(Path(data_dir, "test", label).glob("*"))
+        if p.suffix.lower() in VIDEO_SUFFIXES
+    ]  # fmt: skip
+    if workers <= 1:
+        for video in videos:
+            cached_features(video, sample_fps)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(cached_features, videos, [sample_fps] * len(videos), chunksize=4))
+    return len(videos)
 
 
 def product_clip_name(path: Path) -> tuple[str, str]:

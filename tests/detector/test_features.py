@@ -81,3 +81,40 @@ def test_a_face_only_the_whole_frame_mesh_fits_is_dropped_unless_the_detector_co
     thumb = (lfw_subset()[0] * 255).astype(np.uint8)
     face = cv2.resize(np.repeat(thumb[:, :, None], 3, axis=2), (512, 512), interpolation=cv2.INTER_CUBIC)
     assert _largest_face(face) is not None
+
+
+def _face_only_near(astronaut_frames, seconds: list[float], length: int = 75) -> list[np.ndarray]:
+    """A 3 s clip (25 fps) showing the astronaut only in the 7 frames from each of ``seconds``, a
+    plain grey frame the rest of the time: a face the first pass catches in few sampled frames."""
+    grey = np.full_like(astronaut_frames[0], 128)
+    shown = {round(s * 25) + k for s in seconds for k in range(7)}
+    return [astronaut_frames[i % len(astronaut_frames)] if i in shown else grey for i in range(length)]
+
+
+def test_a_clip_with_few_faces_is_sampled_again_densely_around_them(astronaut_frames):
+    """Faces at 0, 1 and 2 s: the first pass (4 a second) finds 3, under the verdict's 8-sample floor,
+    so the frames within 0.5 s of each are looked at 3x as densely; the extra samples are of those faces."""
+    from candor.detector.sampling import DENSE_BELOW
+    from candor.detector.timeline import MIN_FACE_SAMPLES
+
+    assert DENSE_BELOW == MIN_FACE_SAMPLES  # the second look is for clips the floor would not let flag
+    features = extract_frames(_face_only_near(astronaut_frames, [0.0, 1.0, 2.0]), fps=25)
+    assert features.dense
+    assert features.n >= 8  # frames 0, 3, 5 of each group of 7 (12 a second), against 3 at 4 a second
+    frames = np.round(features.times * 25).astype(int)
+    assert all(any(0 <= f - 25 * s < 7 for s in (0, 1, 2)) for f in frames)  # only where the face is
+    # 12 frames of the first pass plus the second pass's frames it had not already looked at
+    assert 12 < features.sampled < 12 + 3 * 13
+
+
+def test_dense_sampling_is_not_run_when_the_first_pass_has_enough_faces_or_none(astronaut_frames):
+    every = extract_frames([astronaut_frames[i % 50] for i in range(75)], fps=25)
+    assert (every.n, every.dense, every.sampled) == (12, False, 12)
+    grey = extract_frames([np.full_like(astronaut_frames[0], 128)] * 75, fps=25)
+    assert (grey.n, grey.dense, grey.sampled) == (0, False, 12)
+
+
+def test_a_clip_under_2_s_is_not_sampled_again(astronaut_frames):
+    """The floor also means "at least 2 s of video": a 1.6 s clip with a face in 2 sampled frames stays at 2."""
+    short = extract_frames(_face_only_near(astronaut_frames, [0.0, 1.0], length=40), fps=25)
+    assert not short.dense and short.n == 2

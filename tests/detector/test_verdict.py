@@ -142,3 +142,24 @@ def test_a_segment_with_too_few_face_samples_is_only_a_lead():
     assert decisive_segments([{**base, "samples": MIN_FACE_SAMPLES}], 0.5)
     assert not decisive_segments([{**base, "samples": MIN_FACE_SAMPLES - 1}], 0.5)
     assert not decisive_segments([{**base, "samples": 12, "seconds": MIN_SEGMENT_S - 1}], 0.5)
+
+
+def test_a_video_whose_face_is_seldom_found_is_sampled_again_and_says_so(
+    tmp_path, astronaut_frames, verifier, classifier
+):
+    """A 3 s upload showing a face only around 0, 1 and 2 s: the first pass finds it in 3 of 12
+    sampled frames, under the floor; the report counts the frames the second, denser look added and
+    says why it looked again."""
+    from candor.training.detector_dataset import encode
+
+    grey = np.full_like(astronaut_frames[0], 128)
+    shown = {25 * s + k for s in (0, 1, 2) for k in range(7)}
+    frames = [astronaut_frames[i % len(astronaut_frames)] if i in shown else grey for i in range(75)]
+    report = detect_video(encode(frames, tmp_path / "flicker.mp4", fps=25, crf=18), verifier=verifier,
+                          classifier=classifier)  # fmt: skip
+    c = report.classifier
+    assert c is not None and c.samples > 3 and c.sampled_frames > 12
+    assert "adaptive_sampling" in c.face_track and c.face_track["coverage"] == round(c.samples / c.sampled_frames, 3)
+    finding = next(e.finding for e in report.evidence if e.kind == "classifier")
+    assert f"a face in {c.samples} of {c.sampled_frames} sampled frames" in finding
+    assert "looked at 3x as densely" in finding

@@ -5,6 +5,7 @@ variant; the splits share no portrait and no voice; the held-out evaluation name
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,58 @@ def astronaut_features(tmp_path_factory: pytest.TempPathFactory):
 
     still = analyze_image(astronaut()).image
     return {"features": extract_frames([still] * 25, fps=25), "tmp": tmp_path_factory.mktemp("old-checkpoint")}
+
+
+def test_features_made_before_adaptive_sampling_are_kept_only_where_it_would_not_have_run(product_dataset, tmp_path):
+    """featurise redoes a clip's .npz when adaptive sampling could change it: an .npz from before it
+    (no sampling stamp) stays when it has 8 or more samples, all on the first pass's frames; one with
+    fewer samples, or with a sample off those frames, is made again and stamped."""
+    import shutil
+
+    from candor.detector.sampling import SAMPLING
+    from candor.training.detector_dataset import save_features
+    from candor.training.detector_product import _features_current, featurise
+
+    video = next(
+        p for p in sorted((product_dataset / "train" / "fake").glob("*.mp4")) if p.with_suffix(".npz").is_file()
+    )
+    data = tmp_path / "train" / "fake"
+    data.mkdir(parents=True)
+    clip = Path(shutil.copy(video, data / video.name))
+    with np.load(video.with_suffix(".npz")) as npz:
+        crops, temporal, times = npz["crops"], npz["temporal"], npz["times"]
+    assert len(times) >= 8
+
+    def old_npz(keep: np.ndarray, shift: float = 0.0) -> None:
+        old = type("Old", (), {"crops": crops[keep], "temporal": temporal[keep], "times": times[keep] + shift})
+        save_features(old, clip.with_suffix(".npz"), label=1, identity="x", meta={"video": clip.name, "cues": _cues()})
+
+    old_npz(np.arange(len(times)))
+    assert _features_current(clip, 4.0) and featurise(tmp_path, splits=("train",)) == 0
+    old_npz(np.arange(7))  # under the floor: adaptive sampling would have looked again
+    assert not _features_current(clip, 4.0)
+    old_npz(np.arange(len(times)), shift=1 / 25)  # a frame the first pass never samples
+    assert not _features_current(clip, 4.0)
+    assert featurise(tmp_path, splits=("train",)) == 1
+    with np.load(clip.with_suffix(".npz")) as npz:
+        assert json.loads(str(npz["meta"]))["sampling"] == SAMPLING and len(npz["times"]) == len(times)
+    assert _features_current(clip, 4.0)
+
+
+def _cues() -> list[str]:
+    from candor.detector.features import TEMPORAL_NAMES
+
+    return list(TEMPORAL_NAMES)
+
+
+def test_the_epoch_rule_counts_synthetic_clips_over_all_real_clips_but_the_top_one_percent():
+    """--select-on-tpr scores an epoch by what a threshold set at 1 % false positives would catch:
+    with 200 real clips, the 2 highest may sit over the threshold, not the 3rd."""
+    from candor.training.detector_trainer import tpr_at_max_fpr
+
+    real = np.linspace(-5.0, 0.0, 200)  # the highest three: 0.0, -0.025, -0.050
+    fake = np.array([-0.06, -0.04, 0.5, 1.0])
+    labels = np.r_[np.zeros(200), np.ones(4)].astype(int)
+    logits = np.r_[real, fake]
+    assert tpr_at_max_fpr(labels, logits, 0.01) == 0.75  # over the 3rd-highest real clip: not -0.06
+    assert tpr_at_max_fpr(labels, logits, 0.0) == 0.5  # over every real clip: 0.5 and 1.0 only
