@@ -171,7 +171,7 @@ class Releaser:
             # two cores (warm, 60 s clip: 159-162 frames/s against 140-141; benchmarks/generate_release.py).
             with EncoderProcess(unsigned, fps=fps, audio_path=audio_path, threads=ENCODER_THREADS) as writer:
                 # Marking runs on a thread of its own beside the caller's (rendering) one.
-                encoder = Stage(lambda frame: writer.write(embedder.embed(frame)), name="release-x264",
+                encoder = Stage(lambda frame: writer.write(embedder.embed(frame)), name="release-mark",
                                 depth=ENCODE_QUEUE)  # fmt: skip
                 try:
                     for n, frame in enumerate(frames, 1):
