@@ -24,7 +24,9 @@
 
 With ``--before DIR`` a second server runs that checkout's code on the same data directory and
 the sessions alternate (before, after, before, after...), each preceded by the load average and
-the CPU this process could get then ("cores free"). The client, the servers and the tracker share
+the CPU this process could get then ("cores free"); lip sync is measured on each server's last
+session (until 2026-12-06 only the last session run, which with ``--before`` was the before
+server's, was measured and printed as this checkout's). The client, the servers and the tracker share
 the machine's two cores, so the figures are a floor.
 """
 
@@ -182,22 +184,22 @@ def main() -> None:
             clients[name][0].run(audio[:16000], consent_id=world.consent_id, portrait_id=world.portrait_id,
                                  realtime=False)  # fmt: skip
         print(f"machine: {os.cpu_count()} CPU cores; {len(audio) / 16000:.1f} s of speech in {args.chunk_ms} ms chunks")
+        last = {}  # each server's last session
         for r in range(args.rounds):
             for name, code in codes.items():
                 load = machine(1.0)
-                result = clients[name][0].run(
+                last[name] = clients[name][0].run(
                     audio, consent_id=world.consent_id, portrait_id=world.portrait_id, chunk_s=args.chunk_ms / 1000
                 )
                 print(f"round {r + 1}, {name} ({code}); before it: {load}")
-                report_session(result, audio)
-        result, port = result, clients["after"][1]  # the last session of this checkout's server
-        frames = result.frames
+                report_session(last[name], audio)
+        result, port = last["after"], clients["after"][1]
 
-        # Lip sync: the streamed frames vs the offline path's frames of the same clip and portrait.
+        # Lip sync: each server's streamed frames vs this checkout's offline frames of the same clip
+        # and portrait.
         from candor.generator.face import analyze_image
         from candor.generator.pipeline import TalkingFacePipeline
 
-        streamed = track(cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1] for f in frames)
         with state.session_factory() as session:
             from candor.store.models import Portrait
 
@@ -207,12 +209,15 @@ def main() -> None:
         offline = track(pipe.frames(audio, seed=0))
         energy = log_energy(audio, len(offline))
         r_off, lag_off = best_r(offline, energy)
-        r_live, lag_live = best_r(streamed[: len(offline)], energy[: len(streamed)])
-        print(
-            f"lip sync (this checkout's last session), r(inner-lip gap, log energy): "
-            f"streamed {r_live:.3f} (lag {lag_live}), "
-            f"offline {r_off:.3f} (lag {lag_off}); difference {r_off - r_live:+.3f}"
-        )
+        for name, session_result in last.items():
+            jpegs = (f.jpeg for f in session_result.frames)
+            streamed = track(cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1] for j in jpegs)
+            r_live, lag_live = best_r(streamed[: len(offline)], energy[: len(streamed)])
+            print(
+                f"lip sync ({name}'s last session), r(inner-lip gap, log energy): "
+                f"streamed {r_live:.3f} (lag {lag_live}), "
+                f"offline (this checkout) {r_off:.3f} (lag {lag_off}); difference {r_off - r_live:+.3f}"
+            )
 
         recorded = result.recorded
         video = httpx.get(
