@@ -119,7 +119,7 @@ class MotionStream:
             lookahead = 0 if self._out == 0 else s.lookahead
             if len(avail) < emit + lookahead:
                 break
-            frames.append(self._emit(avail[: emit + lookahead], emit))
+            frames.append(self._emit(avail[: emit + lookahead], emit, clip_ends=False))
         return np.concatenate(frames) if frames else np.zeros((0, DIM), np.float32)
 
     def finish(self) -> np.ndarray:
@@ -134,7 +134,8 @@ class MotionStream:
         frames = []
         window = self.generator.config.window
         while len(self._feats):
-            frames.append(self._emit(self._feats[:window], min(window, len(self._feats))))
+            n = min(window, len(self._feats))
+            frames.append(self._emit(self._feats[:window], n, clip_ends=n == len(self._feats)))
         return np.concatenate(frames) if frames else np.zeros((0, DIM), np.float32)
 
     def _release_held(self) -> np.ndarray:
@@ -148,8 +149,8 @@ class MotionStream:
         self._received += len(new)
         self._feats = np.concatenate([self._feats, new[skip:]])
 
-    def _emit(self, window: np.ndarray, keep: int) -> np.ndarray:
-        out = self._state.next_window(window, keep=keep)
+    def _emit(self, window: np.ndarray, keep: int, *, clip_ends: bool) -> np.ndarray:
+        out = self._state.next_window(window, keep=keep, clip_ends=clip_ends)
         self._feats = self._feats[keep:]
         self._out += keep
         return out

@@ -34,10 +34,11 @@ from candor.generator.diffusion.scheduler import DDIMScheduler
 from candor.generator.motion import BLENDSHAPE_SLICE, DIM, GAZE_SLICE, LOWER, POSE_SLICE, SCALE, UPPER, MotionSequence
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit.pt"
-# The live path's model (v2): the offline model (v3) lost lip sync in the live schedule's 3-frame
-# windows (jawOpen vs energy 0.72 offline -> 0.51 streamed; v2 0.67 streamed), see MODEL_CARD.md.
-LIVE_CHECKPOINT = Path(__file__).parent / "checkpoints" / "motion_dit_live.pt"
-MIN_WINDOW = 8  # shorter windows are padded with silence (what follows the end of a clip)
+# A clip's last window, when shorter than this, is padded with the silence that follows the clip.
+# Windows cut short by a stream are not: padding them with silence told the model the voice was
+# about to stop, and it closed the mouth early (live schedule, jawOpen vs log energy: 0.51
+# padded, 0.76 unpadded, 0.73 offline; MODEL_CARD.md).
+MIN_WINDOW = 8
 
 SCALE_KEEP = 0.3
 
@@ -130,7 +131,7 @@ class MotionGenerator:
         state = _StreamState(self, controls, seed, self._settings(cfg_audio, cfg_control, steps))
         W = self.config.window
         for start in range(0, len(feats), W):
-            yield state.next_window(feats[start : start + W])
+            yield state.next_window(feats[start : start + W], clip_ends=start + W >= len(feats))
 
     # ---------------------------------------------------------------------------------------
     # Streaming
@@ -164,13 +165,13 @@ class MotionGenerator:
             pending = np.concatenate([pending, features.push(to_mono_16k(chunk, sr))])
             while len(pending) >= min_window:
                 take = min(len(pending), W)
-                yield from state.next_window(pending[:take])
+                yield from state.next_window(pending[:take], clip_ends=False)
                 pending = pending[take:]
         if features.samples_seen == 0:
             raise InvalidAudio("the audio stream contained no samples")
         pending = np.concatenate([pending, features.push(np.zeros(0, np.float32), final=True)])
         for start in range(0, len(pending), W):
-            yield from state.next_window(pending[start : start + W])
+            yield from state.next_window(pending[start : start + W], clip_ends=start + W >= len(pending))
 
     # ---------------------------------------------------------------------------------------
 
@@ -264,13 +265,14 @@ class _StreamState:
         self.controls = controls.to_vector()
         self.scale_target = 1.0 / controls.distance
 
-    def next_window(self, feats: np.ndarray, keep: int | None = None) -> np.ndarray:
+    def next_window(self, feats: np.ndarray, keep: int | None = None, *, clip_ends: bool) -> np.ndarray:
         """(n, A) features -> (keep, DIM) relative motion; n may be anything from 1 to the window.
         ``keep`` (default n): how many leading frames to emit; the rest is look-ahead, sampled so
-        the kept frames see the audio that follows them, then dropped."""
+        the kept frames see the audio that follows them, then dropped. ``clip_ends``: the clip ends
+        with these frames (silence follows), else more audio is still to come."""
         n = len(feats) if keep is None else keep
         K = self.gen.config.prev_frames
-        if len(feats) < MIN_WINDOW:  # too short to sample well: pad with the silence that follows
+        if clip_ends and len(feats) < MIN_WINDOW:  # pad with the silence that follows the clip
             feats = np.concatenate([feats, silence_features(MIN_WINDOW - len(feats))])
         noise = torch.randn(len(feats), DIM, generator=self.rng)
         x = self.gen.sample_window(feats, self.prev_motion, self.prev_audio, self.controls, noise, self.settings)

@@ -486,6 +486,6 @@ class LiveSession:
 
 
 def _checkpoint() -> Path:
-    from candor.generator.motion_generator import LIVE_CHECKPOINT
+    from candor.generator.motion_generator import DEFAULT_CHECKPOINT
 
-    return LIVE_CHECKPOINT
+    return DEFAULT_CHECKPOINT

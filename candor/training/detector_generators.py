@@ -3,7 +3,10 @@
 The product dataset's synthetic clips all come from the packaged motion checkpoint through the
 offline path. An analyst also meets output of other versions: an older motion checkpoint (from git
 history: ``git show 595fb18:candor/generator/checkpoints/motion_dit.pt``) or the live path
-(:class:`candor.generator.live.MotionStream`: audio pushed in 20 ms chunks, 4 DDIM steps a window).
+(:class:`candor.generator.live.MotionStream`: audio pushed in 20 ms chunks, 4 DDIM steps a window;
+the packaged checkpoint since 2026-12-06, before that motion v2, ``git show
+b236c52:candor/generator/checkpoints/motion_dit_live.pt``, which the shipped classifier's live clips
+came from).
 :func:`build_generator_tests` renders each held-out portrait once per such version, with a held-out
 voice and a motion seed no other clip uses, and writes every channel variant to
 ``test/fake/<portrait>--<version>_0__<variant>`` beside the rest of the test split, so
@@ -21,7 +24,7 @@ import numpy as np
 
 from candor.errors import CandorError, InvalidInput
 
-LIVE = "live"  # the version name of the live path (its own checkpoint, LIVE_CHECKPOINT, streamed)
+LIVE = "live"  # the version name of the live path (the packaged checkpoint, streamed)
 PACKAGED = "packaged"  # what generator_of answers for the product set's own synthetic clips
 _SEP = "--"
 
@@ -71,7 +74,7 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
     import torch
 
     from candor.generator.face import analyze_image
-    from candor.generator.motion_generator import LIVE_CHECKPOINT
+    from candor.generator.motion_generator import DEFAULT_CHECKPOINT
     from candor.generator.pipeline import TalkingFacePipeline
     from candor.training.detector_product import (
         _SEED_BASE,
@@ -91,8 +94,7 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
         source = analyze_image(portrait_image(portrait))
     except CandorError as exc:
         return {"portrait": portrait.name, "split": portrait.split, "version": version, "skipped": exc.detail}
-    # The live path runs its own motion model, as a live session does (services/live.py).
-    pipeline = TalkingFacePipeline.for_portrait(source, checkpoint or LIVE_CHECKPOINT)
+    pipeline = TalkingFacePipeline.for_portrait(source, checkpoint or DEFAULT_CHECKPOINT)
     split = portrait.split
     rng = np.random.default_rng(_seed("generator-version", portrait.name, version))
     engine, voice, lang = VOICES[split][int(rng.integers(len(VOICES[split])))]
@@ -118,7 +120,7 @@ def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir:
         "portrait": portrait.name,
         "split": split,
         "version": version,
-        "checkpoint": str(checkpoint) if checkpoint else f"{LIVE_CHECKPOINT.name}, live path",
+        "checkpoint": str(checkpoint) if checkpoint else f"{DEFAULT_CHECKPOINT.name}, live path",
         "voice": f"{engine}:{voice}",
         "seed": seed,
         "written": [str(p.relative_to(out_dir)) for p in paths],

@@ -11,7 +11,7 @@ from candor.errors import AudioTooLong, InvalidAudio
 from candor.generator import motion as M
 from candor.generator.audio import iter_chunks, load_audio
 from candor.generator.controls import SAMPLE_RATE, Controls
-from candor.generator.motion_generator import DEFAULT_CHECKPOINT, LIVE_CHECKPOINT, MotionGenerator, smooth_guidance
+from candor.generator.motion_generator import DEFAULT_CHECKPOINT, MotionGenerator, smooth_guidance
 
 JAW = M.index("jawOpen")
 
@@ -42,7 +42,6 @@ def long_speech(speech) -> np.ndarray:
 
 def test_shipped_checkpoint_is_small_and_generates(generator, speech):
     assert DEFAULT_CHECKPOINT.stat().st_size < 25 * 2**20
-    assert LIVE_CHECKPOINT.stat().st_size < 25 * 2**20
     seq = generator.generate(speech, seed=0)
     assert seq.fps == 25
     assert len(seq) == int(np.ceil(len(speech) / SAMPLE_RATE * 25))
