@@ -31,6 +31,10 @@ inner-lip gap over face height and the eyes' opening. Per pair and method it pri
   the bilabial +-1 frame falls to within ``CLOSED_MARGIN`` face heights of the portrait's rest);
 - ``blink/min``: eye closures seen by the tracker (both eyes under half their open height).
 
+``--live`` adds each model through the live path (``generator.live.MotionStream``: the audio pushed
+in 20 ms chunks as a live session receives it, the live window schedule and DDIM steps) as method
+``NAME-live``, and prints the offline figures minus the live ones, pair by pair.
+
 Then a summary with the issue's goals. A separate long clip per portrait (``--long-seconds``,
 model only) measures blinks over a minute.
 
@@ -40,7 +44,7 @@ the corpus labels' (aligned, or phone-loop where no transcript exists), for the 
 and for a telephone-channel copy (8 kHz band, noise): how much the audio front end cares.
 
     python benchmarks/lipsync_e2e.py --corpus out/corpus-real [--checkpoint PT] [--seconds 12]
-        [--portraits 6] [--long-seconds 60] [--json out/lipsync_e2e.json]
+        [--portraits 6] [--long-seconds 60] [--live] [--json out/lipsync_e2e.json]
 """
 
 from __future__ import annotations
@@ -362,6 +366,9 @@ def main() -> None:
         help="render the labels of these rule sets (visemes.RULES; default: the current one)",
     )
     parser.add_argument("--skip-model", action="store_true", help="no motion model: baselines and labels only")
+    parser.add_argument(
+        "--live", action="store_true", help="also each model through the live path (method NAME-live), vs offline"
+    )
     args = parser.parse_args()
     checkpoints = parse_checkpoints(args.checkpoint)
     if args.motion_only:
@@ -388,6 +395,9 @@ def main() -> None:
     gen = next(iter(gens.values()), None) or MotionGenerator.from_checkpoint(None)  # the pipeline's own
     motions = {name: {c.speaker: g.generate(c.audio, seed=args.seed).values[: c.frames] for c in clips}
                for name, g in gens.items()}  # fmt: skip
+    if args.live:
+        motions |= {f"{name}-live": {c.speaker: live_motion(g, c.audio, args.seed)[: c.frames] for c in clips}
+                    for name, g in gens.items()}  # fmt: skip
     from candor.training.corpus.visemes import DEFAULT_RULES, RULES
 
     label_rules = {name: RULES[name] for name in args.label_rules} if args.label_rules else {"": DEFAULT_RULES}
@@ -442,10 +452,35 @@ def main() -> None:
             print(f"{pname:22} {'(long clip)':22} {name:13} {'':>6} {'':>4} {'':>6} {'':>6} {'':>5} "
                   f"{blinks_per_minute(eye):9.1f}  over {args.long_seconds:.0f} s", flush=True)  # fmt: skip
     summarize(rows, list(gens))
+    if args.live:
+        live_vs_offline(rows, list(gens))
     print(f"wall {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def live_motion(gen, audio: np.ndarray, seed: int) -> np.ndarray:
+    """Motion as a live session makes it (``generator.live.MotionStream``: 20 ms chunks pushed as
+    they would arrive, its window schedule and DDIM steps, then ``finish``)."""
+    from candor.generator.live import MotionStream
+
+    stream = MotionStream(gen, seed=seed)
+    parts = [stream.push(audio[i : i + HOP // 2]) for i in range(0, len(audio), HOP // 2)]
+    return np.concatenate([*parts, stream.finish()])
+
+
+def live_vs_offline(rows: list[dict], models: list[str]) -> None:
+    """Per model: the live path's figures minus the offline path's, pair by pair (the live issue's
+    goal: streamed lip sync within 0.05 of offline)."""
+    by = {(r["method"], r["portrait"], r["speaker"]): r for r in rows}
+    for name in models:
+        pairs = [(r, by[(name, r["portrait"], r["speaker"])]) for r in rows if r["method"] == f"{name}-live"]
+        for key in ("r_E", "r_E_nobil", "r_ph", "bilabials_closed"):
+            d = np.array([off[key] - live[key] for live, off in pairs if key in live and key in off], float)
+            d = d[np.isfinite(d)]
+            if len(d):
+                print(f"  {name} offline - live, {key}: mean {d.mean():+.3f}, pairs [{d.min():+.3f} .. {d.max():+.3f}]")
 
 
 def parse_checkpoints(specs: list[str] | None) -> dict[str, Path | None]:

@@ -43,11 +43,11 @@ MIN_WINDOW = 8
 SCALE_KEEP = 0.3
 
 # How fast (frames) a window's first frame is eased onto the previous window's trajectory:
-# slow fields (head pose, gaze) ease over longer spans than fast ones (mouth, lids).
-_JOIN_TAU = np.ones(DIM, np.float32)
-_JOIN_TAU[POSE_SLICE] = 8.0
-_JOIN_TAU[BLENDSHAPE_SLICE] = 3.0
-_JOIN_TAU[GAZE_SLICE] = 6.0
+# slow fields (head pose, gaze) ease over longer spans than fast ones (mouth, lids); 0: not eased.
+JOIN_TAU = np.ones(DIM, np.float32)
+JOIN_TAU[POSE_SLICE] = 8.0
+JOIN_TAU[BLENDSHAPE_SLICE] = 3.0
+JOIN_TAU[GAZE_SLICE] = 6.0
 
 
 @dataclass
@@ -248,9 +248,17 @@ class MotionGenerator:
 class _StreamState:
     """What one clip carries between windows: the last K frames and their audio, and the noise."""
 
-    def __init__(self, gen: MotionGenerator, controls: Controls | None, seed: int, settings: SamplingSettings):
+    def __init__(
+        self,
+        gen: MotionGenerator,
+        controls: Controls | None,
+        seed: int,
+        settings: SamplingSettings,
+        join_tau: np.ndarray = JOIN_TAU,
+    ) -> None:
         self.gen = gen
         self.settings = settings
+        self.join_tau = join_tau
         self.controls = (controls or Controls()).to_vector()
         self.scale_target = 1.0 / (controls or Controls()).distance
         self.rng = torch.Generator().manual_seed(int(seed))
@@ -282,7 +290,7 @@ class _StreamState:
         # corpus's (std 0.029 vs 0.006), so keep 30% of its deviation from the requested 1/distance.
         out[:, SCALE] = self.scale_target + SCALE_KEEP * (out[:, SCALE] - self.scale_target)
         if len(self.last) == 2:
-            out = ease_join(self.last, out)
+            out = ease_join(self.last, out, self.join_tau)
         if self.blinks is not None:
             out = self.blinks(out)
         self.last = np.concatenate([self.last, out])[-2:]
@@ -315,16 +323,18 @@ def smooth_guidance(delta: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def ease_join(last: np.ndarray, window: np.ndarray) -> np.ndarray:
+def ease_join(last: np.ndarray, window: np.ndarray, tau: np.ndarray = JOIN_TAU) -> np.ndarray:
     """Ease a new window onto the trajectory of the two frames before it.
 
     The first frame's deviation from the previous frames' linear continuation fades out over
-    ``_JOIN_TAU`` frames per field, so a window boundary never steps further than the motion
-    inside a window does; later frames are the model's own.
+    ``tau`` frames per field (0: the field is left alone), so a window boundary never steps
+    further than the motion inside a window does; later frames are the model's own.
     """
     expected = last[-1] + 0.5 * (last[-1] - last[-2])  # damped linear continuation
     offset = window[0] - expected
-    fade = np.exp(-np.arange(len(window), dtype=np.float32)[:, None] / _JOIN_TAU[None])
+    frames = np.arange(len(window), dtype=np.float32)[:, None]
+    eased = tau > 0
+    fade = np.exp(-frames / np.where(eased, tau, 1.0)[None]) * eased[None]
     # Keep a share of the first step so a real onset (a blink, a syllable) is not erased.
     return np.clip(window - 0.8 * offset[None] * fade, LOWER, UPPER).astype(np.float32)
 

@@ -10,8 +10,8 @@ from candor.errors import InvalidAudio, InvalidInput
 from candor.generator.audio import frame_count, iter_chunks, load_audio
 from candor.generator.controls import Controls
 from candor.generator.live import MotionStream, Schedule
-from candor.generator.motion import DIM, GAZE_SLICE, index
-from candor.generator.motion_generator import MotionGenerator
+from candor.generator.motion import DIM, GAZE_SLICE, LOWER, UPPER, index
+from candor.generator.motion_generator import JOIN_TAU, MotionGenerator, ease_join
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,26 @@ def test_streamed_mouth_moves_as_the_offline_paths(generator, speech):
     frames, _ = run(MotionStream(generator), speech)
     offline = generator.generate(speech, seed=0).column("jawOpen")
     assert np.corrcoef(frames[:, index("jawOpen")], offline)[0, 1] > 0.7
+
+
+def test_streamed_mouth_moves_as_fast_as_the_offline_one(generator, speech):
+    # Offline windows are eased onto the trajectory before them every 2 s; live windows come every
+    # two frames, and easing the mouth there low-passed it (syllables and lip closures blurred).
+    frames, _ = run(MotionStream(generator), speech)
+    jaw = index("jawOpen")
+    offline = generator.generate(speech, seed=0).values
+    speed = np.abs(np.diff(frames[:, jaw])).mean() / np.abs(np.diff(offline[:, jaw])).mean()
+    assert speed > 0.9
+
+
+def test_ease_join_leaves_fields_without_a_time_constant_alone():
+    rng = np.random.default_rng(0)
+    last, window = (LOWER + rng.random((n, DIM), np.float32) * (UPPER - LOWER) for n in (2, 4))
+    tau = JOIN_TAU.copy()
+    tau[:5] = 0.0
+    eased = ease_join(last, window, tau)
+    np.testing.assert_array_equal(eased[:, :5], window[:, :5])
+    assert not np.allclose(eased[0, 5:], window[0, 5:])
 
 
 def test_controls_change_between_windows(generator, speech):
