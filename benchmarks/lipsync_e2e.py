@@ -444,9 +444,12 @@ def main() -> None:
                 print(f"{pname:22} {clip.speaker:22} {method:13} {s['r_E']:6.3f} {s['lag']:4d} "
                       f"{s.get('r_E_nobil', np.nan):6.3f} {r_ph:6.3f} {bil:5.2f} {s['blinks_per_min']:9.1f}",
                       flush=True)  # fmt: skip
-        for name, g in gens.items() if args.long_seconds > 0 else ():
+        long_methods = [(name, g, False) for name, g in gens.items()]
+        long_methods += [(f"{name}-live", g, True) for name, g in gens.items()] if args.live else []
+        for name, g, live in long_methods if args.long_seconds > 0 else ():
             audio = long_clip(clips, args.long_seconds)
-            _, eye = render_and_track(pipe, g.generate(audio, seed=args.seed).values)
+            relative = live_motion(g, audio, args.seed) if live else g.generate(audio, seed=args.seed).values
+            _, eye = render_and_track(pipe, relative)
             rows.append({"portrait": pname, "speaker": "long", "method": f"{name}-long",
                          "seconds": args.long_seconds, "blinks_per_min": blinks_per_minute(eye)})  # fmt: skip
             print(f"{pname:22} {'(long clip)':22} {name:13} {'':>6} {'':>4} {'':>6} {'':>6} {'':>5} "
@@ -509,7 +512,7 @@ def summarize(rows: list[dict], models: list[str]) -> None:
         print(f"  {method:13} r_E {stat('r_E')}  r_E-b {stat('r_E_nobil')}  r_ph {stat('r_ph')}  "
               f"bilabials closed {stat('bilabials_closed')}  |lag| max {max(abs(r['lag']) for r in sel)}  "
               f"blinks/min {stat('blinks_per_min')}")  # fmt: skip
-    for name in models:
+    for name in [m for model in models for m in (model, f"{model}-live")]:
         long_ = [r for r in rows if r["method"] == f"{name}-long"]
         if long_:
             v = [r["blinks_per_min"] for r in long_]
