@@ -1,7 +1,7 @@
 """Does the renderer show what it is told? Blinks and mouth opening, re-tracked on the output pixels.
 
 Builds a set of portraits at run time from the two bundled photos (skimage's astronaut, matplotlib's
-Grace Hopper): the photos themselves, four painting/stylized versions (OpenCV stylization, oil paint,
+Grace Hopper): the photos themselves, five painting/stylized versions (OpenCV stylization of each, oil paint,
 a cartoon, a posterized print), eyeglasses and a beard drawn on, a small face in a large frame, a
 20-degree yaw and an open-mouth smile (both rendered by this renderer and then used as portraits).
 Each is driven by a scripted motion (jawOpen sweeps, blinks shaped like the motion model's at known

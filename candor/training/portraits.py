@@ -230,6 +230,7 @@ def portrait_set(only: list[str] | None = None) -> dict[str, tuple[np.ndarray, b
         "astronaut": (lambda: a, False, "photo (skimage)"),
         "grace": (lambda: g, False, "photo (matplotlib), real eyeglasses"),
         "astronaut-stylized": (lambda: stylized(a), False, "cv2.stylization"),
+        "grace-stylized": (lambda: stylized(g), False, "cv2.stylization (lipsync_e2e's Grace Hopper cartoon)"),
         "grace-oil": (lambda: oil(g), False, "cv2.xphoto.oilPainting"),
         "astronaut-cartoon": (lambda: cartoon(a), False, "edge-preserving + 6 levels + ink edges"),
         "grace-poster": (lambda: posterize(g), False, "posterized, 4 levels a channel"),
