@@ -381,6 +381,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from candor.errors import NoFaceFound
     from candor.generator.face import analyze_image
+    from candor.generator.live import stream_clip
     from candor.generator.motion import neutral_vector
     from candor.generator.motion_generator import MotionGenerator
     from candor.generator.pipeline import TalkingFacePipeline
@@ -396,7 +397,7 @@ def main() -> None:
     motions = {name: {c.speaker: g.generate(c.audio, seed=args.seed).values[: c.frames] for c in clips}
                for name, g in gens.items()}  # fmt: skip
     if args.live:
-        motions |= {f"{name}-live": {c.speaker: live_motion(g, c.audio, args.seed)[: c.frames] for c in clips}
+        motions |= {f"{name}-live": {c.speaker: stream_clip(g, c.audio, seed=args.seed)[: c.frames] for c in clips}
                     for name, g in gens.items()}  # fmt: skip
     from candor.training.corpus.visemes import DEFAULT_RULES, RULES
 
@@ -448,7 +449,7 @@ def main() -> None:
         long_methods += [(f"{name}-live", g, True) for name, g in gens.items()] if args.live else []
         for name, g, live in long_methods if args.long_seconds > 0 else ():
             audio = long_clip(clips, args.long_seconds)
-            relative = live_motion(g, audio, args.seed) if live else g.generate(audio, seed=args.seed).values
+            relative = stream_clip(g, audio, seed=args.seed) if live else g.generate(audio, seed=args.seed).values
             _, eye = render_and_track(pipe, relative)
             rows.append({"portrait": pname, "speaker": "long", "method": f"{name}-long",
                          "seconds": args.long_seconds, "blinks_per_min": blinks_per_minute(eye)})  # fmt: skip
@@ -461,16 +462,6 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
-
-
-def live_motion(gen, audio: np.ndarray, seed: int) -> np.ndarray:
-    """Motion as a live session makes it (``generator.live.MotionStream``: 20 ms chunks pushed as
-    they would arrive, its window schedule and DDIM steps, then ``finish``)."""
-    from candor.generator.live import MotionStream
-
-    stream = MotionStream(gen, seed=seed)
-    parts = [stream.push(audio[i : i + HOP // 2]) for i in range(0, len(audio), HOP // 2)]
-    return np.concatenate([*parts, stream.finish()])
 
 
 def live_vs_offline(rows: list[dict], models: list[str]) -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from candor.errors import InvalidAudio, InvalidInput
-from candor.generator.audio import FEATURE_DIM, FeatureStream
+from candor.generator.audio import FEATURE_DIM, FeatureStream, iter_chunks
 from candor.generator.controls import Controls
 from candor.generator.motion import BLENDSHAPE_SLICE, DIM
 from candor.generator.motion_generator import JOIN_TAU, MotionGenerator, _StreamState
@@ -165,3 +165,14 @@ class MotionStream:
         self._feats = self._feats[keep:]
         self._out += keep
         return out
+
+
+def stream_clip(
+    generator: MotionGenerator, samples: np.ndarray, controls: Controls | None = None, seed: int = 0,
+    *, chunk_s: float = 0.02,
+) -> np.ndarray:  # fmt: skip
+    """Motion of a whole 16 kHz clip as a live session makes it: ``chunk_s`` chunks pushed into a
+    :class:`MotionStream` as they would arrive, then ``finish``. (n, DIM), n = ``frame_count``."""
+    stream = MotionStream(generator, controls, seed)
+    parts = [stream.push(chunk) for chunk in iter_chunks(samples, chunk_s)]
+    return np.concatenate([*parts, stream.finish()])

@@ -55,14 +55,9 @@ def parse_versions(specs: list[str]) -> dict[str, Path | None]:
 def _live_motion(pipeline, wav: Path, controls, seed: int) -> np.ndarray:
     """Motion as a live session makes it: 20 ms chunks pushed as they would arrive, then finish()."""
     from candor.generator.audio import load_audio
-    from candor.generator.live import MotionStream
+    from candor.generator.live import stream_clip
 
-    samples = load_audio(wav, max_seconds=None)
-    stream = MotionStream(pipeline.generator, controls, seed)
-    chunk = 320  # 20 ms at 16 kHz
-    parts = [stream.push(samples[i : i + chunk]) for i in range(0, len(samples), chunk)]
-    parts.append(stream.finish())
-    return np.concatenate([p for p in parts if len(p)])
+    return stream_clip(pipeline.generator, load_audio(wav, max_seconds=None), controls, seed)
 
 
 def build_version_clip(portrait, version: str, checkpoint: Path | None, out_dir: Path, fps: int = 25) -> dict:
