@@ -11,17 +11,16 @@ For each clip length (espeak-ng speech, the bundled astronaut portrait), prints:
    CPU time (user / system) and its **peak memory** (max RSS from ``wait4``), which must stay
    flat in the clip's length (goal <= 1 GB at 60 s and at 120 s). With ``--before DIR`` the
    same command from another checkout (e.g. the main branch) runs next to it, interleaved.
-2. The release path in this (warm) process, interleaved with the two loops it replaced: the
-   sequential loop (render, watermark and encode one after another on the caller's thread, motion
-   beside it) and the encoder on a thread of this process (x264 in PyAV holds the GIL while it
-   encodes; the release path now encodes in a child process): frames per second, wall clock, from
-   the first frame asked for to the signed file (goal >= 100), CPU per frame (the encoder
-   process's included) and the cores it got; **libx264 alone** encoding the same frames (the
-   first ``--x264-frames`` of them, kept as they were made) with the release path's settings, in
-   the same run (the faster of x264's default threads and one thread, as the release path runs
-   it); the ratio of the two (goal >= 0.5). The loops' videos are decoded and compared frame by
-   frame: the two older loops must agree to the pixel; the release path's x264 runs on one thread,
-   which changes the bitstream, so its frames are compared by PSNR.
+2. The release path in this (warm) process, interleaved with the sequential loop it replaced
+   (render, watermark and encode one after another on the caller's thread, x264 in this process
+   with its own threads, motion beside it): frames per second, wall clock, from the first frame
+   asked for to the signed file (goal >= 100), CPU per frame (the encoder process's included) and
+   the cores it got; **libx264 alone** encoding the same frames (the first ``--x264-frames`` of
+   them, kept as they were made) with the release path's settings, in the same run (the faster of
+   x264's default threads and one thread, as the release path runs it); the ratio of the two (goal
+   >= 0.5). The release path's x264 runs on one thread, which changes the bitstream, so its frames
+   are compared with the sequential loop's by PSNR. (An earlier middle loop, the encoder on a
+   thread of this process, went when the release path stopped marking on a thread of its own.)
 3. CPU time per frame per stage, each stage run alone on this thread (user + system, from
    ``getrusage(RUSAGE_THREAD)``): motion (features + DDIM), render, watermark, x264 (the
    encoder's own threads counted by the process's time around it).
@@ -43,7 +42,6 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -98,27 +96,9 @@ def run_command(audio: Path, work: Path, code: Path) -> dict[str, float]:
 
 # The in-process loops, in the order each round runs them.
 LOOPS = {
-    "sequential": "sequential loop            ",
-    "thread": "encoder on a thread (before)",
-    "process": "release path (after)        ",
+    "sequential": "sequential loop",
+    "process": "release path   ",
 }
-
-
-@contextmanager
-def encoder_on_a_thread():
-    """The release path as it was before x264 moved into a process: PyAV's writer in this process,
-    with the threads x264 chooses itself."""
-    import candor.generator.encoder as encoder
-    from candor.generator.video import VideoWriter
-
-    def writer_as_before(path: Path, threads: int = 0, **writer_args):
-        return VideoWriter(path, **writer_args)
-
-    saved, encoder.EncoderProcess = encoder.EncoderProcess, writer_as_before
-    try:
-        yield
-    finally:
-        encoder.EncoderProcess = saved
 
 
 def _cpu_seconds() -> float:
@@ -131,8 +111,8 @@ def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path
                        loop: str = "process"):  # fmt: skip
     """The release path (as ``candor generate``): (frames, wall s, CPU s, kept frames, output).
 
-    ``loop``: "process", the release path; "thread", the same with the encoder on a thread of this
-    process; "sequential", each frame rendered, watermarked and encoded in turn on this thread
+    ``loop``: "process", the release path; "sequential", each frame rendered, watermarked and
+    encoded in turn on this thread, x264 in this process
     (motion still beside it), then signed alike. Each run takes the next watermark serial of
     ``state``'s repository."""
     from candor.generator.controls import Controls
@@ -154,14 +134,13 @@ def release_in_process(state, pipe, samples: np.ndarray, audio: Path, work: Path
     if loop == "sequential":
         n = sequential_release(state.releaser, frames, out, claim, png, audio, serial)
     else:
-        with encoder_on_a_thread() if loop == "thread" else nullcontext():
-            n = state.releaser.release_frames(frames, out_path=out, fps=25, claim=claim, portrait=png,
-                                              audio_path=audio, serial=serial).frames  # fmt: skip
+        n = state.releaser.release_frames(frames, out_path=out, fps=25, claim=claim, portrait=png,
+                                          audio_path=audio, serial=serial).frames  # fmt: skip
     return n, time.perf_counter() - start, _cpu_seconds() - cpu, kept, out
 
 
 def sequential_release(releaser, frames, out: Path, claim, png: bytes, audio: Path, serial: int) -> int:
-    """The release path's loop before the encoder got its own thread (same watermark, x264 and signing)."""
+    """The release path's loop before the encoder got a process of its own (same watermark, x264 and signing)."""
     from dataclasses import replace
 
     from candor.files import temp_path_beside
@@ -181,19 +160,6 @@ def sequential_release(releaser, frames, out: Path, claim, png: bytes, audio: Pa
     finally:
         unsigned.unlink(missing_ok=True)
     return writer.frames_written
-
-
-def same_pixels(a: Path, *others: Path) -> bool:
-    """True when the videos decode to the same frames, pixel for pixel."""
-    from candor.generator.video import read_frames
-
-    rest = [read_frames(b) for b in others]
-    for x in read_frames(a):
-        for right in rest:
-            y = next(right, None)
-            if y is None or not np.array_equal(x, y):
-                return False
-    return all(next(right, None) is None for right in rest)
 
 
 def psnr(a: Path, b: Path) -> float:
@@ -305,9 +271,8 @@ def main() -> None:
                               f"frames/s; end to end / x264 alone = {n / wall / x264:.2f} (goal >= 0.5)")  # fmt: skip
             for threads in (0, 1):
                 print(f"  libx264 alone, threads={threads}: {x264_alone(kept, work, threads=threads):.0f} frames/s")
-            print(f"  sequential loop and encoder thread decode to the same frames: "
-                  f"{same_pixels(outs['sequential'], outs['thread'])}; the release path (x264 on one thread) "
-                  f"against them: PSNR {psnr(outs['process'], outs['sequential']):.1f} dB; {machine()}")  # fmt: skip
+            print(f"  the release path (x264 on one thread) against the sequential loop: "
+                  f"PSNR {psnr(outs['process'], outs['sequential']):.1f} dB; {machine()}")  # fmt: skip
             del kept
         stages = stage_cpu(pipe, samples, work, args.stage_frames)
         print(f"CPU per frame per stage, one stage at a time ({args.stage_frames} frames), ms user + system:")

@@ -102,6 +102,22 @@ def test_same_video_as_the_in_process_writer(tmp_path, speech_wav):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["EncoderProcess.mp4", "VideoWriter.mp4"]
 
 
+def test_the_caller_may_reuse_its_frame_at_once(tmp_path):
+    """Frames go through a shared ring of a few slots: each is copied when written, and a caller that
+    writes many more frames than there are slots, into one reused array, gets every one of them."""
+    from candor.generator.encoder import SLOTS
+
+    out = tmp_path / "clip.mp4"
+    frame = np.zeros((512, 512, 3), np.uint8)
+    levels = [(40 * i) % 250 for i in range(3 * SLOTS)]
+    with EncoderProcess(out, fps=25, crf=0) as writer:
+        for level in levels:
+            frame[:] = level
+            writer.write(frame)
+    seen = [int(np.median(f)) for f in read_frames(out)]
+    assert np.allclose(seen, levels, atol=2)
+
+
 def test_arguments_and_frames_are_checked_in_the_caller(tmp_path):
     with pytest.raises(InvalidInput, match="fps"):
         EncoderProcess(tmp_path / "x.mp4", fps=1000)
