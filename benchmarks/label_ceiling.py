@@ -23,6 +23,13 @@ closed (how far any per-phone table could follow energy while the lips close on 
 ``lipsync_e2e`` used to grade against the labels of the rules in use; its truth is now the same
 independent table as here.
 
+``--frontier`` also scores a family of rules around the shipped ones, on the held-out speakers:
+syllable magnitude (``Rules.magnitude_per_db``: louder vowels open the jaw wider) times vowel
+height (the vowels' jaw targets moved from v2's compressed ones, ``a`` = 0, toward the opening
+table's own contrast, ``a`` = 1: /a/ 0.56 ... /u/ 0.17). It shows how far r_E and r_T can be
+had together by any label of this kind: each step toward loudness costs r_T, each toward the
+table costs r_E.
+
 Speakers: the real corpus's aligned English (``asterisk-Allison``, train split, and
 ``librivox-austen``, held out from training; the v2 rules were chosen on sweeps that printed
 both, so neither is an unseen check of the rules), the held-out phone-loop speakers
@@ -31,12 +38,13 @@ bilabials) and with ``--tts`` the validation split of a TTS corpus (held-out voi
 ARPAbet engines only, espeak-ng's IPA has no table). The phone-loop and TTS speakers were first
 scored after v2 was fixed: they are the unseen check.
 
-    python benchmarks/label_ceiling.py --corpus out/corpus-real [--tts out/corpus-tts] [--gaps room]
+    python benchmarks/label_ceiling.py --corpus out/corpus-real [--tts out/corpus-tts] [--gaps room] [--frontier]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -214,6 +222,44 @@ def score(u: Utt, method: Method) -> dict:
     return out
 
 
+# The vowels' jaw targets at height a = 1: 0.56 x the opening table (openness.OPENING) of the
+# vowels each viseme stands for (YY, not in ARPAbet, as UU).
+TABLE_VOWEL_JAW = {"AA": 0.56, "OO": 0.45, "EE": 0.39, "SCHWA": 0.31, "II": 0.20, "UU": 0.17, "YY": 0.17}
+
+
+def rules_variant(magnitude_per_db: float, height: float):
+    """v2 with a syllable magnitude and vowel jaw targets moved ``height`` of the way to the table's."""
+    from candor.training.corpus.visemes import V2
+
+    visemes = dict(V2.visemes)
+    for v, jaw in TABLE_VOWEL_JAW.items():
+        targets, alphas = visemes[v]
+        targets = {**targets, "jawOpen": targets["jawOpen"] + height * (jaw - targets["jawOpen"])}
+        visemes[v] = (targets, alphas)
+    return dataclasses.replace(V2, name=f"m{magnitude_per_db:g}/a{height:g}", visemes=visemes,
+                               magnitude_per_db=magnitude_per_db, magnitude_range=(0.5, 1.5))  # fmt: skip
+
+
+def frontier(joined: list[Utt]) -> None:
+    """r_E and r_T of the rules family on the held-out speakers (aligned English; phone loop r_E)."""
+    from candor.training.corpus.real import HELD_OUT
+
+    aligned = [c for c in joined if c.speaker in HELD_OUT and c.aligned and c.alphabet == "arpa"]
+    loop = [c for c in joined if c.speaker in HELD_OUT and not c.aligned]
+    print("\nfrontier on the held-out speakers: r_E / r_T of aligned English, r_E of the phone-loop clips "
+          "(mean [min] over clips); goals r_E >= 0.65 every clip, r_T >= 0.7")  # fmt: skip
+    print(f"{'rules':12} {'aligned r_E':>14} {'r_E-b':>6} {'r_T':>14} {'bil':>5} {'loop r_E':>14}")
+    for k in (0.0, 0.03, 0.06):
+        for a in (0.0, 0.5, 1.0):
+            method = rules_method(rules_variant(k, a))
+            s = [score(c, method) for c in aligned]
+            r_e, r_t = np.array([x["r_E"] for x in s]), np.array([x["r_T"] for x in s])
+            r_l = np.array([score(c, method)["r_E"] for c in loop]) if loop else np.array([np.nan])
+            print(f"m{k:<4g} a{a:<5g} {r_e.mean():6.3f} [{r_e.min():5.3f}] {np.nanmean([x['r_Eb'] for x in s]):6.3f} "
+                  f"{r_t.mean():6.3f} [{r_t.min():5.3f}] {np.nanmean([x['bil'] for x in s]):5.2f} "
+                  f"{r_l.mean():6.3f} [{r_l.min():5.3f}]", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("out/corpus-real"))
@@ -223,6 +269,7 @@ def main() -> None:
                         help="what fills the 0.3 s between utterances: lipsync_e2e's -70 dB dither, or "
                         "the recording's own quietest 100 ms")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--frontier", action="store_true", help="also a family of rules around v2 (held-out speakers)")
     args = parser.parse_args()
     from candor.training.corpus.visemes import RULES
 
@@ -270,6 +317,8 @@ def main() -> None:
             rows.append(row)
             print(line, flush=True)
     summarize(rows)
+    if args.frontier:
+        frontier(joined)
     print(f"wall {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

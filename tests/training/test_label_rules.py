@@ -107,3 +107,21 @@ def test_the_truth_orders_phones_by_openness():
     values = [OPENING[p] for p in order]
     assert values == sorted(values, reverse=True) and values[-1] == 0.0
     assert opening_truth([(0.0, 0.1, "hh"), (0.1, 0.2, _)], np.array([0.05])).tolist() == [0.0]  # /h/ at a pause
+
+
+def test_syllable_magnitude_opens_the_louder_vowel_wider_and_only_when_asked():
+    """Two /a/ syllables, the second 12 dB louder: with a syllable magnitude its jaw opens wider
+    and the first one's less; v2 (no magnitude) opens both alike, whatever the energy says."""
+    import dataclasses
+
+    phones = [(0.0, 0.2, _), (0.2, 0.5, "aa"), (0.5, 0.6, _), (0.6, 0.9, "aa"), (0.9, 1.1, _)]
+    times = labels.frame_times(1.1)
+    energy = np.where(times >= 0.6, -6.0, -18.0)
+    jaw = visemes.CHANNELS.index("jawOpen")
+    loud = dataclasses.replace(visemes.V2, magnitude_per_db=0.03, magnitude_range=(0.5, 1.5))
+    flat = visemes.mouth_curves(phones, times, "arpa", visemes.V2, energy=energy)[:, jaw]
+    assert np.array_equal(flat, visemes.mouth_curves(phones, times, "arpa", visemes.V2)[:, jaw])
+    shaped = visemes.mouth_curves(phones, times, "arpa", loud, energy=energy)[:, jaw]
+    first, second = (int(t * labels.FPS) for t in (0.36, 0.76))
+    assert shaped[second] > flat[second] * 1.1 and shaped[first] < flat[first] * 0.9
+    assert np.isclose(flat[first], flat[second], atol=0.02)

@@ -101,13 +101,13 @@ def motion_labels(
     """
     times = frame_times(len(audio) / SAMPLE_RATE)
     n = len(times)
-    mouth = mouth_curves(phonemes, times, alphabet, rules)
+    pro = prosody(audio, phonemes, times, alphabet)
+    mouth = mouth_curves(phonemes, times, alphabet, rules, energy=pro.energy)
     ch = {c: mouth[:, i] for i, c in enumerate(CHANNELS)}
     for c in ("jawOpen", "mouthLowerDown", "mouthUpperUp", "mouthFunnel", "mouthPucker"):
         ch[c] = np.clip(ch[c] * style.articulation, 0, 1)
     mouth_open = ch["jawOpen"].astype(np.float32)
 
-    pro = prosody(audio, phonemes, times, alphabet)
     off = nv.emotion_offsets(controls)
     jf = nv.jaw_factor(controls)
     out = np.zeros((n, M.DIM), np.float32)

@@ -66,7 +66,10 @@ class Rules:
 
     ``theta``: dominance decay rate (1/s) before (anticipation) and after (carry-over) a segment,
     per channel group; ``min_extent_s``: a viseme's shortest articulation (shorter segments are
-    widened symmetrically); ``ipa``/``arpa``: phone -> viseme(s) ("AA+II" for a diphthong).
+    widened symmetrically); ``ipa``/``arpa``: phone -> viseme(s) ("AA+II" for a diphthong);
+    ``magnitude_per_db``: syllable magnitude (prominent syllables open the jaw wider; Erickson's
+    C/D model): the factor on a vowel's jaw-group targets per dB of its loudness above or below the
+    utterance's median vowel, limited to ``magnitude_range`` (0, as in v1 and v2: all alike).
     """
 
     name: str
@@ -75,6 +78,8 @@ class Rules:
     min_extent_s: dict[str, float]
     ipa: dict[str, str]
     arpa: dict[str, str]
+    magnitude_per_db: float = 0.0
+    magnitude_range: tuple[float, float] = (1.0, 1.0)
 
 
 def _ipa_map(chars_of: dict[str, str]) -> dict[str, str]:
@@ -251,9 +256,16 @@ def viseme_segments(
 
 
 def mouth_curves(
-    phonemes: list[tuple[float, float, str]], times: np.ndarray, alphabet: Alphabet = "ipa", rules: Rules | None = None
+    phonemes: list[tuple[float, float, str]],
+    times: np.ndarray,
+    alphabet: Alphabet = "ipa",
+    rules: Rules | None = None,
+    energy: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Blendshape curves (len(times), len(CHANNELS)) in 0..1 at ``times`` seconds."""
+    """Blendshape curves (len(times), len(CHANNELS)) in 0..1 at ``times`` seconds.
+
+    ``energy``: loudness (dB) at ``times``, which rules with a syllable magnitude need (else unused).
+    """
     rules = rules or DEFAULT_RULES
     segs = viseme_segments(phonemes, alphabet, rules)
     t = np.asarray(times, np.float64)[:, None]
@@ -269,6 +281,8 @@ def mouth_curves(
     before = np.maximum(0.0, start[None, :] - t)  # (T, S) distance when t precedes the segment
     after = np.maximum(0.0, t - end[None, :])
     targets = np.array([[rules.visemes[v][0].get(c, 0.0) for c in CHANNELS] for v in names])  # (S, C)
+    if rules.magnitude_per_db and energy is not None:
+        targets[:, _JAW_CHANNELS] *= syllable_magnitude(names, start, end, times, energy, rules)[:, None]
     alphas = np.array([rules.visemes[v][1] for v in names])  # (S, 4)
     out = np.zeros((len(t), len(CHANNELS)))
     for g, group in enumerate(("jaw", "lips", "round", "spread")):
@@ -279,6 +293,30 @@ def mouth_curves(
             if _GROUP[channel] == group:
                 out[:, c] = (dom @ targets[:, c]) / dom_sum[:, 0]
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+_JAW_CHANNELS = [c for c, channel in enumerate(CHANNELS) if _GROUP[channel] == "jaw"]
+
+
+def syllable_magnitude(
+    names: list[str], start: np.ndarray, end: np.ndarray, times: np.ndarray, energy: np.ndarray, rules: Rules
+) -> np.ndarray:
+    """(S,) factor on each viseme segment's jaw targets: a vowel louder than the utterance's median
+    vowel opens wider, a quieter one less; consonants and silence keep 1."""
+    t = np.asarray(times, np.float64)
+    factor = np.ones(len(names))
+    level = {}
+    for i, v in enumerate(names):
+        if v in VOWEL_VISEMES and len(t):
+            inside = (t >= start[i]) & (t < end[i])
+            nearest = np.argmin(np.abs(t - (start[i] + end[i]) / 2)) == np.arange(len(t))
+            level[i] = float(energy[inside if inside.any() else nearest].mean())
+    if level:
+        median = float(np.median(list(level.values())))
+        lo, hi = rules.magnitude_range
+        for i, db in level.items():
+            factor[i] = np.clip(1.0 + rules.magnitude_per_db * (db - median), lo, hi)
+    return factor
 
 
 def is_vowel(symbol: str, alphabet: Alphabet = "ipa") -> bool:
