@@ -1,5 +1,5 @@
-"""Stage: a pipeline step on a thread of its own (candor.services.common.Stage), which the release
-path and live sessions use to overlap rendering with watermarking and encoding."""
+"""Stage: a pipeline step on a thread of its own (candor.services.common.Stage), which live
+sessions use to overlap rendering with watermarking and encoding."""
 
 import threading
 
