@@ -1,6 +1,7 @@
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +117,32 @@ def test_the_caller_may_reuse_its_frame_at_once(tmp_path):
             writer.write(frame)
     seen = [int(np.median(f)) for f in read_frames(out)]
     assert np.allclose(seen, levels, atol=2)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to count descriptors")
+def test_no_descriptor_or_mapping_outlives_an_encode(tmp_path):
+    """The ring's shared file and the slot pipe are closed and unmapped after a finished, an
+    abandoned and a failed encode alike."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def ring_maps() -> int:
+        return Path("/proc/self/maps").read_text().count("candor-frames")
+
+    before = open_fds(), ring_maps()
+    with EncoderProcess(tmp_path / "ok.mp4", fps=25) as writer:
+        for frame in _frames(6):
+            writer.write(frame)
+    with pytest.raises(RuntimeError), EncoderProcess(tmp_path / "gone.mp4", fps=25) as writer:
+        writer.write(next(_frames(1)))
+        raise RuntimeError("renderer failed")
+    with pytest.raises(InvalidInput), EncoderProcess(tmp_path / "bad.mp4", fps=25) as writer:
+        writer.write(np.zeros((8, 8, 3), np.uint8))
+    import gc
+
+    gc.collect()
+    assert (open_fds(), ring_maps()) == before
 
 
 def test_arguments_and_frames_are_checked_in_the_caller(tmp_path):
