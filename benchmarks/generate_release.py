@@ -17,10 +17,12 @@ For each clip length (espeak-ng speech, the bundled astronaut portrait), prints:
    asked for to the signed file (goal >= 100), CPU per frame (the encoder process's included) and
    the cores it got; **libx264 alone** encoding the same frames (the first ``--x264-frames`` of
    them, kept as they were made) with the release path's settings, in the same run (the faster of
-   x264's default threads and one thread, as the release path runs it); the ratio of the two (goal
-   >= 0.5). The release path's x264 runs on one thread, which changes the bitstream, so its frames
-   are compared with the sequential loop's by PSNR. (An earlier middle loop, the encoder on a
-   thread of this process, went when the release path stopped marking on a thread of its own.)
+   x264's default threads and one thread, as the release path runs it, measured right before and
+   right after the release path and averaged: the machine's speed drifts); the ratio of the two
+   (goal >= 0.5), per round and its median. The release path's x264 runs on one thread, which
+   changes the bitstream, so its frames are compared with the sequential loop's by PSNR. (An
+   earlier middle loop, the encoder on a thread of this process, went when the release path
+   stopped marking on a thread of its own.)
 3. CPU time per frame per stage, each stage run alone on this thread (user + system, from
    ``getrusage(RUSAGE_THREAD)``): motion (features + DDIM), render, watermark, x264 (the
    encoder's own threads counted by the process's time around it).
@@ -182,6 +184,11 @@ def x264_alone(frames: list[np.ndarray], work: Path, threads: int = 0) -> float:
     return len(frames) / (time.perf_counter() - start)
 
 
+def x264_fastest(frames: list[np.ndarray], work: Path) -> float:
+    """x264 alone at its fastest: its own threads, or one as the release path runs it."""
+    return max(x264_alone(frames, work), x264_alone(frames, work, threads=1))
+
+
 def stage_cpu(pipe, samples: np.ndarray, work: Path, n: int) -> dict[str, tuple[float, float]]:
     """ms of (user, system) CPU per frame per stage, each stage on this thread in turn."""
     from candor.generator.video import VideoWriter
@@ -253,8 +260,12 @@ def main() -> None:
                     release_in_process(states[loop], pipe, samples[: 2 * 16000], audio, work, 0, loop=loop)
             kept: list[np.ndarray] = []
             outs = {}
+            ratios = []
             for r in range(args.rounds):
                 for loop, name in LOOPS.items():
+                    # x264 alone brackets the release path (right before and right after, on the same
+                    # frames): this machine's speed drifts by tens of per cent within a minute.
+                    x264_before = x264_fastest(kept, work) if loop == "process" and kept else None
                     load = machine()
                     n, wall, cpu, frames, outs[loop] = release_in_process(
                         states[loop], pipe, samples, audio, work, args.x264_frames if not kept else 0, loop=loop
@@ -264,11 +275,15 @@ def main() -> None:
                           f"{1000 * cpu / n:.1f} ms CPU per frame, {cpu / wall:.2f} cores used; "
                           f"before it: {load}")  # fmt: skip
                     if loop == "process":
-                        # x264 at its fastest: its own threads, or one as the release path runs it.
-                        x264 = max(x264_alone(kept, work), x264_alone(kept, work, threads=1))
+                        x264_after = x264_fastest(kept, work)
+                        x264 = x264_after if x264_before is None else (x264_before + x264_after) / 2
+                        ratios.append(n / wall / x264)
                         print(f"          libx264 alone on the first {len(kept)} of these frames, same crf and "
-                              f"preset, right after, the faster of its default threads and one: {x264:.0f} "
-                              f"frames/s; end to end / x264 alone = {n / wall / x264:.2f} (goal >= 0.5)")  # fmt: skip
+                              f"preset, the faster of its default threads and one, right before / after: "
+                              f"{x264_before or 0:.0f} / {x264_after:.0f} frames/s; end to end / x264 alone = "
+                              f"{ratios[-1]:.2f} (goal >= 0.5)")  # fmt: skip
+            print(f"  end to end / x264 alone over the {len(ratios)} rounds: median {np.median(ratios):.2f}, "
+                  f"range {min(ratios):.2f}-{max(ratios):.2f}")  # fmt: skip
             for threads in (0, 1):
                 print(f"  libx264 alone, threads={threads}: {x264_alone(kept, work, threads=threads):.0f} frames/s")
             print(f"  the release path (x264 on one thread) against the sequential loop: "
