@@ -70,11 +70,10 @@ class EncoderProcess:
     def __enter__(self) -> EncoderProcess:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         width, height = self._spec.size
-        frame_bytes = width * height * 3
-        ring_fd = _anonymous_shared_file(frame_bytes * SLOTS)
+        ring_fd = _anonymous_shared_file(width * height * 3 * SLOTS)
         freed, freed_child = os.pipe()
         try:
-            ring = mmap.mmap(ring_fd, frame_bytes * SLOTS)
+            slots = _ring_slots(ring_fd, width, height, SLOTS)
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "candor.generator.encoder"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -87,9 +86,7 @@ class EncoderProcess:
             os.close(ring_fd)  # the mapping (and the child's copy of the descriptor) keep the file
             os.close(freed_child)
         self._freed = freed
-        self._slots = [
-            np.frombuffer(ring, np.uint8, frame_bytes, i * frame_bytes).reshape(height, width, 3) for i in range(SLOTS)
-        ]
+        self._slots = slots
         self._idle = list(range(SLOTS))
         ring_spec = {"ring_fd": ring_fd, "slots": SLOTS, "freed_fd": freed_child}
         try:
@@ -180,6 +177,13 @@ class EncoderProcess:
                 self._freed = None
 
 
+def _ring_slots(fd: int, width: int, height: int, slots: int) -> list[np.ndarray]:
+    """The ring file ``fd`` mapped (shared) as ``slots`` frames of (height, width, 3) uint8."""
+    frame_bytes = width * height * 3
+    ring = mmap.mmap(fd, frame_bytes * slots)
+    return [np.frombuffer(ring, np.uint8, frame_bytes, i * frame_bytes).reshape(height, width, 3) for i in range(slots)]
+
+
 def _anonymous_shared_file(size: int) -> int:
     """A descriptor of a ``size``-byte file in memory with no name (gone when its last user is)."""
     if hasattr(os, "memfd_create"):
@@ -198,12 +202,8 @@ def _serve() -> int:
     args = json.loads(stdin.readline())
     ring_spec = args.pop("_ring")
     writer = VideoWriter(args.pop("path"), **{k: tuple(v) if k == "size" else v for k, v in args.items()})
-    width, height = writer.size
-    frame_bytes = width * height * 3
-    ring = mmap.mmap(ring_spec["ring_fd"], frame_bytes * ring_spec["slots"])
+    slots = _ring_slots(ring_spec["ring_fd"], *writer.size, ring_spec["slots"])
     os.close(ring_spec["ring_fd"])
-    slots = [np.frombuffer(ring, np.uint8, frame_bytes, i * frame_bytes).reshape(height, width, 3)
-             for i in range(ring_spec["slots"])]  # fmt: skip
     freed = ring_spec["freed_fd"]
     try:
         with writer:
