@@ -309,8 +309,10 @@ def syllable_magnitude(
     for i, v in enumerate(names):
         if v in VOWEL_VISEMES and len(t):
             inside = (t >= start[i]) & (t < end[i])
-            nearest = np.argmin(np.abs(t - (start[i] + end[i]) / 2)) == np.arange(len(t))
-            level[i] = float(energy[inside if inside.any() else nearest].mean())
+            if inside.any():
+                level[i] = float(energy[inside].mean())
+            else:  # a vowel shorter than a frame takes the frame nearest its middle
+                level[i] = float(energy[np.argmin(np.abs(t - (start[i] + end[i]) / 2))])
     if level:
         median = float(np.median(list(level.values())))
         lo, hi = rules.magnitude_range
