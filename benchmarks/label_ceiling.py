@@ -222,9 +222,18 @@ def score(u: Utt, method: Method) -> dict:
     return out
 
 
-# The vowels' jaw targets at height a = 1: 0.56 x the opening table (openness.OPENING) of the
-# vowels each viseme stands for (YY, not in ARPAbet, as UU).
-TABLE_VOWEL_JAW = {"AA": 0.56, "OO": 0.45, "EE": 0.39, "SCHWA": 0.31, "II": 0.20, "UU": 0.17, "YY": 0.17}
+# The vowels' jaw targets at height a = 1: v2's /a/ (0.56 with mouthLowerDown's share) times the
+# opening table (openness.OPENING), averaged over the ARPAbet vowels each viseme stands for (YY,
+# not in ARPAbet, as UU).
+TABLE_VOWELS = {"AA": ("aa",), "OO": ("ao",), "EE": ("eh",), "SCHWA": ("ah", "ax"), "II": ("ih", "iy"),
+                "UU": ("uh", "uw"), "YY": ("uh", "uw")}  # fmt: skip
+TABLE_SCALE = 0.56
+
+
+def table_vowel_jaw() -> dict[str, float]:
+    from candor.training.corpus.openness import OPENING
+
+    return {v: TABLE_SCALE * float(np.mean([OPENING[p] for p in phones])) for v, phones in TABLE_VOWELS.items()}
 
 
 def rules_variant(magnitude_per_db: float, height: float):
@@ -232,7 +241,7 @@ def rules_variant(magnitude_per_db: float, height: float):
     from candor.training.corpus.visemes import V2
 
     visemes = dict(V2.visemes)
-    for v, jaw in TABLE_VOWEL_JAW.items():
+    for v, jaw in table_vowel_jaw().items():
         targets, alphas = visemes[v]
         targets = {**targets, "jawOpen": targets["jawOpen"] + height * (jaw - targets["jawOpen"])}
         visemes[v] = (targets, alphas)
