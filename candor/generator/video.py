@@ -26,8 +26,9 @@ class VideoWriter:
     """``with VideoWriter(path, fps=25, audio_path=a.wav) as w: w.write(frame)``.
 
     Frames are (H, W, 3) uint8 RGB with even H and W. ``crf``: x264 quality (lower is better).
-    The audio (any format PyAV reads) is encoded to AAC and muxed when the writer closes,
-    trimmed to the video's duration.
+    The audio (any format PyAV reads) is encoded to AAC as the frames come, a second at a time up
+    to the video's time (interleaved with it, and no audio work left for the close), and trimmed
+    to the video's duration.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class VideoWriter:
         self.frames_written = 0
         self._container = None
         self._tmp: Path | None = None
+        self._track: _AudioTrack | None = None
 
     def __enter__(self) -> VideoWriter:
         import av
@@ -74,6 +76,9 @@ class VideoWriter:
         stream.codec_context.time_base = Fraction(1, self.fps)
         self._video = stream
         self._audio = self._add_audio_stream() if self.audio_path is not None else None
+        # A live recording's audio is still being written: it is muxed whole when the writer closes.
+        if self._audio is not None and self.audio_rate is None:
+            self._track = _AudioTrack(self._container, self._audio, self.audio_path)
         return self
 
     def _add_audio_stream(self):
@@ -121,35 +126,8 @@ class VideoWriter:
         for packet in self._video.encode(vf):
             self._container.mux(packet)
         self.frames_written += 1
-
-    def _mux_audio(self) -> None:
-        import av
-
-        duration = self.frames_written / self.fps
-        out = self._audio
-        rate = out.codec_context.sample_rate
-        with av.open(str(self.audio_path)) as source:
-            in_stream = source.streams.audio[0]
-            resampler = av.AudioResampler(format="fltp", layout=out.layout, rate=rate)
-            limit = round(duration * rate)
-            written = 0
-            for frame in source.decode(in_stream):
-                for rf in resampler.resample(frame):
-                    if written >= limit:
-                        break
-                    arr = rf.to_ndarray()
-                    keep = min(arr.shape[1], limit - written)
-                    if keep < arr.shape[1]:
-                        rf = av.AudioFrame.from_ndarray(
-                            np.ascontiguousarray(arr[:, :keep]), format="fltp", layout=out.layout
-                        )
-                        rf.sample_rate = rate
-                    rf.pts = written
-                    written += keep
-                    for packet in out.encode(rf):
-                        self._container.mux(packet)
-            for packet in out.encode(None):
-                self._container.mux(packet)
+        if self._track is not None and self.frames_written % self.fps == 0:
+            self._track.encode_until(self.frames_written / self.fps)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -160,14 +138,78 @@ class VideoWriter:
                     self._container.mux(packet)
                 if self.frames_written == 0:
                     raise InvalidInput("no frames were written")
-                if self.audio_path is not None:
-                    self._mux_audio()
+                if self._audio is not None:
+                    if self._track is None:  # a live recording's audio, complete now
+                        self._track = _AudioTrack(self._container, self._audio, self.audio_path)
+                    self._track.finish(self.frames_written / self.fps)
             self._container.close()
             if exc_type is None:
                 publish(self._tmp, self.path)
         finally:
+            if self._track is not None:
+                self._track.close()
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)
+
+
+class _AudioTrack:
+    """A source audio file encoded into an open writer's AAC stream, up to a given time at a call."""
+
+    def __init__(self, container, out, path: Path) -> None:
+        import av
+
+        self._container, self._out, self._name = container, out, path.name
+        self._rate = out.codec_context.sample_rate
+        self._source = av.open(str(path))
+        self._frames = self._source.decode(self._source.streams.audio[0])
+        self._resampler = av.AudioResampler(format="fltp", layout=out.layout, rate=self._rate)
+        self._pending: list = []  # resampled frames not yet encoded (they reach past the last limit)
+        self._written = 0  # samples encoded
+        self._exhausted = False
+
+    def encode_until(self, seconds: float) -> None:
+        """Encode the source's samples up to ``seconds`` (the rest of a frame that reaches past it waits)."""
+        import av
+
+        limit = round(seconds * self._rate)
+        while self._written < limit:
+            if not self._pending:
+                if self._exhausted:
+                    return
+                try:
+                    self._pending = list(self._resampler.resample(next(self._frames)))
+                except StopIteration:
+                    self._exhausted = True
+                    self._pending = list(self._resampler.resample(None))
+                except av.FFmpegError as exc:
+                    raise InvalidAudio(f"cannot decode audio {self._name}: {exc}") from None
+                continue
+            frame = self._pending.pop(0)
+            arr = frame.to_ndarray()
+            take = min(arr.shape[1], limit - self._written)
+            if take < arr.shape[1]:  # split: the head now, the tail at the next call
+                self._pending.insert(0, self._frame(arr[:, take:]))
+                frame = self._frame(arr[:, :take])
+            frame.pts = self._written
+            self._written += take
+            for packet in self._out.encode(frame):
+                self._container.mux(packet)
+
+    def finish(self, seconds: float) -> None:
+        """Encode up to ``seconds`` (the video's duration: the audio is trimmed to it) and flush."""
+        self.encode_until(seconds)
+        for packet in self._out.encode(None):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        self._source.close()
+
+    def _frame(self, samples: np.ndarray):
+        import av
+
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout=self._out.layout)
+        frame.sample_rate = self._rate
+        return frame
 
 
 @dataclass
