@@ -90,7 +90,7 @@ class MotionStream:
         self.generator = generator
         self.schedule = schedule or Schedule()
         steps = LIVE_STEPS if steps is None else steps
-        settings = generator._settings(cfg_audio, cfg_control, steps)
+        settings = generator.sampling(cfg_audio, cfg_control, steps)
         self._state = _StreamState(generator, controls, seed, settings, join_tau=LIVE_JOIN_TAU)
         self._features = FeatureStream(generator.fps)
         self._feats = np.zeros((0, FEATURE_DIM), np.float32)  # complete features of frames >= _out

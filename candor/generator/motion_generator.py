@@ -113,8 +113,9 @@ class MotionGenerator:
         Returns relative motion at ``fps`` (default: the model's 25 fps), one frame per
         1/fps second of audio. The same seed gives the same motion.
         """
+        sampling = self.sampling(cfg_audio, cfg_control, steps)
         feats = self.features(audio, sr)
-        frames = np.concatenate(list(self.iter_windows(feats, controls, seed, cfg_audio, cfg_control, steps)))
+        frames = np.concatenate(list(self.iter_windows(feats, controls, seed, sampling)))
         seq = MotionSequence(frames, self.fps)
         return seq if fps is None or fps == self.fps else resample(seq, fps)
 
@@ -123,12 +124,11 @@ class MotionGenerator:
         feats: np.ndarray,
         controls: Controls | None = None,
         seed: int = 0,
-        cfg_audio: float | None = None,
-        cfg_control: float | None = None,
-        steps: int | None = None,
+        sampling: SamplingSettings | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield (n, DIM) relative motion per window of ``feats`` (T, FEATURE_DIM), in order."""
-        state = _StreamState(self, controls, seed, self._settings(cfg_audio, cfg_control, steps))
+        """Yield (n, DIM) relative motion per window of ``feats`` (T, FEATURE_DIM), in order
+        (``sampling``: see :meth:`sampling`; the model's defaults when None)."""
+        state = _StreamState(self, controls, seed, sampling or self.defaults)
         W = self.config.window
         for start in range(0, len(feats), W):
             yield state.next_window(feats[start : start + W], clip_ends=start + W >= len(feats))
@@ -157,7 +157,7 @@ class MotionGenerator:
         """
         if min_window < 1:
             raise InvalidInput("min_window must be at least 1")
-        state = _StreamState(self, controls, seed, self._settings(cfg_audio, cfg_control, steps))
+        state = _StreamState(self, controls, seed, self.sampling(cfg_audio, cfg_control, steps))
         features = FeatureStream(self.fps)
         pending = np.zeros((0, FEATURE_DIM), np.float32)
         W = self.config.window
@@ -175,7 +175,8 @@ class MotionGenerator:
 
     # ---------------------------------------------------------------------------------------
 
-    def _settings(self, cfg_audio: float | None, cfg_control: float | None, steps: int | None) -> SamplingSettings:
+    def sampling(self, cfg_audio: float | None, cfg_control: float | None, steps: int | None) -> SamplingSettings:
+        """The sampling settings asked for, the model's defaults where None; InvalidInput when out of range."""
         s = SamplingSettings(
             steps=steps if steps is not None else self.defaults.steps,
             cfg_audio=cfg_audio if cfg_audio is not None else self.defaults.cfg_audio,

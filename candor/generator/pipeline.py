@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from candor.errors import InvalidAudio
 from candor.generator.audio import load_audio
 from candor.generator.controls import DEFAULT_FPS, SAMPLE_RATE, Controls, check_fps
 from candor.generator.face import SourceFace
 from candor.generator.motion import MotionSequence, to_absolute
-from candor.generator.motion_generator import MotionGenerator, resample
+from candor.generator.motion_generator import MotionGenerator, SamplingSettings, resample
 from candor.generator.rig import FaceRig
 from candor.generator.threads import one_thread_per_stage
 
@@ -69,8 +70,9 @@ class TalkingFacePipeline:
     ) -> Iterator[np.ndarray]:
         """Relative motion frames (DIM,) at ``fps``, produced window by window.
 
-        Inputs are checked and the audio encoded before this returns (errors surface at once);
-        the returned iterator then generates one window at a time.
+        Inputs are checked before this returns (errors surface at once); the returned iterator
+        encodes the audio when first asked, then generates one window at a time. In :meth:`frames`
+        that is the motion thread's work: the caller meanwhile starts its encoder.
         """
         # 1. check inputs: a file is decoded here, whole (bad/empty audio raises InvalidAudio);
         # front doors load audio themselves, under their configured length limit.
@@ -78,17 +80,25 @@ class TalkingFacePipeline:
             load_audio(audio, max_seconds=None) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
         )
         check_fps(fps)
+        if samples.size == 0:
+            raise InvalidAudio("audio contains no samples")
+        sampling = self.generator.sampling(cfg_audio, cfg_control, steps)  # bad settings fail here too
+        return self._motion(samples, sr, fps, controls, seed, sampling)
+
+    def _motion(
+        self, samples: np.ndarray, sr: int, fps: float, controls: Controls | None, seed: int, sampling: SamplingSettings
+    ) -> Iterator[np.ndarray]:
         # 2. encode audio: per-frame features at the model's frame rate.
         feats = self.generator.features(samples, sr)
         if fps != self.generator.fps:
             # Other frame rates: the clip's motion (a few KB per second) is made whole, then resampled.
-            seq = self.generator.generate(
-                feats, controls, seed=seed, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
-            )
-            return iter(resample(seq, fps).values)
+            windows = self.generator.iter_windows(feats, controls, seed, sampling=sampling)
+            seq = MotionSequence(np.concatenate(list(windows)), self.generator.fps)
+            yield from resample(seq, fps).values
+            return
         # 3. prepare latents (the seeded noise) and 4. denoise window by window.
-        windows = self.generator.iter_windows(feats, controls, seed, cfg_audio, cfg_control, steps)
-        return (vector for window in windows for vector in window)
+        for window in self.generator.iter_windows(feats, controls, seed, sampling=sampling):
+            yield from window
 
     def frames(
         self,
