@@ -32,7 +32,9 @@ def load_bundled_portrait(name: str):
 
         with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as img:
             return np.asarray(img.convert("RGB"))
-    raise fail(f"unknown bundled portrait {name!r}; choose one of {', '.join(_portrait_sources())}")
+    from candor.errors import InvalidInput
+
+    raise InvalidInput(f"unknown bundled portrait {name!r}; choose one of {', '.join(_portrait_sources())}")
 
 
 def _image_arg(image: str):
@@ -45,7 +47,10 @@ def _image_arg(image: str):
 def _analyze(image: str, keep_framing: bool, face: int | None):
     from candor.generator.face import analyze_image
 
-    source = analyze_image(_image_arg(image), keep_framing=keep_framing, face_index=face)
+    return _noted(analyze_image(_image_arg(image), keep_framing=keep_framing, face_index=face))
+
+
+def _noted(source):
     for note in source.notes:
         err_console.print(f"[yellow]note:[/] {note}")
     return source

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from candor.commands._common import cli_errors, console, err_console, fail
+from candor.commands._common import cli_errors, console, err_console, fail, loading_models
 from candor.generator.controls import DEFAULT_FPS, DISTANCE, FPS
 
 train_app = typer.Typer(help="Train Candor's models.", no_args_is_help=True)
@@ -109,10 +109,7 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         face: int | None = typer.Option(None, "--face", help="Which face to use when there are several (0 = largest)."),
     ) -> None:
         """Make a talking-face video from one portrait and one speech clip."""
-        from candor.commands._common import container, loading_models
-        from candor.commands.generator import _analyze
-        from candor.config import get_settings
-        from candor.generator.audio import frame_count, load_audio
+        from candor.commands.analysis import PortraitAnalysis
         from candor.generator.controls import SAMPLE_RATE, Controls
 
         yaw, pitch = _parse_gaze(gaze)
@@ -124,14 +121,19 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
             emotion=name,
             intensity=0.0 if name == "neutral" else intensity,
         )
-        with loading_models():
+        # The portrait is analysed on the other core while this one imports torch and the models.
+        with PortraitAnalysis(image, keep_framing, face) as analysis, loading_models():
             import torch
 
+            from candor.commands._common import container
+            from candor.commands.generator import _noted
+            from candor.config import get_settings
+            from candor.generator.audio import frame_count, load_audio
             from candor.generator.pipeline import TalkingFacePipeline
 
-            # Bad, empty or too-long audio fails here, before any work.
+            # Bad, empty or too-long audio fails here, before any other error is reported.
             samples = load_audio(audio, max_seconds=get_settings().max_audio_seconds)
-            source = _analyze(image, keep_framing, face)
+            source = _noted(analysis.result())
             torch.set_num_threads(1)  # one thread for motion, the main thread renders: both cores busy
             pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)
             container()  # the release path's database and keys, ready before the first frame
