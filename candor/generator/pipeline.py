@@ -71,9 +71,23 @@ class TalkingFacePipeline:
         """Relative motion frames (DIM,) at ``fps``, produced window by window.
 
         Inputs are checked before this returns (errors surface at once); the returned iterator
-        encodes the audio when first asked, then generates one window at a time. In :meth:`frames`
-        that is the motion thread's work: the caller meanwhile starts its encoder.
+        encodes the audio when first asked, then generates one window at a time.
         """
+        windows = self._windows(audio, controls, seed, sr, fps, cfg_audio, cfg_control, steps)
+        return (vector for window in windows for vector in window)
+
+    def _windows(
+        self,
+        audio: str | Path | np.ndarray,
+        controls: Controls | None,
+        seed: int,
+        sr: int,
+        fps: float,
+        cfg_audio: float | None,
+        cfg_control: float | None,
+        steps: int | None,
+    ) -> Iterator[np.ndarray]:
+        """Steps 1 (here) and 2-4 (in the returned iterator): (n, DIM) relative motion per window."""
         # 1. check inputs: a file is decoded here, whole (bad/empty audio raises InvalidAudio);
         # front doors load audio themselves, under their configured length limit.
         samples = (
@@ -83,22 +97,20 @@ class TalkingFacePipeline:
         if samples.size == 0:
             raise InvalidAudio("audio contains no samples")
         sampling = self.generator.sampling(cfg_audio, cfg_control, steps)  # bad settings fail here too
-        return self._motion(samples, sr, fps, controls, seed, sampling)
+        return self._generate(samples, sr, fps, controls, seed, sampling)
 
-    def _motion(
+    def _generate(
         self, samples: np.ndarray, sr: int, fps: float, controls: Controls | None, seed: int, sampling: SamplingSettings
     ) -> Iterator[np.ndarray]:
         # 2. encode audio: per-frame features at the model's frame rate.
         feats = self.generator.features(samples, sr)
+        windows = self.generator.iter_windows(feats, controls, seed, sampling=sampling)
         if fps != self.generator.fps:
             # Other frame rates: the clip's motion (a few KB per second) is made whole, then resampled.
-            windows = self.generator.iter_windows(feats, controls, seed, sampling=sampling)
-            seq = MotionSequence(np.concatenate(list(windows)), self.generator.fps)
-            yield from resample(seq, fps).values
+            yield resample(MotionSequence(np.concatenate(list(windows)), self.generator.fps), fps).values
             return
         # 3. prepare latents (the seeded noise) and 4. denoise window by window.
-        for window in self.generator.iter_windows(feats, controls, seed, sampling=sampling):
-            yield from window
+        yield from windows
 
     def frames(
         self,
@@ -114,13 +126,13 @@ class TalkingFacePipeline:
     ) -> Iterator[np.ndarray]:
         """(512, 512, 3) uint8 frames for the audio, one per 1/fps s (the last may be partial).
 
-        Bad input raises here, before any frame is made.
+        Bad input raises here, before any frame is made. The audio features and the motion are
+        made on a thread of their own (see :func:`_background`), a window ahead of the rendering;
+        the caller meanwhile starts its encoder.
         """
-        motion = self.motion(
-            audio, controls, seed=seed, sr=sr, fps=fps, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
-        )
+        windows = self._windows(audio, controls, seed, sr, fps, cfg_audio, cfg_control, steps)
         # 5. decode frames, overlapping with the generation of the next window.
-        return (self.render(vector) for vector in _background(motion))
+        return (self.render(vector) for window in _background(windows) for vector in window)
 
     def stream(
         self,
@@ -140,8 +152,12 @@ class TalkingFacePipeline:
         return MotionSequence(np.stack(list(self.motion(audio, controls, **kw))), fps)
 
 
-def _background(items: Iterator[np.ndarray], depth: int = 64) -> Iterator[np.ndarray]:
-    """Run a generator in a worker thread, handing items over a bounded queue (errors re-raised)."""
+def _background(items: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Run a generator in a worker thread, handing items over a bounded queue (errors re-raised).
+
+    The items are whole windows of motion: a hand-over per frame woke the waiting worker (and
+    made it take the GIL) once a frame.
+    """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -246,3 +246,41 @@ def test_guidance_is_smoothed_in_time_for_head_and_gaze_only():
 
     assert rough(out[:, pose_gaze]) < 0.3 * rough(delta[:, pose_gaze])
     assert abs(out[:, pose_gaze].mean().item() - delta[:, pose_gaze].mean().item()) < 0.1  # level kept
+
+
+def _motion_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "motion" and t.is_alive()]
+
+
+def test_frames_match_the_motion_and_the_motion_thread_ends_with_them(pipeline, speech):
+    """frames() renders exactly motion()'s vectors (the motion thread hands over whole windows),
+    and a consumer that stops early leaves no motion thread behind."""
+    import time
+
+    clip = speech[: 3 * SAMPLE_RATE]  # two windows and a bit
+    vectors = list(pipeline.motion(clip, seed=4))
+    frames = list(pipeline.frames(clip, seed=4))
+    assert len(frames) == len(vectors) == 75
+    for i in (0, 49, 50, 74):  # both sides of a window boundary
+        np.testing.assert_array_equal(frames[i], pipeline.render(vectors[i]))
+    stream = pipeline.frames(speech, seed=4)
+    next(stream)
+    assert _motion_threads()
+    stream.close()
+    deadline = time.monotonic() + 5
+    while _motion_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _motion_threads()
+
+
+def test_an_error_in_the_motion_thread_reaches_the_consumer(pipeline, speech, monkeypatch):
+    def broken(*args, **kwargs):
+        yield from ()
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr(pipeline.generator, "iter_windows", broken)
+    stream = pipeline.frames(speech[:SAMPLE_RATE])
+    with pytest.raises(RuntimeError, match="the model broke"):
+        next(stream)
