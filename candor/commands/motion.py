@@ -129,14 +129,17 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
             from candor.commands.generator import _noted
             from candor.config import get_settings
             from candor.generator.audio import frame_count, load_audio
+            from candor.generator.motion_generator import MotionGenerator
             from candor.generator.pipeline import TalkingFacePipeline
 
             # Bad, empty or too-long audio fails here, before any other error is reported.
             samples = load_audio(audio, max_seconds=get_settings().max_audio_seconds)
-            source = _noted(analysis.result())
             torch.set_num_threads(1)  # one thread for motion, the main thread renders: both cores busy
-            pipeline = TalkingFacePipeline.for_portrait(source, checkpoint)
+            # What does not need the portrait is made while its analysis finishes.
+            generator = MotionGenerator.from_checkpoint(checkpoint)
             container()  # the release path's database and keys, ready before the first frame
+            source = _noted(analysis.result())
+            pipeline = TalkingFacePipeline.for_portrait(source, motion_generator=generator)
         frames = pipeline.frames(
             samples, controls, seed=seed, fps=fps, cfg_audio=cfg_audio, cfg_control=cfg_control, steps=steps
         )

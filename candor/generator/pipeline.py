@@ -41,11 +41,19 @@ class TalkingFacePipeline:
         one_thread_per_stage()  # the stages run on threads of their own (see candor.generator.threads)
 
     @classmethod
-    def for_portrait(cls, analysis: SourceFace, checkpoint: str | Path | None = None) -> TalkingFacePipeline:
-        """Build every part for one analysed portrait (the packaged checkpoint by default)."""
+    def for_portrait(
+        cls,
+        analysis: SourceFace,
+        checkpoint: str | Path | None = None,
+        *,
+        motion_generator: MotionGenerator | None = None,
+    ) -> TalkingFacePipeline:
+        """Build every part for one analysed portrait: the renderer, and the motion generator of
+        ``checkpoint`` (the packaged one by default) unless one is given, already loaded."""
         from candor.generator.render import FaceRenderer
 
-        return cls(analysis, FaceRenderer(analysis), MotionGenerator.from_checkpoint(checkpoint))
+        generator = motion_generator or MotionGenerator.from_checkpoint(checkpoint)
+        return cls(analysis, FaceRenderer(analysis), generator)
 
     def render(self, relative: np.ndarray) -> np.ndarray:
         """One (512, 512, 3) uint8 frame for one generated (relative) motion vector.
