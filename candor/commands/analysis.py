@@ -12,6 +12,7 @@ Protocol: the request as the child's one argument, JSON (image, keep_framing, fa
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -76,8 +77,11 @@ def _serve() -> int:
         answer = ("error", type(exc).__name__, exc.detail)
     sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
+    sys.stderr.flush()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_serve())
+    # No interpreter teardown (mediapipe's graphs and threads, every module): the caller waits for
+    # this process's end, and there is nothing left to save (0.1-0.2 s on the 2-core machine).
+    os._exit(_serve())
