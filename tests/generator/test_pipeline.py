@@ -257,22 +257,19 @@ def _motion_threads() -> list:
 def test_frames_match_the_motion_and_the_motion_thread_ends_with_them(pipeline, speech):
     """frames() renders exactly motion()'s vectors (the motion thread hands over whole windows),
     and a consumer that stops early leaves no motion thread behind."""
-    import time
-
     clip = speech[: 3 * SAMPLE_RATE]  # two windows and a bit
     vectors = list(pipeline.motion(clip, seed=4))
     frames = list(pipeline.frames(clip, seed=4))
     assert len(frames) == len(vectors) == 75
     for i in (0, 49, 50, 74):  # both sides of a window boundary
         np.testing.assert_array_equal(frames[i], pipeline.render(vectors[i]))
+    before = set(_motion_threads())
     stream = pipeline.frames(speech, seed=4)
     next(stream)
-    assert _motion_threads()
+    (ours,) = set(_motion_threads()) - before
     stream.close()
-    deadline = time.monotonic() + 5
-    while _motion_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _motion_threads()
+    ours.join(timeout=5)
+    assert not ours.is_alive()
 
 
 def test_an_error_in_the_motion_thread_reaches_the_consumer(pipeline, speech, monkeypatch):
