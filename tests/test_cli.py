@@ -48,7 +48,7 @@ def test_db_upgrade_migrates_once_and_is_idempotent(tmp_path, monkeypatch):
 def test_the_portrait_analysed_in_its_own_process_is_the_one_analysed_here():
     import numpy as np
 
-    from candor.commands.analysis import PortraitAnalysis
+    from candor.commands._analysis import PortraitAnalysis
     from candor.commands.generator import load_bundled_portrait
     from candor.generator.face import analyze_image
 
@@ -65,7 +65,7 @@ def test_the_analysis_process_reports_errors_as_their_own_types(tmp_path):
     import pytest
     from PIL import Image
 
-    from candor.commands.analysis import PortraitAnalysis
+    from candor.commands._analysis import PortraitAnalysis
     from candor.errors import InvalidImage, InvalidInput, NoFaceFound
 
     blank = tmp_path / "wall.png"
@@ -84,7 +84,7 @@ def test_the_analysis_process_reports_errors_as_their_own_types(tmp_path):
 
 
 def test_an_analysis_never_asked_for_is_stopped():
-    from candor.commands.analysis import PortraitAnalysis
+    from candor.commands._analysis import PortraitAnalysis
 
     with PortraitAnalysis("bundled:astronaut", False, None) as analysis:
         pass

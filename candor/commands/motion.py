@@ -109,7 +109,7 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
         face: int | None = typer.Option(None, "--face", help="Which face to use when there are several (0 = largest)."),
     ) -> None:
         """Make a talking-face video from one portrait and one speech clip."""
-        from candor.commands.analysis import PortraitAnalysis
+        from candor.commands._analysis import PortraitAnalysis
         from candor.generator.controls import SAMPLE_RATE, Controls
 
         yaw, pitch = _parse_gaze(gaze)

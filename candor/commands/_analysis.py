@@ -5,8 +5,8 @@ machine, 1.2 s on a slower one) then run on the otherwise idle core while this p
 torch, instead of after it. A child Python started with ``-m`` (not ``multiprocessing``): nothing
 re-imports the caller's main module.
 
-Protocol: the request as the child's one argument, JSON (image, keep_framing, face); on its stdout one pickle:
-``("ok", SourceFace)`` or ``("error", error type name, detail)``.
+Protocol: the request is the child's one argument, JSON (image, keep_framing, face); its stdout
+carries one pickle, ``("ok", SourceFace)`` or ``("error", error type name, detail)``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class PortraitAnalysis:
     def __init__(self, image: str, keep_framing: bool, face: int | None) -> None:
         request = json.dumps({"image": image, "keep_framing": keep_framing, "face": face})
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "candor.commands.analysis", request],
+            [sys.executable, "-m", "candor.commands._analysis", request],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
 
