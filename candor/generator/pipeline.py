@@ -23,7 +23,7 @@ from candor.generator.audio import load_audio
 from candor.generator.controls import DEFAULT_FPS, SAMPLE_RATE, Controls, check_fps
 from candor.generator.face import SourceFace
 from candor.generator.motion import MotionSequence, to_absolute
-from candor.generator.motion_generator import MotionGenerator, SamplingSettings, resample
+from candor.generator.motion_generator import MotionGenerator, SamplingSettings
 from candor.generator.rig import FaceRig
 from candor.generator.threads import one_thread_per_stage
 
@@ -112,13 +112,13 @@ class TalkingFacePipeline:
     ) -> Iterator[np.ndarray]:
         # 2. encode audio: per-frame features at the model's frame rate.
         feats = self.generator.features(samples, sr)
-        windows = self.generator.iter_windows(feats, controls, seed, sampling=sampling)
         if fps != self.generator.fps:
             # Other frame rates: the clip's motion (a few KB per second) is made whole, then resampled.
-            yield resample(MotionSequence(np.concatenate(list(windows)), self.generator.fps), fps).values
+            yield self.generator.generate(feats, controls, seed=seed, fps=fps, cfg_audio=sampling.cfg_audio,
+                                          cfg_control=sampling.cfg_control, steps=sampling.steps).values  # fmt: skip
             return
         # 3. prepare latents (the seeded noise) and 4. denoise window by window.
-        yield from windows
+        yield from self.generator.iter_windows(feats, controls, seed, sampling=sampling)
 
     def frames(
         self,
