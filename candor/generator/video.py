@@ -185,9 +185,9 @@ class _AudioTrack:
                     raise InvalidAudio(f"cannot decode audio {self._name}: {exc}") from None
                 continue
             frame = self._pending.pop(0)
-            arr = frame.to_ndarray()
-            take = min(arr.shape[1], limit - self._written)
-            if take < arr.shape[1]:  # split: the head now, the tail at the next call
+            take = min(frame.samples, limit - self._written)
+            if take < frame.samples:  # split: the head now, the tail at the next call
+                arr = frame.to_ndarray()
                 self._pending.insert(0, self._frame(arr[:, take:]))
                 frame = self._frame(arr[:, :take])
             frame.pts = self._written
